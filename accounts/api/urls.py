@@ -1,0 +1,10 @@
+from django.urls import path
+
+from .views import LogoutView, PasswordChangeView, RegisterView, TokenView
+
+urlpatterns = [
+    path("register/", RegisterView.as_view(), name="auth-register"),
+    path("token/", TokenView.as_view(), name="auth-token"),
+    path("logout/", LogoutView.as_view(), name="auth-logout"),
+    path("password/", PasswordChangeView.as_view(), name="auth-password"),
+]

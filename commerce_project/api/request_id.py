@@ -1,0 +1,50 @@
+"""X-Request-ID: accepted from the client (when sane) or generated, echoed back, and put on
+every log line of the request — and of the Celery tasks it enqueues (see celery.py)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+
+from django.http import HttpRequest, HttpResponse
+
+HEADER = "X-Request-ID"
+_ACCEPTABLE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+current_request_id: ContextVar[str] = ContextVar("current_request_id", default="-")
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def accept_or_generate(value: str | None) -> str:
+    if value and _ACCEPTABLE.match(value):
+        return value
+    return new_request_id()
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = accept_or_generate(request.headers.get(HEADER))
+        request.request_id = request_id  # type: ignore[attr-defined]
+        token = current_request_id.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            current_request_id.reset(token)
+        response[HEADER] = request_id
+        return response
+
+
+class RequestIdLogFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = current_request_id.get()
+        return True

@@ -1,0 +1,41 @@
+"""The Celery app. Request ids travel with every task, so a worker's log lines can be joined
+with the HTTP request that caused them."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from celery import Celery, Task
+from celery.signals import before_task_publish, task_postrun, task_prerun
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commerce_project.settings.base")
+
+app = Celery("commerce_project")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+_REQUEST_ID_HEADER = "request_id"
+
+
+@before_task_publish.connect
+def _attach_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    from commerce_project.api.request_id import current_request_id
+
+    if headers is not None:
+        headers.setdefault(_REQUEST_ID_HEADER, current_request_id.get())
+
+
+@task_prerun.connect
+def _restore_request_id(task: Task | None = None, **_: Any) -> None:
+    from commerce_project.api.request_id import current_request_id, new_request_id
+
+    request_id = getattr(task.request, _REQUEST_ID_HEADER, None) if task else None
+    current_request_id.set(request_id if request_id and request_id != "-" else new_request_id())
+
+
+@task_postrun.connect
+def _clear_request_id(**_: Any) -> None:
+    from commerce_project.api.request_id import current_request_id
+
+    current_request_id.set("-")

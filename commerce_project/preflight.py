@@ -1,0 +1,80 @@
+"""`make run` / `make test` pre-flight: are PostgreSQL and Redis reachable, and does the
+database exist? Prints one clear line and exits 1 when something is missing — no traceback.
+
+Runs before Django is set up, so it reads the same environment variables directly.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import environ
+import psycopg
+import psycopg.conninfo
+import redis
+from psycopg import sql
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+START_REDIS = "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no"
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def check_postgres(url: str) -> None:
+    config = environ.Env.db_url_config(url)
+    host, port, name = config.get("HOST") or "127.0.0.1", config.get("PORT") or 5432, config["NAME"]
+    conninfo = psycopg.conninfo.make_conninfo(
+        host=str(host),
+        port=str(port),
+        user=config.get("USER") or None,
+        password=config.get("PASSWORD") or None,
+        dbname="postgres",
+        connect_timeout=3,
+    )
+    try:
+        conn = psycopg.connect(conninfo, autocommit=True)
+    except psycopg.OperationalError:
+        _fail(
+            f"PostgreSQL is not reachable at {host}:{port} (DATABASE_URL). "
+            f"Start it with: {START_POSTGRES}  (or: docker compose up -d postgres)"
+        )
+    with conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            print(f"created database {name}")
+
+
+def check_redis(url: str, variable: str) -> None:
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError:
+        where = client.connection_pool.connection_kwargs
+        _fail(
+            f"Redis is not reachable at {where.get('host')}:{where.get('port')} ({variable}). "
+            f"Start it with: {START_REDIS}  (or: docker compose up -d redis)"
+        )
+    finally:
+        client.close()
+
+
+def main() -> None:
+    env = environ.Env()
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+    check_postgres(env.str("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/commerce"))
+    check_redis(env.str("REDIS_URL", default="redis://127.0.0.1:6379/0"), "REDIS_URL")
+    check_redis(
+        env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/1"), "CELERY_BROKER_URL"
+    )
+    print("PostgreSQL and Redis are reachable.")
+
+
+if __name__ == "__main__":
+    main()

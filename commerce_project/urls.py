@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from commerce_project.api import health
+
+api_v1 = [
+    path("auth/", include("accounts.api.urls")),
+    path("", include("inventory.api.urls")),
+    path("", include("carts.api.urls")),
+    path("", include("orders.api.urls")),
+    path("", include("sagas.api.urls")),
+]
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+]
+
+handler404 = "commerce_project.api.problems.handler404"
+handler500 = "commerce_project.api.problems.handler500"

@@ -1,0 +1,101 @@
+"""Every error under /api/ is application/problem+json with a stable type."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+from rest_framework.throttling import SimpleRateThrottle
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response: object, status: int, type_: str) -> dict[str, object]:
+    assert response.status_code == status, response.content  # type: ignore[attr-defined]
+    assert response["Content-Type"] == PROBLEM  # type: ignore[index]
+    body = response.json()  # type: ignore[attr-defined]
+    assert body["type"] == type_
+    assert body["status"] == status
+    assert body["title"]
+    assert body["detail"]
+    assert body["request_id"] == response["X-Request-ID"]  # type: ignore[index]
+    return body  # type: ignore[no-any-return]
+
+
+@pytest.mark.django_db
+def test_validation_error_lists_each_field(api_client: APIClient) -> None:
+    # when
+    response = api_client.post("/api/v1/auth/register/", {"username": "x"}, format="json")
+    # then
+    body = assert_problem(response, 400, "invalid-input")
+    assert set(body["errors"]) == {"username", "email", "password"}  # type: ignore[arg-type]
+
+
+@pytest.mark.django_db
+def test_malformed_json_is_invalid_input(api_client: APIClient) -> None:
+    response = api_client.post(
+        "/api/v1/auth/register/", data="{not json", content_type="application/json"
+    )
+    assert_problem(response, 400, "invalid-input")
+
+
+@pytest.mark.django_db
+def test_missing_credentials_is_not_authenticated(api_client: APIClient) -> None:
+    response = api_client.post("/api/v1/auth/logout/")
+    assert_problem(response, 401, "not-authenticated")
+    assert response["WWW-Authenticate"].startswith("Token")
+
+
+@pytest.mark.django_db
+def test_bad_token_is_not_authenticated(api_client: APIClient) -> None:
+    api_client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+    response = api_client.post("/api/v1/auth/logout/")
+    assert_problem(response, 401, "not-authenticated")
+
+
+@pytest.mark.django_db
+def test_unknown_api_url_is_a_problem_not_html(api_client: APIClient) -> None:
+    response = api_client.get("/api/v1/no-such-thing/")
+    body = assert_problem(response, 404, "not-found")
+    assert "/api/v1/no-such-thing/" in body["detail"]  # type: ignore[operator]
+
+
+@pytest.mark.django_db
+def test_unknown_url_outside_api_stays_html(api_client: APIClient) -> None:
+    response = api_client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert "json" not in response["Content-Type"]
+
+
+@pytest.mark.django_db
+def test_wrong_method_is_method_not_allowed(customer_client: APIClient) -> None:
+    response = customer_client.get("/api/v1/auth/logout/")
+    assert_problem(response, 405, "method-not-allowed")
+    assert "POST" in response["Allow"]
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("tests.commerce_project.urls_for_tests")
+def test_unhandled_exception_is_a_500_problem(
+    api_client: APIClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # when
+    response = api_client.get("/api/v1/test/crash/", HTTP_X_REQUEST_ID="crash-req-1")
+    # then
+    body = assert_problem(response, 500, "server-error")
+    assert "boom" not in str(body)  # internals are logged, never shown
+    assert any(getattr(r, "request_id", None) == "crash-req-1" for r in caplog.records)
+
+
+@pytest.mark.django_db
+def test_throttled_is_429_with_retry_after(
+    api_client: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a tiny anonymous budget
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "2/minute", "user": None})
+    # when
+    codes = [api_client.post("/api/v1/auth/token/", {}).status_code for _ in range(2)]
+    response = api_client.post("/api/v1/auth/token/", {})
+    # then
+    assert codes == [400, 400]
+    assert_problem(response, 429, "throttled")
+    assert int(response["Retry-After"]) > 0

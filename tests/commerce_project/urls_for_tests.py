@@ -1,0 +1,60 @@
+"""Views that exist only for the plumbing tests: one that crashes, one that counts calls,
+and one that waits so a concurrent duplicate can arrive while it runs."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+from django.urls import include, path
+from rest_framework import permissions
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from commerce_project.api.idempotency import idempotent
+from commerce_project.urls import urlpatterns as project_urlpatterns
+from tests.factories import UserFactory
+
+gate = threading.Event()
+entered = threading.Event()
+
+
+class CrashView(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    def get(self, request: Request) -> Response:
+        raise RuntimeError("boom")
+
+
+class CreateThingView(APIView):
+    """Creates a user per call, so a test can count how often the body really ran."""
+
+    @idempotent
+    def post(self, request: Request) -> Response:
+        user = UserFactory(username=f"thing-{uuid.uuid4().hex[:12]}")
+        status = int(request.data.get("status", 201))
+        return Response(
+            {"id": str(user.pk), "name": request.data.get("name")},
+            status=status,
+            headers={"Location": f"/things/{user.pk}"},
+        )
+
+
+class SlowThingView(APIView):
+    @idempotent
+    def post(self, request: Request) -> Response:
+        entered.set()
+        gate.wait(timeout=10)
+        return Response({"done": True}, status=201)
+
+
+urlpatterns = [
+    path("api/v1/test/crash/", CrashView.as_view()),
+    path("api/v1/test/things/", CreateThingView.as_view()),
+    path("api/v1/test/slow-things/", SlowThingView.as_view()),
+    path("", include(project_urlpatterns)),
+]
+
+handler404 = "commerce_project.api.problems.handler404"
+handler500 = "commerce_project.api.problems.handler500"

@@ -1,0 +1,67 @@
+"""Shared fixtures. Everything runs against the real PostgreSQL (pytest-django's test
+database) and the real Redis (the test run's own database numbers, flushed around each test)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from tests.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis() -> Iterator[None]:
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    yield
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient(raise_request_exception=False)
+
+
+@pytest.fixture
+def customer(db: None) -> User:
+    return UserFactory()
+
+
+@pytest.fixture
+def other_customer(db: None) -> User:
+    return UserFactory()
+
+
+@pytest.fixture
+def staff(db: None) -> User:
+    return UserFactory(is_staff=True, is_superuser=True)
+
+
+def client_for(user: User) -> APIClient:
+    from rest_framework.authtoken.models import Token
+
+    token, _ = Token.objects.get_or_create(user=user)
+    client = APIClient(raise_request_exception=False)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def customer_client(customer: User) -> APIClient:
+    return client_for(customer)
+
+
+@pytest.fixture
+def other_customer_client(other_customer: User) -> APIClient:
+    return client_for(other_customer)
+
+
+@pytest.fixture
+def staff_client(staff: User) -> APIClient:
+    return client_for(staff)
