@@ -1,0 +1,171 @@
+"""Domain events: frozen dataclasses named in the past tense, registered by type name and
+schema version, serialized so that Decimal, UUID, datetime and enums come back exactly.
+
+    @dataclass(frozen=True)
+    class OrderCreated(DomainEvent):
+        customer_id: UUID
+        currency: str
+
+Old payloads are brought up to date on load by upcasters (`upcaster("OrderCreated", 1)`
+turns a version-1 payload into version 2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar, TypeVar, Union
+from uuid import UUID
+
+from .exceptions import UnknownEventType, UnknownEventVersion
+
+_registry: dict[str, type[DomainEvent]] = {}
+_upcasters: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainEvent:
+    """Base of every event. Subclasses are `@dataclass(frozen=True)` and registered under
+    their class name; bump `schema_version` and add an upcaster when the payload changes."""
+
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.event_type = cls.__name__
+        existing = _registry.get(cls.event_type)
+        if existing is not None and existing.__qualname__ != cls.__qualname__:
+            raise TypeError(f"event type {cls.event_type!r} is already registered by {existing}")
+        _registry[cls.event_type] = cls
+
+
+E = TypeVar("E", bound=DomainEvent)
+
+
+def event_class(event_type: str) -> type[DomainEvent]:
+    try:
+        return _registry[event_type]
+    except KeyError:
+        raise UnknownEventType(event_type) from None
+
+
+def upcaster(
+    event_type: str, from_version: int
+) -> Callable[
+    [Callable[[dict[str, Any]], dict[str, Any]]], Callable[[dict[str, Any]], dict[str, Any]]
+]:
+    """Register a function turning a `from_version` payload into `from_version + 1`."""
+
+    def register(
+        fn: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        _upcasters[(event_type, from_version)] = fn
+        return fn
+
+    return register
+
+
+def serialize_event(event: DomainEvent) -> dict[str, Any]:
+    return {f.name: to_json_value(getattr(event, f.name)) for f in dataclasses.fields(event)}
+
+
+def deserialize_event(event_type: str, schema_version: int, data: dict[str, Any]) -> DomainEvent:
+    cls = event_class(event_type)
+    version = schema_version
+    while version < cls.schema_version:
+        step = _upcasters.get((event_type, version))
+        if step is None:
+            raise UnknownEventVersion(event_type, schema_version, cls.schema_version)
+        data = step(dict(data))
+        version += 1
+    if version != cls.schema_version:
+        raise UnknownEventVersion(event_type, schema_version, cls.schema_version)
+    return _decode_dataclass(cls, data)
+
+
+def to_json_value(value: Any) -> Any:
+    """Plain JSON for a value an event may hold; exact for Decimal, UUID, datetime, enums."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, enum.Enum):
+        return to_json_value(value.value)
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not allowed in events")
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        raise TypeError("floats are not allowed in events; use Decimal")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [to_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_json_value(v) for k, v in value.items()}
+    raise TypeError(f"cannot serialize {type(value).__name__} in an event")
+
+
+_hints_cache: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    hints = _hints_cache.get(cls)
+    if hints is None:
+        hints = typing.get_type_hints(cls)
+        _hints_cache[cls] = hints
+    return hints
+
+
+def _decode_dataclass(cls: type[Any], data: dict[str, Any]) -> Any:
+    hints = _hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            kwargs[f.name] = from_json_value(hints[f.name], data[f.name])
+    return cls(**kwargs)
+
+
+def from_json_value(hint: Any, value: Any) -> Any:
+    """The inverse of `to_json_value`, guided by the type hint of the field."""
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return from_json_value(options[0], value) if len(options) == 1 else value
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(from_json_value(args[0], v) for v in value)
+        return tuple(from_json_value(a, v) for a, v in zip(args, value, strict=True))
+    if origin is list:
+        (arg,) = typing.get_args(hint)
+        return [from_json_value(arg, v) for v in value]
+    if origin is dict:
+        _, arg = typing.get_args(hint)
+        return {k: from_json_value(arg, v) for k, v in value.items()}
+    if hint is Any:
+        return value
+    if isinstance(hint, type):
+        if issubclass(hint, enum.Enum):
+            return hint(value)
+        if hint is Decimal:
+            return Decimal(value)
+        if hint is UUID:
+            return UUID(value)
+        if hint is datetime:
+            return datetime.fromisoformat(value)
+        if hint is date:
+            return date.fromisoformat(value)
+        if dataclasses.is_dataclass(hint):
+            return _decode_dataclass(hint, value)
+    return value
