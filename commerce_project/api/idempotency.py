@@ -26,7 +26,7 @@ from .models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
-_REPLAYED_HEADERS = ("Location", "ETag", "Content-Type")
+_REPLAYED_HEADERS = ("Location", "ETag")
 
 ViewMethod = TypeVar("ViewMethod", bound=Callable[..., Response])
 
@@ -76,13 +76,7 @@ def _take_over_stale(existing: IdempotencyKey) -> bool:
 def _replay(row: IdempotencyKey) -> Response:
     headers = dict(row.response_headers)
     headers[REPLAY_HEADER] = "true"
-    content_type = headers.pop("Content-Type", None)
-    return Response(
-        row.response_body,
-        status=row.response_status or 200,
-        headers=headers,
-        content_type=content_type,
-    )
+    return Response(row.response_body, status=row.response_status or 200, headers=headers)
 
 
 def _remember(row: IdempotencyKey, response: Response) -> None:

@@ -53,6 +53,14 @@ def test_bad_token_is_not_authenticated(api_client: APIClient) -> None:
 
 
 @pytest.mark.django_db
+@pytest.mark.urls("tests.commerce_project.urls_for_tests")
+def test_customer_on_a_staff_endpoint_is_forbidden(customer_client: APIClient) -> None:
+    response = customer_client.get("/api/v1/test/staff-only/")
+    body = assert_problem(response, 403, "forbidden")
+    assert "secret" not in body
+
+
+@pytest.mark.django_db
 def test_unknown_api_url_is_a_problem_not_html(api_client: APIClient) -> None:
     response = api_client.get("/api/v1/no-such-thing/")
     body = assert_problem(response, 404, "not-found")

@@ -27,6 +27,13 @@ class CrashView(APIView):
         raise RuntimeError("boom")
 
 
+class StaffOnlyView(APIView):
+    permission_classes = [permissions.IsAdminUser]
+
+    def get(self, request: Request) -> Response:
+        return Response({"secret": True})
+
+
 class CreateThingView(APIView):
     """Creates a user per call, so a test can count how often the body really ran."""
 
@@ -52,6 +59,7 @@ class SlowThingView(APIView):
 urlpatterns = [
     path("api/v1/test/crash/", CrashView.as_view()),
     path("api/v1/test/things/", CreateThingView.as_view()),
+    path("api/v1/test/staff-only/", StaffOnlyView.as_view()),
     path("api/v1/test/slow-things/", SlowThingView.as_view()),
     path("", include(project_urlpatterns)),
 ]

@@ -1,0 +1,194 @@
+"""Idempotency-Key: same key and body replays; another body is 422; a duplicate arriving
+while the first still runs is 409; failures are never stored."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+from django.utils import timezone
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.test import APIClient, APIRequestFactory
+
+from accounts.models import User
+from commerce_project.api.idempotency import idempotency_keys_purge, request_fingerprint
+from commerce_project.api.models import IdempotencyKey
+from tests.conftest import client_for
+
+from . import urls_for_tests
+
+pytestmark = pytest.mark.urls("tests.commerce_project.urls_for_tests")
+
+THINGS = "/api/v1/test/things/"
+
+
+def things_made() -> int:
+    return User.objects.filter(username__startswith="thing-").count()
+
+
+@pytest.mark.django_db
+def test_same_key_and_body_replays_the_stored_response(customer_client: APIClient) -> None:
+    # given
+    first = customer_client.post(THINGS, {"name": "a"}, HTTP_IDEMPOTENCY_KEY="k1")
+    # when
+    second = customer_client.post(THINGS, {"name": "a"}, HTTP_IDEMPOTENCY_KEY="k1")
+    # then
+    assert first.status_code == second.status_code == 201
+    assert second.json() == first.json()
+    assert second["Location"] == first["Location"]
+    assert second["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first
+    assert things_made() == 1
+
+
+@pytest.mark.django_db
+def test_same_key_with_another_body_is_422(customer_client: APIClient) -> None:
+    customer_client.post(THINGS, {"name": "a"}, HTTP_IDEMPOTENCY_KEY="k1")
+    response = customer_client.post(THINGS, {"name": "b"}, HTTP_IDEMPOTENCY_KEY="k1")
+    assert response.status_code == 422
+    assert response.json()["type"] == "idempotency-key-reused"
+    assert things_made() == 1
+
+
+@pytest.mark.django_db
+def test_keys_are_scoped_per_user(
+    customer_client: APIClient, other_customer_client: APIClient
+) -> None:
+    customer_client.post(THINGS, {"name": "a"}, HTTP_IDEMPOTENCY_KEY="shared")
+    response = other_customer_client.post(THINGS, {"name": "a"}, HTTP_IDEMPOTENCY_KEY="shared")
+    assert response.status_code == 201
+    assert "Idempotent-Replayed" not in response
+    assert things_made() == 2
+
+
+@pytest.mark.django_db
+def test_without_a_key_every_request_runs(customer_client: APIClient) -> None:
+    customer_client.post(THINGS, {"name": "a"})
+    customer_client.post(THINGS, {"name": "a"})
+    assert things_made() == 2
+
+
+@pytest.mark.django_db
+def test_a_failed_request_is_not_stored_so_a_retry_runs(customer_client: APIClient) -> None:
+    # given a first attempt that ends in a client error
+    failed = customer_client.post(THINGS, {"name": "a", "status": 409}, HTTP_IDEMPOTENCY_KEY="k2")
+    assert failed.status_code == 409
+    # when the client retries with the same key and a corrected body
+    retried = customer_client.post(THINGS, {"name": "a"}, HTTP_IDEMPOTENCY_KEY="k2")
+    # then
+    assert retried.status_code == 201
+    assert "Idempotent-Replayed" not in retried
+    assert things_made() == 2  # the failed attempt's writes committed, but were not replayed
+
+
+@pytest.mark.django_db
+def test_overlong_key_is_invalid_input(customer_client: APIClient) -> None:
+    response = customer_client.post(THINGS, {"name": "a"}, HTTP_IDEMPOTENCY_KEY="x" * 256)
+    assert response.status_code == 400
+    assert response.json()["type"] == "invalid-input"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_duplicate_arriving_while_the_first_runs_is_409(customer: User) -> None:
+    # given a first request parked inside the view
+    urls_for_tests.gate.clear()
+    urls_for_tests.entered.clear()
+
+    def first() -> int:
+        try:
+            return (
+                client_for(customer)
+                .post("/api/v1/test/slow-things/", {}, HTTP_IDEMPOTENCY_KEY="slow")
+                .status_code
+            )
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(first)
+        assert urls_for_tests.entered.wait(timeout=10)
+        # when the duplicate arrives
+        duplicate = client_for(customer).post(
+            "/api/v1/test/slow-things/", {}, HTTP_IDEMPOTENCY_KEY="slow"
+        )
+        urls_for_tests.gate.set()
+        first_status = pending.result(timeout=10)
+    # then
+    assert duplicate.status_code == 409
+    assert duplicate.json()["type"] == "concurrency-conflict"
+    assert duplicate["Retry-After"] == "1"
+    assert first_status == 201
+    # and once the first has finished, the duplicate replays its answer
+    replay = client_for(customer).post("/api/v1/test/slow-things/", {}, HTTP_IDEMPOTENCY_KEY="slow")
+    assert replay.status_code == 201
+    assert replay["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_many_concurrent_duplicates_run_the_body_once(customer: User) -> None:
+    # given ten clients racing with the same key
+    barrier = threading.Barrier(10)
+
+    def attempt() -> int:
+        try:
+            barrier.wait(timeout=10)
+            return (
+                client_for(customer)
+                .post(THINGS, {"name": "race"}, HTTP_IDEMPOTENCY_KEY="race")
+                .status_code
+            )
+        finally:
+            connection.close()
+
+    # when
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(lambda _: attempt(), range(10)))
+    # then
+    assert things_made() == 1
+    assert set(statuses) <= {201, 409}
+    assert statuses.count(201) >= 1
+
+
+def fingerprint_of_post(path: str, body: dict[str, object]) -> str:
+    raw = APIRequestFactory().post(path, body, format="json")
+    return request_fingerprint(Request(raw, parsers=[JSONParser()]))
+
+
+@pytest.mark.django_db
+@override_settings(IDEMPOTENCY_LOCK_TIMEOUT=timedelta(seconds=0))
+def test_a_stale_claim_left_by_a_crash_is_taken_over(
+    customer_client: APIClient, customer: User
+) -> None:
+    # given a claim whose process died before answering
+    now = timezone.now()
+    IdempotencyKey.objects.create(
+        owner=str(customer.pk),
+        key="crashed",
+        method="POST",
+        path=THINGS,
+        request_hash=fingerprint_of_post(THINGS, {"name": "a"}),
+        locked_at=now - timedelta(seconds=1),
+        expires_at=now + timedelta(hours=1),
+    )
+    # when the client retries
+    response = customer_client.post(THINGS, {"name": "a"}, HTTP_IDEMPOTENCY_KEY="crashed")
+    # then the retry runs instead of waiting forever
+    assert response.status_code == 201
+    assert things_made() == 1
+    assert IdempotencyKey.objects.get(key="crashed").status == IdempotencyKey.Status.COMPLETED
+
+
+@pytest.mark.django_db
+def test_expired_keys_are_purged(customer_client: APIClient) -> None:
+    customer_client.post(THINGS, {"name": "a"}, HTTP_IDEMPOTENCY_KEY="old")
+    customer_client.post(THINGS, {"name": "a"}, HTTP_IDEMPOTENCY_KEY="new")
+    IdempotencyKey.objects.filter(key="old").update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert idempotency_keys_purge() == 1
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
