@@ -157,7 +157,10 @@ class ProblemResponseMiddleware:
             and _is_api_path(request.path)
             and "json" not in response.get("Content-Type", "")
         ):
-            return problem_response(response.status_code, headers=_kept_headers(response))
+            detail = f"No resource at {request.path}." if response.status_code == 404 else None
+            return problem_response(
+                response.status_code, detail=detail, headers=_kept_headers(response)
+            )
         return response
 
 
