@@ -6,6 +6,8 @@ from typing import Any
 from sagas.models import SagaInstance
 from sagas.services import saga_start
 
+from . import definitions  # noqa: F401  (registers the test saga types)
+
 
 def start_test_saga(
     *,

@@ -102,7 +102,8 @@ def test_transient_failure_is_retried_when_next_attempt_at_is_due() -> None:
     saga.refresh_from_db()
     assert saga.status == SagaStatus.RUNNING
     assert saga.attempts == 1
-    assert saga.next_attempt_at is not None and saga.next_attempt_at > timezone.now()
+    assert saga.next_attempt_at is not None
+    assert saga.next_attempt_at > timezone.now()
     assert saga.dispatched_at is None  # the sweeper publishes it when due
     assert "charge attempt 1 timed out" in saga.last_error
     # when
