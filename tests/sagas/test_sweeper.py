@@ -177,7 +177,6 @@ def test_concurrent_sweepers_publish_each_saga_once(published: Callable[[], list
 def _use_broker(url: str) -> None:
     # Drop the cached connection and producer pools so the next publish connects to `url`
     # (what Celery itself does after a fork).
-    app.pool.force_close_all()
     app._pool = None
     app.amqp._producer_pool = None
     app.conf.broker_url = app.conf.broker_write_url = url
