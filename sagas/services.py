@@ -376,7 +376,8 @@ def saga_retry(*, saga_id: uuid.UUID, actor: str = "") -> SagaInstance:
     saga = _get(saga_id)
     if saga.status != SagaStatus.FAILED:
         raise SagaIllegalTransition(
-            f"Only a FAILED saga can be retried; this one is {saga.status}.", status=saga.status
+            f"Only a FAILED saga can be retried; this one is {saga.status}.",
+            saga_status=saga.status,
         )
     state = _state(saga)
     new = replace(state, status=SagaStatus.COMPENSATING, attempts=0, next_attempt_at=timezone.now())
@@ -392,7 +393,7 @@ def saga_compensate(
     if saga.status not in (SagaStatus.RUNNING, SagaStatus.FAILED):
         raise SagaIllegalTransition(
             f"Only a RUNNING or FAILED saga can be compensated; this one is {saga.status}.",
-            status=saga.status,
+            saga_status=saga.status,
         )
     new = compensate_state(
         get_saga_definition(saga.saga_type), _state(saga), reason, timezone.now()
@@ -406,7 +407,7 @@ def saga_mark_resolved(*, saga_id: uuid.UUID, actor: str, note: str = "") -> Sag
     if saga.status != SagaStatus.FAILED:
         raise SagaIllegalTransition(
             f"Only a FAILED saga can be marked resolved; this one is {saga.status}.",
-            status=saga.status,
+            saga_status=saga.status,
         )
     state = _state(saga)
     last_error = (
