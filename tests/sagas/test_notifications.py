@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +9,7 @@ import pytest
 from django.core import mail
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from pytest_django import DjangoCaptureOnCommitCallbacks
 
 from sagas.notifications import TEMPLATES, email_render, email_send, email_send_on_commit
 
@@ -82,7 +82,7 @@ def confirm_then_fail(to: str) -> None:
 
 @pytest.mark.django_db
 def test_email_send_on_commit_waits_for_the_commit_and_skips_rollbacks(
-    django_capture_on_commit_callbacks: Callable[..., Any],
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         # when: one transaction rolls back, one commits
