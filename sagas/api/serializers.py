@@ -57,6 +57,14 @@ class SagaDetailSerializer(SagaSerializer):
         fields = [*SagaSerializer.Meta.fields, "saga_data", "steps"]
         read_only_fields = fields
 
+    def to_representation(self, instance: SagaInstance) -> dict[str, Any]:
+        body: dict[str, Any] = super().to_representation(instance)
+        request = self.context.get("request")
+        if request is None or not request.user.is_staff:
+            # Step data may hold payment tokens and gateway references: staff only.
+            body.pop("saga_data", None)
+        return body
+
     @extend_schema_field(StepSerializer(many=True))
     def get_steps(self, saga: SagaInstance) -> list[dict[str, Any]]:
         return list(StepSerializer(saga_steps(saga=saga), many=True).data)

@@ -52,4 +52,5 @@ class SagaViewSet(viewsets.ReadOnlyModelViewSet[SagaInstance]):
     @idempotent
     def retry(self, request: Request, saga_id: Any = None) -> Response:
         saga = saga_retry(saga_id=self.get_object().pk, actor=request.user.get_username())
-        return Response(SagaDetailSerializer(saga).data, status=status.HTTP_202_ACCEPTED)
+        body = SagaDetailSerializer(saga, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)

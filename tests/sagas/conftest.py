@@ -1,4 +1,5 @@
-"""Fixtures for saga tests; see worker.py for the real-worker fixtures and how to reuse them."""
+"""Fixtures for saga tests. The real-worker fixtures live in worker.py (reusable from any
+test package: import them into its conftest the same way)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pytest
 import redis
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from .worker import CeleryWorker
+from .worker import celery_worker, saga_worker
+
+__all__ = ["celery_worker", "saga_worker"]
 
 
 @pytest.fixture(autouse=True)
@@ -21,20 +24,3 @@ def _unconsumed_saga_queue(settings: SettingsWrapper) -> Iterator[str]:
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     client.delete(queue)
     client.close()
-
-
-@pytest.fixture(scope="session")
-def celery_worker(
-    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[CeleryWorker]:
-    base = tmp_path_factory.mktemp("celery-worker")
-    worker = CeleryWorker(log_dir=base, email_dir=base / "mail")
-    worker.start()
-    yield worker
-    worker.stop()
-
-
-@pytest.fixture
-def saga_worker(celery_worker: CeleryWorker, settings: SettingsWrapper) -> CeleryWorker:
-    settings.SAGA_QUEUE = celery_worker.queue
-    return celery_worker

@@ -92,6 +92,16 @@ def test_detail_shows_steps_with_attempts_and_errors(
     assert steps["charge"]["state"] == "FAILED"
     assert steps["charge"]["attempts"][0]["error"] == "charge refused"
     assert steps["notify"]["state"] == "PENDING"
+    assert "saga_data" not in body  # internal step data is for staff only
+
+
+def test_staff_see_the_saga_data(staff_client: APIClient, customer: User) -> None:
+    # given
+    saga = drive(start_test_saga(owner_id=customer.pk).saga_id)
+    # when
+    body = staff_client.get(f"/api/v1/sagas/{saga.saga_id}/").json()
+    # then
+    assert body["saga_data"]["trail"] == ["reserve", "charge", "notify"]
 
 
 def test_someone_elses_saga_is_not_found(other_customer_client: APIClient, customer: User) -> None:

@@ -7,8 +7,9 @@ the emails the worker sent from `email_dir`). Timers and other settings can be p
 environment variables (`extra_env`, e.g. {"SAGA_LEASE_SECONDS": "1"}); test saga definitions
 are loaded through SAGA_DEFINITION_MODULES.
 
-Fixtures (tests/sagas/conftest.py; another package re-exports them in its own conftest with
-`from tests.sagas.conftest import celery_worker, saga_worker  # noqa: F401`):
+Fixtures, defined here; a test package makes them available by importing them into its
+conftest: `from tests.sagas.worker import celery_worker, saga_worker` (as
+tests/sagas/conftest.py does):
 - `celery_worker` (session): one worker, started on first use, stopped at the end;
 - `saga_worker` (function): the same worker, with this test's `settings.SAGA_QUEUE` pointed
   at its queue so the runs that the test publishes reach it. Use it with
@@ -25,11 +26,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+import pytest
 from django.conf import settings
+from pytest_django.fixtures import Settings as SettingsWrapper
 
 from sagas.models import SagaInstance
 
@@ -171,3 +174,23 @@ def wait_for_saga(
     state = f"{saga.status} at {saga.current_step!r}" if saga else "missing"
     details = f"\nworker log:\n{worker.log()[-4000:]}" if worker else ""
     raise AssertionError(f"saga {saga_id} not done after {timeout}s ({state}){details}")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CeleryWorker]:
+    """One real worker for the session, started on first use (it needs the test database,
+    hence django_db_setup, which also makes it stop before that database is dropped)."""
+    base = tmp_path_factory.mktemp("celery-worker")
+    worker = CeleryWorker(log_dir=base, email_dir=base / "mail")
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def saga_worker(celery_worker: CeleryWorker, settings: SettingsWrapper) -> CeleryWorker:
+    """The session's worker, with this test's saga runs published to its queue."""
+    settings.SAGA_QUEUE = celery_worker.queue
+    return celery_worker
