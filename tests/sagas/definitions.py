@@ -139,7 +139,7 @@ DEADLINE = register_saga(
         saga_type="test.deadline",
         steps=(
             scripted_step("reserve"),
-            scripted_step("charge", retry=SLOW_RETRY, deadline=timedelta(milliseconds=150)),
+            scripted_step("charge", retry=SLOW_RETRY, deadline=timedelta(milliseconds=400)),
         ),
     )
 )

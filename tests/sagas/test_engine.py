@@ -173,7 +173,7 @@ def test_exhausted_retries_compensate_with_the_errors_reason() -> None:
 
 
 def test_passed_deadline_compensates_with_reason_timeout() -> None:
-    # given: "charge" has a 150 ms deadline and retries only after 5 s
+    # given: "charge" has a 400 ms deadline and retries only after 5 s
     saga = start_test_saga(saga_type="test.deadline", script={"charge": "transient"})
     saga_advance(saga_id=saga.saga_id)
     saga_advance(saga_id=saga.saga_id)
@@ -293,13 +293,13 @@ def test_a_step_whose_worker_died_runs_again_after_the_lease_expires(
     settings: SettingsWrapper,
 ) -> None:
     # given: a worker dies in the middle of "reserve", holding a short lease
-    settings.SAGA_LEASE = timedelta(milliseconds=100)
+    settings.SAGA_LEASE = timedelta(milliseconds=500)
     saga = start_test_saga(script={"reserve": "die"})
     with pytest.raises(WorkerDied):
         saga_advance(saga_id=saga.saga_id, worker="dead-worker")
     # when: another worker comes while the lease still holds, then after it expired
     busy = saga_advance(saga_id=saga.saga_id)
-    time.sleep(0.12)
+    time.sleep(0.55)
     recovered = saga_advance(saga_id=saga.saga_id)
     # then
     assert (busy, recovered) == (Advance.LEASED, Advance.RAN)

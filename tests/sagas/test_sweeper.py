@@ -150,11 +150,14 @@ def test_management_command_sweeps(capsys: pytest.CaptureFixture[str]) -> None:
     assert "published 2 saga run(s)" in capsys.readouterr().out
 
 
-@pytest.mark.usefixtures("redispatch_now")
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_sweepers_publish_each_saga_once(published: Callable[[], list[str]]) -> None:
-    # given: twenty due sagas (their start messages are dropped from the queue)
+def test_concurrent_sweepers_publish_each_saga_once(
+    published: Callable[[], list[str]], settings: SettingsWrapper
+) -> None:
+    # given: twenty sagas whose messages were published a minute ago and lost
+    settings.SAGA_REDISPATCH_AFTER = timedelta(seconds=30)
     sagas = [start_test_saga() for _ in range(20)]
+    SagaInstance.objects.update(dispatched_at=timezone.now() - timedelta(minutes=1))
     redis.Redis.from_url(django_settings.CELERY_BROKER_URL).delete(django_settings.SAGA_QUEUE)
     barrier = threading.Barrier(2)
     counts: list[int] = []
