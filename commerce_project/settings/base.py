@@ -297,5 +297,35 @@ X_FRAME_OPTIONS = "DENY"
 # inventory and carts
 
 # payments
+# Dotted path of the PaymentGateway implementation (payments.gateway.PaymentGateway).
+PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="payments.sandbox.SandboxGateway")
+# How long a sandbox authorization can be captured; must outlive the saga's step deadlines.
+PAYMENT_SANDBOX_AUTHORIZATION_TTL = timedelta(
+    seconds=env.float("PAYMENT_SANDBOX_AUTHORIZATION_TTL_SECONDS", default=7 * 24 * 3600)
+)
 
 # sagas and notifications
+# The Celery queue that saga tasks are published to (the default worker consumes "celery").
+SAGA_QUEUE = env.str("SAGA_QUEUE", default="celery")
+# A worker owns a saga for this long while it runs one step; longer steps may run twice.
+SAGA_LEASE = timedelta(seconds=env.float("SAGA_LEASE_SECONDS", default=60))
+# Beat period of the sweeper, which re-enqueues due sagas and sagas whose lease expired.
+SAGA_SWEEP_INTERVAL = timedelta(seconds=env.float("SAGA_SWEEP_INTERVAL_SECONDS", default=2))
+# A saga enqueued this long ago and still not claimed is taken to have lost its message.
+SAGA_REDISPATCH_AFTER = timedelta(seconds=env.float("SAGA_REDISPATCH_AFTER_SECONDS", default=30))
+SAGA_SWEEP_BATCH = env.int("SAGA_SWEEP_BATCH", default=500)
+# Defaults for steps whose definition leaves retry policy or deadline out.
+SAGA_RETRY_MAX_ATTEMPTS = env.int("SAGA_RETRY_MAX_ATTEMPTS", default=5)
+SAGA_RETRY_BASE_DELAY = timedelta(seconds=env.float("SAGA_RETRY_BASE_DELAY_SECONDS", default=1))
+SAGA_RETRY_MAX_DELAY = timedelta(seconds=env.float("SAGA_RETRY_MAX_DELAY_SECONDS", default=60))
+SAGA_RETRY_JITTER = env.float("SAGA_RETRY_JITTER", default=0.5)
+SAGA_COMPENSATION_MAX_ATTEMPTS = env.int("SAGA_COMPENSATION_MAX_ATTEMPTS", default=10)
+SAGA_STEP_DEADLINE = timedelta(seconds=env.float("SAGA_STEP_DEADLINE_SECONDS", default=300))
+# Extra modules that register saga definitions when the sagas app loads.
+SAGA_DEFINITION_MODULES: list[str] = env.list("SAGA_DEFINITION_MODULES", default=[])
+CELERY_BEAT_SCHEDULE["sweep-sagas"] = {
+    "task": "sagas.tasks.sweep_sagas",
+    "schedule": SAGA_SWEEP_INTERVAL,
+    # A sweep that waited longer than one period is pointless: the next one is on its way.
+    "options": {"queue": SAGA_QUEUE, "expires": SAGA_SWEEP_INTERVAL.total_seconds()},
+}

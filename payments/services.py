@@ -1,0 +1,196 @@
+"""Payment use cases. The gateway is the outside world, so each operation runs in three
+steps: record the intent (a committed row, or the operation's key on it), call the gateway
+outside any transaction, record the result with a conditional UPDATE. Every step is safe to
+repeat: the same idempotency key reaches the gateway again and gets the first answer back.
+
+Call these outside a database transaction (the saga engine runs its steps that way).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
+
+from .domain import money
+from .exceptions import (
+    PaymentDeclined,
+    PaymentError,
+    PaymentIdempotencyConflict,
+    PaymentNotFound,
+    PaymentTransientError,
+)
+from .gateway import get_gateway
+from .models import Payment
+
+logger = logging.getLogger(__name__)
+
+Status = Payment.Status
+# The payment an operation on an order applies to: the latest one the gateway accepted.
+_LIVE = (Status.AUTHORIZED, Status.CAPTURED, Status.VOIDED, Status.REFUNDED)
+
+
+def payment_authorize(
+    *, order_id: uuid.UUID, amount: Decimal, currency: str, token: str, idempotency_key: str
+) -> Payment:
+    """Authorize `amount` on the card `token`; returns the AUTHORIZED payment (or, repeated,
+    the payment as it is now). Raises PaymentDeclined (also on a repeat of a declined key)
+    or PaymentTransientError (retry with the same key)."""
+    amount, currency = money(amount), currency.upper()
+    Payment.objects.bulk_create(
+        [
+            Payment(
+                order_id=order_id, amount=amount, currency=currency, idempotency_key=idempotency_key
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    payment = Payment.objects.get(idempotency_key=idempotency_key)
+    if (payment.order_id, payment.amount, payment.currency) != (order_id, amount, currency):
+        raise PaymentIdempotencyConflict(
+            f"Idempotency key {idempotency_key!r} belongs to another payment.",
+            code="idempotency_key_reused",
+        )
+    if payment.status == Status.FAILED:
+        raise PaymentDeclined(payment.failure_message, code=payment.failure_code)
+    if payment.status != Status.PENDING:
+        return payment
+
+    try:
+        authorization = get_gateway().authorize(
+            amount=amount, currency=currency, token=token, idempotency_key=idempotency_key
+        )
+    except PaymentDeclined as exc:
+        _record(payment, Status.PENDING, status=Status.FAILED, **_failure(exc))
+        raise
+    except PaymentTransientError as exc:
+        _record(payment, Status.PENDING, **_failure(exc))
+        raise
+    return _record(
+        payment,
+        Status.PENDING,
+        status=Status.AUTHORIZED,
+        gateway_authorization_id=authorization.authorization_id,
+        authorized_at=timezone.now(),
+        failure_code="",
+        failure_message="",
+    )
+
+
+def payment_capture(*, order_id: uuid.UUID, idempotency_key: str) -> Payment:
+    """Capture the order's authorized payment in full; a captured (or since refunded) payment
+    is returned as it is. Raises PaymentNotFound when nothing was authorized, PaymentDeclined
+    (voided, expired, refused) or PaymentTransientError."""
+    payment = _live_payment(order_id)
+    if payment.status in (Status.CAPTURED, Status.REFUNDED):
+        return payment
+    if payment.status == Status.VOIDED:
+        raise PaymentDeclined("The authorization was voided.", code="authorization_voided")
+    key = _operation_key(payment, "capture_idempotency_key", idempotency_key)
+    try:
+        capture = get_gateway().capture(
+            authorization_id=payment.gateway_authorization_id,
+            amount=payment.amount,
+            idempotency_key=key,
+        )
+    except PaymentError as exc:
+        # The authorization stays valid after a failed capture; it still needs a void.
+        _record(payment, Status.AUTHORIZED, **_failure(exc))
+        raise
+    return _record(
+        payment,
+        Status.AUTHORIZED,
+        status=Status.CAPTURED,
+        gateway_capture_id=capture.capture_id,
+        captured_amount=capture.amount,
+        captured_at=timezone.now(),
+    )
+
+
+def payment_void(*, order_id: uuid.UUID, idempotency_key: str) -> Payment | None:
+    """Release the order's authorization. None when nothing was ever authorized; a voided or
+    refunded payment is returned as it is. Raises PaymentDeclined for a captured payment
+    (refund it instead) or PaymentTransientError."""
+    payment = _live_payment_or_none(order_id)
+    if payment is None or payment.status in (Status.VOIDED, Status.REFUNDED):
+        return payment
+    if payment.status == Status.CAPTURED:
+        raise PaymentDeclined("A captured payment cannot be voided.", code="already_captured")
+    key = _operation_key(payment, "void_idempotency_key", idempotency_key)
+    try:
+        get_gateway().void(authorization_id=payment.gateway_authorization_id, idempotency_key=key)
+    except PaymentError as exc:
+        _record(payment, Status.AUTHORIZED, **_failure(exc))
+        raise
+    return _record(payment, Status.AUTHORIZED, status=Status.VOIDED, voided_at=timezone.now())
+
+
+def payment_refund(*, order_id: uuid.UUID, idempotency_key: str) -> Payment | None:
+    """Refund the order's captured payment in full. None when nothing was ever authorized; a
+    refunded payment is returned as it is. Raises PaymentDeclined when the payment was never
+    captured (void it instead) or PaymentTransientError."""
+    payment = _live_payment_or_none(order_id)
+    if payment is None or payment.status == Status.REFUNDED:
+        return payment
+    if payment.status != Status.CAPTURED:
+        raise PaymentDeclined("Only a captured payment can be refunded.", code="not_captured")
+    key = _operation_key(payment, "refund_idempotency_key", idempotency_key)
+    try:
+        refund = get_gateway().refund(
+            capture_id=payment.gateway_capture_id,
+            amount=payment.captured_amount,
+            idempotency_key=key,
+        )
+    except PaymentError as exc:
+        _record(payment, Status.CAPTURED, **_failure(exc))
+        raise
+    return _record(
+        payment,
+        Status.CAPTURED,
+        status=Status.REFUNDED,
+        gateway_refund_id=refund.refund_id,
+        refunded_amount=refund.amount,
+        refunded_at=timezone.now(),
+    )
+
+
+def _live_payment_or_none(order_id: uuid.UUID) -> Payment | None:
+    return (
+        Payment.objects.filter(order_id=order_id, status__in=_LIVE).order_by("-created_at").first()
+    )
+
+
+def _live_payment(order_id: uuid.UUID) -> Payment:
+    payment = _live_payment_or_none(order_id)
+    if payment is None:
+        raise PaymentNotFound(f"Order {order_id} has no authorized payment.", code="no_payment")
+    return payment
+
+
+def _operation_key(payment: Payment, field: str, key: str) -> str:
+    """Record the intent: the first key used for this operation is kept and reused, so a
+    retry under another key cannot make the gateway do the operation twice."""
+    Payment.objects.filter(Q(pk=payment.pk) & Q(**{f"{field}__isnull": True})).update(
+        **{field: key, "updated_at": timezone.now()}
+    )
+    stored: str = Payment.objects.values_list(field, flat=True).get(pk=payment.pk)
+    if stored != key:
+        logger.info("payment %s: %s reuses the first key %s", payment.pk, field, stored)
+    return stored
+
+
+def _failure(exc: PaymentError) -> dict[str, Any]:
+    return {"failure_code": exc.code, "failure_message": exc.message}
+
+
+def _record(payment: Payment, expected: str, **changes: Any) -> Payment:
+    """Write the gateway's answer only if the payment is still in the state we acted on: a
+    concurrent repeat may have recorded the same answer first, which is just as good."""
+    Payment.objects.filter(pk=payment.pk, status=expected).update(
+        **changes, updated_at=timezone.now()
+    )
+    return Payment.objects.get(pk=payment.pk)

@@ -1,0 +1,133 @@
+"""Back office for sagas: find them by status, type and age, read every attempt, and act on
+FAILED ones (retry the failing compensation, compensate, or mark resolved by hand)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from commerce_project.api.errors import ApplicationError
+
+from .models import SagaInstance, SagaStepLog
+from .services import saga_compensate, saga_mark_resolved, saga_retry
+
+_AGES = {
+    "5m": ("younger than 5 minutes", timedelta(minutes=5), True),
+    "1h": ("younger than 1 hour", timedelta(hours=1), True),
+    "1d": ("younger than 1 day", timedelta(days=1), True),
+    "gt1d": ("older than 1 day", timedelta(days=1), False),
+    "gt7d": ("older than 7 days", timedelta(days=7), False),
+}
+
+
+class AgeFilter(admin.SimpleListFilter):
+    title = "age"
+    parameter_name = "age"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(key, label) for key, (label, _, _) in _AGES.items()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        choice = _AGES.get(self.value() or "")
+        if choice is None:
+            return queryset
+        _, age, younger = choice
+        cutoff = timezone.now() - age
+        return (
+            queryset.filter(created_at__gte=cutoff)
+            if younger
+            else queryset.filter(created_at__lt=cutoff)
+        )
+
+
+class StepLogInline(admin.TabularInline):
+    model = SagaStepLog
+    fields = ("step", "kind", "attempt", "outcome", "error", "worker", "started_at", "finished_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("started_at", "id")
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+@admin.register(SagaInstance)
+class SagaInstanceAdmin(admin.ModelAdmin):
+    list_display = (
+        "saga_id",
+        "saga_type",
+        "status",
+        "current_step",
+        "attempts",
+        "failure_reason",
+        "correlation_id",
+        "created_at",
+        "updated_at",
+    )
+    list_filter = ("status", "saga_type", AgeFilter)
+    search_fields = ("=saga_id", "correlation_id", "=owner_id")
+    date_hierarchy = "created_at"
+    inlines = [StepLogInline]
+    actions = ["retry", "compensate", "mark_resolved"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in SagaInstance._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def _apply(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[SagaInstance],
+        verb: str,
+        operation: Callable[[SagaInstance], SagaInstance],
+    ) -> None:
+        done = 0
+        for saga in queryset:
+            try:
+                updated = operation(saga)
+            except ApplicationError as exc:
+                self.message_user(request, f"{saga.saga_id}: {exc.detail}", messages.WARNING)
+                continue
+            self.log_change(request, updated, f"{verb} (now {updated.status})")
+            done += 1
+        if done:
+            self.message_user(request, f"{verb}: {done} saga(s).", messages.SUCCESS)
+
+    @admin.action(description="Retry the failing compensation (FAILED sagas)")
+    def retry(self, request: HttpRequest, queryset: QuerySet[SagaInstance]) -> None:
+        actor = request.user.get_username()
+        self._apply(
+            request, queryset, "Retried", lambda s: saga_retry(saga_id=s.saga_id, actor=actor)
+        )
+
+    @admin.action(description="Compensate (RUNNING or FAILED sagas)")
+    def compensate(self, request: HttpRequest, queryset: QuerySet[SagaInstance]) -> None:
+        actor = request.user.get_username()
+        self._apply(
+            request,
+            queryset,
+            "Compensation started",
+            lambda s: saga_compensate(saga_id=s.saga_id, actor=actor),
+        )
+
+    @admin.action(description="Mark resolved by hand (FAILED sagas)")
+    def mark_resolved(self, request: HttpRequest, queryset: QuerySet[SagaInstance]) -> None:
+        actor = request.user.get_username()
+        self._apply(
+            request,
+            queryset,
+            "Marked resolved",
+            lambda s: saga_mark_resolved(saga_id=s.saga_id, actor=actor),
+        )

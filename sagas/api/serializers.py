@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from sagas.models import SagaInstance, SagaStepLog
+from sagas.selectors import saga_steps
+
+
+class SagaSerializer(serializers.ModelSerializer[SagaInstance]):
+    id = serializers.UUIDField(source="saga_id", read_only=True)
+    type = serializers.CharField(source="saga_type", read_only=True)
+
+    class Meta:
+        model = SagaInstance
+        fields = [
+            "id",
+            "type",
+            "correlation_id",
+            "status",
+            "current_step",
+            "attempts",
+            "failure_reason",
+            "last_error",
+            "next_attempt_at",
+            "completed_steps",
+            "compensated_steps",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class StepAttemptSerializer(serializers.ModelSerializer[SagaStepLog]):
+    class Meta:
+        model = SagaStepLog
+        fields = ["kind", "attempt", "outcome", "error", "started_at", "finished_at"]
+        read_only_fields = fields
+
+
+class StepSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    state = serializers.CharField(
+        help_text="PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED, COMPENSATING, COMPENSATED "
+        "or COMPENSATION_FAILED."
+    )
+    attempts = StepAttemptSerializer(many=True)
+    compensation_attempts = StepAttemptSerializer(many=True)
+
+
+class SagaDetailSerializer(SagaSerializer):
+    steps = serializers.SerializerMethodField()
+
+    class Meta(SagaSerializer.Meta):
+        fields = [*SagaSerializer.Meta.fields, "saga_data", "steps"]
+        read_only_fields = fields
+
+    def to_representation(self, instance: SagaInstance) -> dict[str, Any]:
+        body: dict[str, Any] = super().to_representation(instance)
+        request = self.context.get("request")
+        if request is None or not request.user.is_staff:
+            # Step data may hold payment tokens and gateway references: staff only.
+            body.pop("saga_data", None)
+        return body
+
+    @extend_schema_field(StepSerializer(many=True))
+    def get_steps(self, saga: SagaInstance) -> list[dict[str, Any]]:
+        return list(StepSerializer(saga_steps(saga=saga), many=True).data)

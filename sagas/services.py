@@ -1,0 +1,463 @@
+"""The saga engine: start, advance one step, sweep, and the staff operations.
+
+How a run goes (`saga_advance`, called by the Celery task `advance_saga`):
+1. claim: read the saga and, if it is active, due and not leased, take a lease with a
+   compare-and-set on `version` and log the attempt as STARTED (one short transaction);
+2. run the current step's action (or compensation) outside any transaction — steps talk to
+   the outside world and are idempotent, keyed by `saga_id:step`;
+3. record: `domain.decide` computes the next state, which is written with a compare-and-set
+   on the claimed version and lease, together with the attempt's outcome; the next run is
+   published with `transaction.on_commit`.
+A worker that dies between 1 and 3 leaves an expired lease that the sweeper picks up; a
+duplicate message finds the lease taken (or the step done) and does nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import functools
+import json
+import logging
+import os
+import socket
+import uuid
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .dispatch import saga_enqueue
+from .domain import (
+    ACTIVE_STATUSES,
+    DEADLINE_REASON,
+    UNEXPECTED_ERROR_REASON,
+    Failed,
+    Outcome,
+    PermanentStepError,
+    SagaDefinition,
+    SagaState,
+    SagaStatus,
+    StepContext,
+    StepKind,
+    StepOutcome,
+    Succeeded,
+    TransientStepError,
+    compensate_state,
+    deadline_passed,
+    decide,
+    start_state,
+)
+from .exceptions import SagaBusy, SagaIllegalTransition, SagaNotFound
+from .models import SagaInstance, SagaStepLog
+from .registry import find_saga_definition, get_saga_definition
+
+logger = logging.getLogger(__name__)
+
+_CLAIM_TRIES = 3
+
+
+class Advance(enum.StrEnum):
+    """What one `saga_advance` call did."""
+
+    RAN = "RAN"  # ran one step (or compensation) and recorded its outcome
+    NOT_FOUND = "NOT_FOUND"
+    FINISHED = "FINISHED"  # the saga is COMPLETED, COMPENSATED or FAILED
+    NOT_DUE = "NOT_DUE"  # its next attempt is later (the sweeper will publish it)
+    LEASED = "LEASED"  # another worker holds it
+    LEASE_LOST = "LEASE_LOST"  # ran, but the lease expired and someone else took over
+    UNKNOWN_TYPE = "UNKNOWN_TYPE"  # no definition registered in this process
+
+
+def worker_identity() -> str:
+    """Lease owner: host, process and a random part (threads of one process differ too)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, cls=DjangoJSONEncoder)
+
+
+# --- start
+
+
+def saga_start(
+    *,
+    saga_type: str,
+    saga_id: uuid.UUID,
+    correlation_id: str,
+    data: dict[str, Any],
+    owner_id: uuid.UUID | None = None,
+) -> bool:
+    """Create the saga and publish its first run when the caller's transaction commits.
+    Idempotent: `saga_id` is derived by the caller, and starting an existing saga does
+    nothing. Returns whether this call created it. `owner_id` is the one non-staff user
+    who may see the saga through the API."""
+    definition = get_saga_definition(saga_type)
+    now = timezone.now()
+    state = start_state(definition, copy.deepcopy(data), now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO saga_instances (
+                saga_id, saga_type, correlation_id, owner_id, current_step, saga_data, status,
+                completed_steps, compensated_steps, failure_reason, version, lease_owner,
+                lease_expires_at, next_attempt_at, dispatched_at, step_deadline_at, attempts,
+                last_error, resolved_by, resolved_at, created_at, updated_at
+            ) VALUES (
+                %s, %s, %s, %s, %s, %s::jsonb, %s,
+                '[]'::jsonb, '[]'::jsonb, '', 1, '',
+                NULL, %s, %s, %s, 0,
+                '', '', NULL, %s, %s
+            )
+            ON CONFLICT (saga_id) DO NOTHING
+            RETURNING saga_id
+            """,
+            [
+                saga_id,
+                saga_type,
+                correlation_id,
+                owner_id,
+                state.current_step,
+                _dumps(state.data),
+                state.status.value,
+                state.next_attempt_at,
+                now,
+                state.step_deadline_at,
+                now,
+                now,
+            ],
+        )
+        created = cursor.fetchone() is not None
+    if created:
+        transaction.on_commit(functools.partial(saga_enqueue, saga_id))
+    return created
+
+
+# --- advance
+
+
+def saga_advance(*, saga_id: uuid.UUID, worker: str | None = None) -> Advance:
+    """Run the saga's current step once, if it is due and nobody else is running it."""
+    worker = worker or worker_identity()
+    claimed = _claim(saga_id, worker)
+    if isinstance(claimed, Advance):
+        return claimed
+    saga, definition, log = claimed
+    state = _state(saga)
+    if deadline_passed(state, timezone.now()):
+        outcome: Outcome = Failed(
+            error=f"deadline of step {saga.current_step!r} passed",
+            reason=DEADLINE_REASON,
+            deadline=True,
+        )
+    else:
+        outcome = _run(definition, saga, state)
+    return _record(definition, saga, state, log, outcome, worker)
+
+
+def _claim(
+    saga_id: uuid.UUID, worker: str
+) -> tuple[SagaInstance, SagaDefinition, SagaStepLog] | Advance:
+    for _ in range(_CLAIM_TRIES):
+        now = timezone.now()
+        saga = SagaInstance.objects.filter(pk=saga_id).first()
+        if saga is None:
+            return Advance.NOT_FOUND
+        if saga.status not in ACTIVE_STATUSES:
+            return Advance.FINISHED
+        if saga.next_attempt_at is None or saga.next_attempt_at > now:
+            return Advance.NOT_DUE
+        if saga.lease_expires_at is not None and saga.lease_expires_at > now:
+            return Advance.LEASED
+        definition = find_saga_definition(saga.saga_type)
+        if definition is None:
+            logger.error("saga %s: no definition for type %r", saga_id, saga.saga_type)
+            return Advance.UNKNOWN_TYPE
+        with transaction.atomic():
+            taken = SagaInstance.objects.filter(pk=saga_id, version=saga.version).update(
+                lease_owner=worker,
+                lease_expires_at=now + settings.SAGA_LEASE,
+                attempts=F("attempts") + 1,
+                version=F("version") + 1,
+                updated_at=now,
+            )
+            if not taken:
+                continue  # changed under us: read again and decide again
+            # We hold the only lease, so an attempt still STARTED belonged to a dead lease.
+            SagaStepLog.objects.filter(saga_id=saga_id, outcome=StepOutcome.STARTED).update(
+                outcome=StepOutcome.ABANDONED,
+                finished_at=now,
+                error="its worker lost the lease before reporting",
+            )
+            kind = (
+                StepKind.COMPENSATION if saga.status == SagaStatus.COMPENSATING else StepKind.ACTION
+            )
+            log = SagaStepLog.objects.create(
+                saga_id=saga_id,
+                step=saga.current_step,
+                kind=kind,
+                attempt=saga.attempts + 1,
+                outcome=StepOutcome.STARTED,
+                worker=worker,
+                started_at=now,
+            )
+        saga.version += 1
+        saga.attempts += 1
+        saga.lease_owner = worker
+        return saga, definition, log
+    return Advance.LEASED
+
+
+def _state(saga: SagaInstance) -> SagaState:
+    return SagaState(
+        status=SagaStatus(saga.status),
+        current_step=saga.current_step,
+        attempts=saga.attempts,
+        completed_steps=list(saga.completed_steps),
+        compensated_steps=list(saga.compensated_steps),
+        failure_reason=saga.failure_reason,
+        step_deadline_at=saga.step_deadline_at,
+        next_attempt_at=saga.next_attempt_at,
+        last_error=saga.last_error,
+        data=dict(saga.saga_data),
+    )
+
+
+def _run(definition: SagaDefinition, saga: SagaInstance, state: SagaState) -> Outcome:
+    step = definition.step(saga.current_step)
+    function = step.action if state.kind is StepKind.ACTION else step.compensation
+    assert function is not None, "only steps with a compensation are compensated"
+    context = StepContext(
+        saga_id=saga.saga_id,
+        saga_type=saga.saga_type,
+        correlation_id=saga.correlation_id,
+        owner_id=saga.owner_id,
+        step=step.name,
+        kind=state.kind,
+        attempt=saga.attempts,
+        data=copy.deepcopy(state.data),
+        failure_reason=saga.failure_reason or None,
+    )
+    try:
+        returned = function(context)
+    except TransientStepError as exc:
+        return Failed(error=exc.message, reason=exc.reason, transient=True)
+    except PermanentStepError as exc:
+        return Failed(error=exc.message, reason=exc.reason)
+    except Exception as exc:  # a bug or an infrastructure hiccup: retried like a transient one
+        logger.exception("saga %s step %s raised unexpectedly", saga.saga_id, step.name)
+        return Failed(
+            error=f"{type(exc).__name__}: {exc}", reason=UNEXPECTED_ERROR_REASON, transient=True
+        )
+    data = context.data
+    if returned:
+        data.update(returned)
+    try:
+        _dumps(data)
+    except TypeError as exc:
+        return Failed(error=f"step data is not JSON: {exc}", reason=UNEXPECTED_ERROR_REASON)
+    return Succeeded(data=data)
+
+
+def _record(
+    definition: SagaDefinition,
+    saga: SagaInstance,
+    state: SagaState,
+    log: SagaStepLog,
+    outcome: Outcome,
+    worker: str,
+) -> Advance:
+    now = timezone.now()
+    decision = decide(definition, state, outcome, now)
+    new = decision.state
+    runnable = (
+        new.status in ACTIVE_STATUSES
+        and new.next_attempt_at is not None
+        and new.next_attempt_at <= now
+    )
+    with transaction.atomic():
+        written = SagaInstance.objects.filter(
+            pk=saga.pk, version=saga.version, lease_owner=worker
+        ).update(
+            **_state_fields(new),
+            lease_owner="",
+            lease_expires_at=None,
+            dispatched_at=now if runnable else None,
+            version=F("version") + 1,
+            updated_at=now,
+        )
+        if not written:
+            logger.warning(
+                "saga %s: lease of %s expired during step %s; its outcome is dropped",
+                saga.pk,
+                worker,
+                saga.current_step,
+            )
+            return Advance.LEASE_LOST
+        SagaStepLog.objects.filter(pk=log.pk).update(
+            outcome=decision.log_outcome,
+            error=outcome.error if isinstance(outcome, Failed) else "",
+            finished_at=now,
+        )
+        if runnable:
+            transaction.on_commit(functools.partial(saga_enqueue, saga.pk))
+    logger.info(
+        "saga %s %s %s attempt %s: %s -> %s",
+        saga.pk,
+        state.kind,
+        saga.current_step,
+        saga.attempts,
+        decision.log_outcome,
+        new.status,
+    )
+    return Advance.RAN
+
+
+def _state_fields(state: SagaState) -> dict[str, Any]:
+    return {
+        "status": state.status.value,
+        "current_step": state.current_step,
+        "attempts": state.attempts,
+        "completed_steps": state.completed_steps,
+        "compensated_steps": state.compensated_steps,
+        "failure_reason": state.failure_reason,
+        "step_deadline_at": state.step_deadline_at,
+        "next_attempt_at": state.next_attempt_at,
+        "last_error": state.last_error,
+        "saga_data": state.data,
+    }
+
+
+# --- sweeper
+
+
+def saga_sweep(*, limit: int | None = None) -> int:
+    """Publish a run of every active saga that is due and not leased (or whose lease
+    expired) and was not published in the last SAGA_REDISPATCH_AFTER: lost broker messages,
+    dead workers and scheduled retries all end up here. Safe to run in parallel (SKIP
+    LOCKED). Returns how many runs were published."""
+    now = timezone.now()
+    with transaction.atomic():
+        due = list(
+            SagaInstance.objects.select_for_update(skip_locked=True)
+            .filter(status__in=ACTIVE_STATUSES, next_attempt_at__lte=now)
+            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
+            .filter(
+                Q(dispatched_at__isnull=True)
+                | Q(dispatched_at__lte=now - settings.SAGA_REDISPATCH_AFTER)
+            )
+            .order_by("next_attempt_at")
+            .values_list("saga_id", "version")[: limit or settings.SAGA_SWEEP_BATCH]
+        )
+        published: list[uuid.UUID] = []
+        for saga_id, version in due:
+            if SagaInstance.objects.filter(pk=saga_id, version=version).update(
+                dispatched_at=now, version=F("version") + 1, updated_at=now
+            ):
+                published.append(saga_id)
+        for saga_id in published:
+            transaction.on_commit(functools.partial(saga_enqueue, saga_id))
+    if published:
+        logger.info("sweeper published %d saga run(s)", len(published))
+    return len(published)
+
+
+# --- staff operations
+
+
+def saga_retry(*, saga_id: uuid.UUID, actor: str = "") -> SagaInstance:
+    """FAILED → COMPENSATING: try the failing compensation again, with fresh attempts."""
+    saga = _get(saga_id)
+    if saga.status != SagaStatus.FAILED:
+        raise SagaIllegalTransition(
+            f"Only a FAILED saga can be retried; this one is {saga.status}.",
+            saga_status=saga.status,
+        )
+    state = _state(saga)
+    new = replace(state, status=SagaStatus.COMPENSATING, attempts=0, next_attempt_at=timezone.now())
+    return _staff_write(saga, new, action="retry", actor=actor)
+
+
+def saga_compensate(
+    *, saga_id: uuid.UUID, reason: str = "compensated_by_staff", actor: str = ""
+) -> SagaInstance:
+    """Undo a RUNNING saga now (its completed steps, in reverse), or resume compensating a
+    FAILED one. Refused while a worker is running one of its steps (SagaBusy)."""
+    saga = _get(saga_id)
+    if saga.status not in (SagaStatus.RUNNING, SagaStatus.FAILED):
+        raise SagaIllegalTransition(
+            f"Only a RUNNING or FAILED saga can be compensated; this one is {saga.status}.",
+            saga_status=saga.status,
+        )
+    new = compensate_state(
+        get_saga_definition(saga.saga_type), _state(saga), reason, timezone.now()
+    )
+    return _staff_write(saga, new, action="compensate", actor=actor)
+
+
+def saga_mark_resolved(*, saga_id: uuid.UUID, actor: str, note: str = "") -> SagaInstance:
+    """FAILED → COMPENSATED: staff repaired what the failing compensation could not."""
+    saga = _get(saga_id)
+    if saga.status != SagaStatus.FAILED:
+        raise SagaIllegalTransition(
+            f"Only a FAILED saga can be marked resolved; this one is {saga.status}.",
+            saga_status=saga.status,
+        )
+    state = _state(saga)
+    last_error = (
+        f"{state.last_error}\nResolved by {actor}: {note}".strip() if note else state.last_error
+    )
+    new = replace(
+        state,
+        status=SagaStatus.COMPENSATED,
+        current_step="",
+        attempts=0,
+        next_attempt_at=None,
+        last_error=last_error,
+    )
+    return _staff_write(
+        saga,
+        new,
+        action="mark resolved",
+        actor=actor,
+        resolved_by=actor,
+        resolved_at=timezone.now(),
+    )
+
+
+def _get(saga_id: uuid.UUID) -> SagaInstance:
+    saga = SagaInstance.objects.filter(pk=saga_id).first()
+    if saga is None:
+        raise SagaNotFound(f"No saga {saga_id}.")
+    return saga
+
+
+def _staff_write(
+    saga: SagaInstance, new: SagaState, *, action: str, actor: str, **extra: datetime | str
+) -> SagaInstance:
+    now = timezone.now()
+    if saga.lease_expires_at is not None and saga.lease_expires_at > now:
+        raise SagaBusy(f"Saga {saga.pk} is running a step; try again in a moment.")
+    runnable = new.status in ACTIVE_STATUSES and new.next_attempt_at is not None
+    with transaction.atomic():
+        written = SagaInstance.objects.filter(pk=saga.pk, version=saga.version).update(
+            **_state_fields(new),
+            **extra,
+            lease_owner="",
+            lease_expires_at=None,
+            dispatched_at=now if runnable else None,
+            version=F("version") + 1,
+            updated_at=now,
+        )
+        if not written:
+            raise SagaBusy(f"Saga {saga.pk} changed meanwhile; reload and try again.")
+        if runnable:
+            transaction.on_commit(functools.partial(saga_enqueue, saga.pk))
+    logger.info("saga %s: %s by %s -> %s", saga.pk, action, actor or "system", new.status)
+    return SagaInstance.objects.get(pk=saga.pk)

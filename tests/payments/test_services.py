@@ -1,0 +1,223 @@
+"""Payment records around the (sandbox) gateway: intent, call, result; safe to repeat."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import pytest
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from payments.exceptions import (
+    PaymentDeclined,
+    PaymentIdempotencyConflict,
+    PaymentNotFound,
+    PaymentTransientError,
+)
+from payments.gateway import Authorization, Capture, Refund, Void, get_gateway
+from payments.models import Payment, SandboxCharge, SandboxRequest
+from payments.selectors import payments_for_order
+from payments.services import payment_authorize, payment_capture, payment_refund, payment_void
+
+pytestmark = pytest.mark.django_db
+
+Status = Payment.Status
+
+
+def authorize(order_id: uuid.UUID, token: str = "tok_ok", key: str = "o:auth") -> Payment:
+    return payment_authorize(
+        order_id=order_id,
+        amount=Decimal("42.5"),
+        currency="eur",
+        token=token,
+        idempotency_key=key,
+    )
+
+
+@pytest.fixture
+def order_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+def test_authorize_records_the_authorization(order_id: uuid.UUID) -> None:
+    # when
+    payment = authorize(order_id)
+    # then
+    assert payment.status == Status.AUTHORIZED
+    assert (payment.amount, payment.currency) == (Decimal("42.50"), "EUR")
+    charge = SandboxCharge.objects.get()
+    assert payment.gateway_authorization_id == charge.authorization_id
+    assert payment.authorized_at is not None
+
+
+def test_repeating_authorize_returns_the_same_payment_and_charges_once(
+    order_id: uuid.UUID,
+) -> None:
+    # given
+    first = authorize(order_id)
+    # when
+    second = authorize(order_id)
+    # then
+    assert second.pk == first.pk
+    assert SandboxCharge.objects.count() == 1
+    assert payments_for_order(order_id=order_id) == [first]
+
+
+def test_a_declined_card_fails_the_payment_and_a_repeat_does_not_ask_again(
+    order_id: uuid.UUID,
+) -> None:
+    # when
+    with pytest.raises(PaymentDeclined) as declined:
+        authorize(order_id, "tok_declined")
+    # then
+    assert declined.value.code == "card_declined"
+    payment = Payment.objects.get()
+    assert (payment.status, payment.failure_code) == (Status.FAILED, "card_declined")
+    with pytest.raises(PaymentDeclined):
+        authorize(order_id, "tok_declined")
+    assert SandboxRequest.objects.get().attempts == 1
+
+
+def test_a_flaky_gateway_leaves_the_payment_pending_until_a_retry_succeeds(
+    order_id: uuid.UUID,
+) -> None:
+    # when
+    for _ in range(2):
+        with pytest.raises(PaymentTransientError):
+            authorize(order_id, "tok_flaky")
+        assert Payment.objects.get().status == Status.PENDING
+    payment = authorize(order_id, "tok_flaky")
+    # then
+    assert payment.status == Status.AUTHORIZED
+    assert payment.failure_code == ""
+
+
+def test_a_key_reused_for_another_payment_is_refused(order_id: uuid.UUID) -> None:
+    # given
+    authorize(order_id)
+    # when / then
+    with pytest.raises(PaymentIdempotencyConflict):
+        authorize(uuid.uuid4())
+
+
+def test_capture_is_idempotent_whatever_the_key(order_id: uuid.UUID) -> None:
+    # given
+    authorize(order_id)
+    # when
+    first = payment_capture(order_id=order_id, idempotency_key="o:capture")
+    second = payment_capture(order_id=order_id, idempotency_key="o:capture-again")
+    # then
+    assert first.status == second.status == Status.CAPTURED
+    assert first.captured_amount == Decimal("42.50")
+    assert second.gateway_capture_id == first.gateway_capture_id
+    assert SandboxCharge.objects.get().captured_amount == Decimal("42.50")
+
+
+def test_a_retried_capture_reuses_the_first_key_at_the_gateway(order_id: uuid.UUID) -> None:
+    # given: a capture that failed transiently under its first key
+    authorize(order_id, "tok_capture_flaky")
+    with pytest.raises(PaymentTransientError):
+        payment_capture(order_id=order_id, idempotency_key="k1")
+    # when: retried twice under other keys
+    with pytest.raises(PaymentTransientError):
+        payment_capture(order_id=order_id, idempotency_key="k2")
+    payment = payment_capture(order_id=order_id, idempotency_key="k3")
+    # then: the gateway saw one key, three times
+    assert payment.status == Status.CAPTURED
+    assert payment.capture_idempotency_key == "k1"
+    assert SandboxRequest.objects.get(idempotency_key="k1").attempts == 3
+    assert not SandboxRequest.objects.filter(idempotency_key__in=["k2", "k3"]).exists()
+
+
+def test_a_refused_capture_keeps_the_authorization_to_be_voided(order_id: uuid.UUID) -> None:
+    # given
+    authorize(order_id, "tok_capture_fails")
+    # when
+    with pytest.raises(PaymentDeclined) as refused:
+        payment_capture(order_id=order_id, idempotency_key="o:capture")
+    # then
+    assert refused.value.code == "capture_failed"
+    payment = Payment.objects.get()
+    assert (payment.status, payment.failure_code) == (Status.AUTHORIZED, "capture_failed")
+    voided = payment_void(order_id=order_id, idempotency_key="o:void")
+    assert voided is not None
+    assert voided.status == Status.VOIDED
+    assert SandboxCharge.objects.get().status == SandboxCharge.Status.VOIDED
+
+
+def test_void_then_capture_is_refused(order_id: uuid.UUID) -> None:
+    # given
+    authorize(order_id)
+    payment_void(order_id=order_id, idempotency_key="o:void")
+    # when / then
+    with pytest.raises(PaymentDeclined) as refused:
+        payment_capture(order_id=order_id, idempotency_key="o:capture")
+    assert refused.value.code == "authorization_voided"
+
+
+def test_void_and_refund_without_any_authorization_do_nothing(order_id: uuid.UUID) -> None:
+    assert payment_void(order_id=order_id, idempotency_key="v") is None
+    assert payment_refund(order_id=order_id, idempotency_key="r") is None
+    with pytest.raises(PaymentNotFound):
+        payment_capture(order_id=order_id, idempotency_key="c")
+
+
+def test_refund_returns_the_money_once_and_void_after_it_is_a_no_op(
+    order_id: uuid.UUID,
+) -> None:
+    # given
+    authorize(order_id)
+    payment_capture(order_id=order_id, idempotency_key="o:capture")
+    # when
+    refunded = payment_refund(order_id=order_id, idempotency_key="o:refund")
+    again = payment_refund(order_id=order_id, idempotency_key="o:refund")
+    voided = payment_void(order_id=order_id, idempotency_key="o:void")
+    # then
+    assert refunded is not None
+    assert again is not None
+    assert voided is not None
+    assert refunded.status == again.status == voided.status == Status.REFUNDED
+    assert refunded.refunded_amount == Decimal("42.50")
+    assert SandboxCharge.objects.get().refunded_amount == Decimal("42.50")
+
+
+def test_void_of_a_captured_payment_and_refund_of_an_uncaptured_one_are_refused(
+    order_id: uuid.UUID,
+) -> None:
+    # given
+    authorize(order_id)
+    # when / then
+    with pytest.raises(PaymentDeclined) as not_captured:
+        payment_refund(order_id=order_id, idempotency_key="o:refund")
+    assert not_captured.value.code == "not_captured"
+    payment_capture(order_id=order_id, idempotency_key="o:capture")
+    with pytest.raises(PaymentDeclined) as captured:
+        payment_void(order_id=order_id, idempotency_key="o:void")
+    assert captured.value.code == "already_captured"
+
+
+class RecordingGateway:
+    """Stands in for another gateway adapter, to show the setting is honoured."""
+
+    def authorize(self, **kwargs: object) -> Authorization:
+        return Authorization(authorization_id="rec_1", amount=Decimal("42.50"), currency="EUR")
+
+    def capture(self, **kwargs: object) -> Capture:
+        raise NotImplementedError
+
+    def void(self, **kwargs: object) -> Void:
+        raise NotImplementedError
+
+    def refund(self, **kwargs: object) -> Refund:
+        raise NotImplementedError
+
+
+def test_the_gateway_is_chosen_by_setting(settings: SettingsWrapper, order_id: uuid.UUID) -> None:
+    # given
+    settings.PAYMENT_GATEWAY = "tests.payments.test_services.RecordingGateway"
+    # when
+    payment = authorize(order_id)
+    # then
+    assert isinstance(get_gateway(), RecordingGateway)
+    assert payment.gateway_authorization_id == "rec_1"
+    assert not SandboxCharge.objects.exists()

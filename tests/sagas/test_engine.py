@@ -1,0 +1,357 @@
+"""The saga engine driven step by step in this process, against the real database."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from sagas.domain import SagaStatus, StepKind, StepOutcome
+from sagas.exceptions import SagaBusy, SagaIllegalTransition, UnknownSagaType
+from sagas.models import SagaInstance, SagaStepLog
+from sagas.services import (
+    Advance,
+    saga_advance,
+    saga_compensate,
+    saga_mark_resolved,
+    saga_retry,
+    saga_start,
+)
+
+from .definitions import CALLS, WorkerDied, drive
+from .factories import start_test_saga
+
+pytestmark = pytest.mark.django_db
+
+
+def log_of(saga: SagaInstance) -> list[tuple[str, str, int, str]]:
+    return [
+        (row.step, row.kind, row.attempt, row.outcome)
+        for row in SagaStepLog.objects.filter(saga=saga).order_by("started_at", "id")
+    ]
+
+
+def test_happy_path_runs_every_step_in_order() -> None:
+    # given
+    saga = start_test_saga()
+    # when
+    saga = drive(saga.saga_id)
+    # then
+    assert saga.status == SagaStatus.COMPLETED
+    assert saga.saga_data["trail"] == ["reserve", "charge", "notify"]
+    assert saga.saga_data["reserve_key"] == f"{saga.saga_id}:reserve"
+    assert saga.completed_steps == ["reserve", "charge", "notify"]
+    assert saga.next_attempt_at is None
+    assert saga.lease_owner == ""
+    assert log_of(saga) == [
+        ("reserve", "ACTION", 1, "SUCCEEDED"),
+        ("charge", "ACTION", 1, "SUCCEEDED"),
+        ("notify", "ACTION", 1, "SUCCEEDED"),
+    ]
+
+
+def test_every_update_bumps_the_version() -> None:
+    # given
+    saga = start_test_saga()
+    assert saga.version == 1
+    # when
+    saga_advance(saga_id=saga.saga_id)
+    # then: one compare-and-set for the claim, one for the outcome
+    saga.refresh_from_db()
+    assert saga.version == 3
+    assert saga.current_step == "charge"
+
+
+def test_starting_the_same_saga_twice_is_a_no_op() -> None:
+    # given
+    saga = start_test_saga()
+    saga_advance(saga_id=saga.saga_id)
+    # when
+    created = saga_start(
+        saga_type="test.three_steps",
+        saga_id=saga.saga_id,
+        correlation_id="another",
+        data={"script": {"reserve": "permanent"}},
+    )
+    # then
+    assert created is False
+    again = SagaInstance.objects.get(pk=saga.saga_id)
+    assert (again.correlation_id, again.current_step) == (saga.correlation_id, "charge")
+
+
+def test_starting_an_unknown_saga_type_fails() -> None:
+    with pytest.raises(UnknownSagaType):
+        saga_start(saga_type="test.nope", saga_id=uuid.uuid4(), correlation_id="x", data={})
+
+
+def test_transient_failure_is_retried_when_next_attempt_at_is_due() -> None:
+    # given
+    saga = start_test_saga(script={"charge": "transient:2"})
+    saga_advance(saga_id=saga.saga_id)
+    # when
+    first = saga_advance(saga_id=saga.saga_id)
+    too_early = saga_advance(saga_id=saga.saga_id)
+    # then: scheduled in the database, not run again before it is due
+    assert (first, too_early) == (Advance.RAN, Advance.NOT_DUE)
+    saga.refresh_from_db()
+    assert saga.status == SagaStatus.RUNNING
+    assert saga.attempts == 1
+    assert saga.next_attempt_at is not None
+    assert saga.next_attempt_at > timezone.now()
+    assert saga.dispatched_at is None  # the sweeper publishes it when due
+    assert "charge attempt 1 timed out" in saga.last_error
+    # when
+    saga = drive(saga.saga_id)
+    # then
+    assert saga.status == SagaStatus.COMPLETED
+    assert log_of(saga)[1:3] == [
+        ("charge", "ACTION", 1, "RETRY"),
+        ("charge", "ACTION", 2, "SUCCEEDED"),
+    ]
+
+
+def test_permanent_failure_compensates_completed_steps_in_reverse() -> None:
+    # given: a fourth-step-like failure point at "notify" is best effort, so fail "charge"
+    saga = start_test_saga(script={"charge": "permanent:card_declined"})
+    # when
+    saga = drive(saga.saga_id)
+    # then
+    assert saga.status == SagaStatus.COMPENSATED
+    assert saga.failure_reason == "card_declined"
+    assert saga.saga_data["trail"] == ["reserve", "undo_reserve"]
+    assert saga.saga_data["undo_reserve_reason"] == "card_declined"
+    assert saga.compensated_steps == ["reserve"]
+    assert log_of(saga) == [
+        ("reserve", "ACTION", 1, "SUCCEEDED"),
+        ("charge", "ACTION", 1, "FAILED"),
+        ("reserve", "COMPENSATION", 1, "SUCCEEDED"),
+    ]
+
+
+def test_failure_in_a_later_step_undoes_every_completed_step_latest_first() -> None:
+    # given: a saga whose third step is not best effort
+    from sagas.domain import SagaDefinition
+    from sagas.registry import register_saga
+
+    from .definitions import scripted_step
+
+    register_saga(
+        SagaDefinition(
+            saga_type="test.strict_three",
+            steps=(scripted_step("a"), scripted_step("b"), scripted_step("c")),
+        )
+    )
+    saga = start_test_saga(saga_type="test.strict_three", script={"c": "permanent"})
+    # when
+    saga = drive(saga.saga_id)
+    # then
+    assert saga.status == SagaStatus.COMPENSATED
+    assert saga.saga_data["trail"] == ["a", "b", "undo_b", "undo_a"]
+
+
+def test_exhausted_retries_compensate_with_the_errors_reason() -> None:
+    # given: FAST_RETRY allows three attempts
+    saga = start_test_saga(script={"charge": "transient"})
+    # when
+    saga = drive(saga.saga_id)
+    # then
+    assert saga.status == SagaStatus.COMPENSATED
+    assert saga.failure_reason == "charge_unavailable"
+    outcomes = [row for row in log_of(saga) if row[0] == "charge"]
+    assert outcomes == [
+        ("charge", "ACTION", 1, "RETRY"),
+        ("charge", "ACTION", 2, "RETRY"),
+        ("charge", "ACTION", 3, "FAILED"),
+    ]
+    assert saga.saga_data["trail"] == ["reserve", "undo_reserve"]
+
+
+def test_passed_deadline_compensates_with_reason_timeout() -> None:
+    # given: "charge" has a 400 ms deadline and retries only after 5 s
+    saga = start_test_saga(saga_type="test.deadline", script={"charge": "transient"})
+    saga_advance(saga_id=saga.saga_id)
+    saga_advance(saga_id=saga.saga_id)
+    saga.refresh_from_db()
+    # then: the retry is due at the deadline, not 5 s later
+    assert saga.step_deadline_at is not None
+    assert saga.next_attempt_at == saga.step_deadline_at
+    # when
+    saga = drive(saga.saga_id)
+    # then
+    assert saga.status == SagaStatus.COMPENSATED
+    assert saga.failure_reason == "timeout"
+    assert log_of(saga)[-2:] == [
+        ("charge", "ACTION", 2, "FAILED"),
+        ("reserve", "COMPENSATION", 1, "SUCCEEDED"),
+    ]
+    assert "deadline" in SagaStepLog.objects.get(saga=saga, step="charge", attempt=2).error
+
+
+def test_best_effort_step_failure_is_recorded_and_undoes_nothing() -> None:
+    # given
+    saga = start_test_saga(script={"notify": "transient"})
+    # when
+    saga = drive(saga.saga_id)
+    # then
+    assert saga.status == SagaStatus.COMPLETED
+    assert saga.saga_data["trail"] == ["reserve", "charge"]
+    assert saga.compensated_steps == []
+    assert "notify attempt 3 timed out" in saga.last_error
+    assert log_of(saga)[-1] == ("notify", "ACTION", 3, "FAILED")
+
+
+def test_compensation_that_keeps_failing_leaves_the_saga_failed() -> None:
+    # given
+    saga = start_test_saga(script={"charge": "permanent", "undo_reserve": "transient"})
+    # when
+    saga = drive(saga.saga_id)
+    # then
+    assert saga.status == SagaStatus.FAILED
+    assert saga.current_step == "reserve"
+    assert saga.next_attempt_at is None
+    assert log_of(saga)[-2:] == [
+        ("reserve", "COMPENSATION", 1, "RETRY"),
+        ("reserve", "COMPENSATION", 2, "FAILED"),
+    ]
+
+
+def test_staff_retry_resumes_the_failing_compensation() -> None:
+    # given: a FAILED saga, and then the cause of its failing compensation is repaired
+    saga = start_test_saga(script={"charge": "permanent", "undo_reserve": "transient"})
+    saga = drive(saga.saga_id)
+    assert saga.status == SagaStatus.FAILED
+    repaired = {**saga.saga_data, "script": {"charge": "permanent"}}
+    SagaInstance.objects.filter(pk=saga.pk).update(saga_data=repaired)
+    # when
+    retried = saga_retry(saga_id=saga.saga_id, actor="staff")
+    # then
+    assert retried.status == SagaStatus.COMPENSATING
+    assert retried.attempts == 0
+    saga = drive(saga.saga_id)
+    assert saga.status == SagaStatus.COMPENSATED
+    assert saga.saga_data["trail"] == ["reserve", "undo_reserve"]
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "COMPLETED", "COMPENSATED"])
+def test_only_failed_sagas_can_be_retried_or_resolved(status: str) -> None:
+    # given
+    saga = start_test_saga()
+    SagaInstance.objects.filter(pk=saga.pk).update(status=status)
+    # when / then
+    with pytest.raises(SagaIllegalTransition):
+        saga_retry(saga_id=saga.saga_id)
+    with pytest.raises(SagaIllegalTransition):
+        saga_mark_resolved(saga_id=saga.saga_id, actor="staff")
+
+
+def test_staff_can_compensate_a_running_saga() -> None:
+    # given: a saga retrying "charge" for a long time
+    saga = start_test_saga(saga_type="test.deadline", script={"charge": "transient"})
+    saga_advance(saga_id=saga.saga_id)
+    # when
+    saga_compensate(saga_id=saga.saga_id, reason="stuck", actor="staff")
+    saga = drive(saga.saga_id)
+    # then
+    assert saga.status == SagaStatus.COMPENSATED
+    assert saga.failure_reason == "stuck"
+    assert saga.saga_data["trail"] == ["reserve", "undo_reserve"]
+
+
+def test_staff_cannot_compensate_while_a_worker_holds_the_lease() -> None:
+    # given
+    saga = start_test_saga()
+    SagaInstance.objects.filter(pk=saga.pk).update(
+        lease_owner="other", lease_expires_at=timezone.now() + timedelta(minutes=1)
+    )
+    # when / then
+    with pytest.raises(SagaBusy):
+        saga_compensate(saga_id=saga.saga_id)
+
+
+def test_mark_resolved_closes_a_failed_saga() -> None:
+    # given
+    saga = start_test_saga(script={"charge": "permanent", "undo_reserve": "permanent"})
+    saga = drive(saga.saga_id)
+    assert saga.status == SagaStatus.FAILED
+    # when
+    resolved = saga_mark_resolved(saga_id=saga.saga_id, actor="staff", note="released by hand")
+    # then
+    assert resolved.status == SagaStatus.COMPENSATED
+    assert resolved.resolved_by == "staff"
+    assert resolved.resolved_at is not None
+    assert "released by hand" in resolved.last_error
+    assert saga_advance(saga_id=saga.saga_id) == Advance.FINISHED
+
+
+def test_a_step_whose_worker_died_runs_again_after_the_lease_expires(
+    settings: SettingsWrapper,
+) -> None:
+    # given: a worker dies in the middle of "reserve", holding a short lease
+    settings.SAGA_LEASE = timedelta(milliseconds=500)
+    saga = start_test_saga(script={"reserve": "die"})
+    with pytest.raises(WorkerDied):
+        saga_advance(saga_id=saga.saga_id, worker="dead-worker")
+    # when: another worker comes while the lease still holds, then after it expired
+    busy = saga_advance(saga_id=saga.saga_id)
+    time.sleep(0.55)
+    recovered = saga_advance(saga_id=saga.saga_id)
+    # then
+    assert (busy, recovered) == (Advance.LEASED, Advance.RAN)
+    saga.refresh_from_db()
+    assert saga.current_step == "charge"
+    assert log_of(saga) == [
+        ("reserve", "ACTION", 1, "ABANDONED"),
+        ("reserve", "ACTION", 2, "SUCCEEDED"),
+    ]
+
+
+def test_unexpected_exception_is_retried_like_a_transient_error() -> None:
+    # given: a behaviour the scripted steps do not know raises ValueError
+    saga = start_test_saga(script={"reserve": "explode"})
+    # when
+    saga_advance(saga_id=saga.saga_id)
+    # then
+    saga.refresh_from_db()
+    assert saga.status == SagaStatus.RUNNING
+    assert "ValueError" in saga.last_error
+    assert log_of(saga) == [("reserve", "ACTION", 1, "RETRY")]
+
+
+def test_advancing_a_finished_or_missing_saga_does_nothing() -> None:
+    # given
+    saga = drive(start_test_saga().saga_id)
+    # when / then
+    assert saga_advance(saga_id=saga.saga_id) == Advance.FINISHED
+    assert saga_advance(saga_id=uuid.uuid4()) == Advance.NOT_FOUND
+
+
+@pytest.mark.django_db(transaction=True)
+def test_duplicate_concurrent_deliveries_run_the_step_once() -> None:
+    # given: a slow first step, and two workers handed the same message at the same moment
+    saga = start_test_saga(script={"reserve": "sleep:0.3"})
+    barrier = threading.Barrier(2)
+    results: list[Advance] = []
+
+    def deliver() -> None:
+        try:
+            barrier.wait()
+            results.append(saga_advance(saga_id=saga.saga_id))
+        finally:
+            connection.close()
+
+    # when
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # then
+    assert sorted(results) == [Advance.LEASED, Advance.RAN]
+    assert CALLS[(str(saga.saga_id), f"reserve:{StepKind.ACTION}")] == 1
+    assert log_of(saga) == [("reserve", "ACTION", 1, StepOutcome.SUCCEEDED)]

@@ -1,0 +1,196 @@
+"""A real `celery worker` process for tests, reusable by any test package.
+
+`CeleryWorker` runs `python -m celery -A commerce_project worker --pool=solo` against the
+pytest test database, the test broker and a queue of its own, with the settings module
+`tests.sagas.worker_settings` (test settings plus the file email backend, so a test can read
+the emails the worker sent from `email_dir`). Timers and other settings can be passed as
+environment variables (`extra_env`, e.g. {"SAGA_LEASE_SECONDS": "1"}); test saga definitions
+are loaded through SAGA_DEFINITION_MODULES.
+
+Fixtures, defined here; a test package makes them available by importing them into its
+conftest: `from tests.sagas.worker import celery_worker, saga_worker` (as
+tests/sagas/conftest.py does):
+- `celery_worker` (session): one worker, started on first use, stopped at the end;
+- `saga_worker` (function): the same worker, with this test's `settings.SAGA_QUEUE` pointed
+  at its queue so the runs that the test publishes reach it. Use it with
+  `@pytest.mark.django_db(transaction=True)`: the worker only sees committed data.
+Tests that need to kill or restart a worker (crash recovery) build their own
+`CeleryWorker(...)` with `start()`, `kill()` (SIGKILL) and `stop()`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+from django.conf import settings
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from sagas.models import SagaInstance
+
+READY_MARK = " ready."
+START_TIMEOUT = 30.0
+
+
+def database_url() -> str:
+    """The URL of the database this pytest run uses (pytest-django's test_<name>)."""
+    db: Mapping[str, Any] = settings.DATABASES["default"]
+    credentials = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    return f"postgres://{credentials}@{host}:{port}/{db['NAME']}"
+
+
+class CeleryWorker:
+    def __init__(
+        self,
+        *,
+        log_dir: Path,
+        email_dir: Path,
+        queue: str | None = None,
+        definition_modules: tuple[str, ...] = ("tests.sagas.definitions",),
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.queue = queue or f"test-worker-{uuid.uuid4().hex[:12]}"
+        self.email_dir = email_dir
+        self.log_path = log_dir / f"{self.queue}.log"
+        self.definition_modules = definition_modules
+        self.extra_env = dict(extra_env or {})
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            DJANGO_SETTINGS_MODULE="tests.sagas.worker_settings",
+            DATABASE_URL=database_url(),
+            TEST_REDIS_URL=settings.REDIS_URL,
+            TEST_CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+            TEST_CELERY_RESULT_BACKEND=settings.CELERY_RESULT_BACKEND,
+            SAGA_QUEUE=self.queue,
+            SAGA_DEFINITION_MODULES=",".join(self.definition_modules),
+            EMAIL_FILE_PATH=str(self.email_dir),
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> None:
+        assert self.process is None or self.process.poll() is not None, "already running"
+        self.email_dir.mkdir(parents=True, exist_ok=True)
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._log = self.log_path.open("ab")
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "commerce_project",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            f"--queues={self.queue}",
+            f"--hostname={self.queue}@%h",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+        ]
+        self.process = subprocess.Popen(
+            command,
+            cwd=settings.BASE_DIR,
+            env=self.environment(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # our signals reach the worker only
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"celery worker exited at start:\n{self.log()}")
+            if READY_MARK in self.log(offset):
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"celery worker not ready after {START_TIMEOUT}s:\n{self.log()}")
+
+    def log(self, offset: int = 0) -> str:
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: the worker dies mid-task, acks nothing, cleans nothing up."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self._close_log()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def emails(self) -> list[str]:
+        """Every message the worker's file backend wrote, oldest first."""
+        files = sorted(self.email_dir.glob("*.log"), key=lambda path: path.stat().st_mtime)
+        return [path.read_text() for path in files]
+
+
+def wait_for_saga(
+    saga_id: uuid.UUID,
+    done: Callable[[SagaInstance], bool],
+    *,
+    worker: CeleryWorker | None = None,
+    timeout: float = 20.0,
+) -> SagaInstance:
+    """Poll the database until `done(saga)` holds (the worker commits as it goes)."""
+    deadline = time.monotonic() + timeout
+    saga = None
+    while time.monotonic() < deadline:
+        saga = SagaInstance.objects.filter(pk=saga_id).first()
+        if saga is not None and done(saga):
+            return saga
+        time.sleep(0.05)
+    state = f"{saga.status} at {saga.current_step!r}" if saga else "missing"
+    details = f"\nworker log:\n{worker.log()[-4000:]}" if worker else ""
+    raise AssertionError(f"saga {saga_id} not done after {timeout}s ({state}){details}")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CeleryWorker]:
+    """One real worker for the session, started on first use (it needs the test database,
+    hence django_db_setup, which also makes it stop before that database is dropped)."""
+    base = tmp_path_factory.mktemp("celery-worker")
+    worker = CeleryWorker(log_dir=base, email_dir=base / "mail")
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def saga_worker(celery_worker: CeleryWorker, settings: SettingsWrapper) -> CeleryWorker:
+    """The session's worker, with this test's saga runs published to its queue."""
+    settings.SAGA_QUEUE = celery_worker.queue
+    return celery_worker
