@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -73,7 +73,7 @@ class WriteResult:
 
     outcome: str
     detail: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    cart: StoredCart | None = None
 
 
 # Shared head of every write: KEYS = lines, meta, checkout; ARGV[1] = requester.
@@ -89,17 +89,26 @@ end
 """
 
 # ARGV: requester, product_id, quantity, mode (add|set), max_lines, max_quantity,
-#       available, currency, ttl
+#       available, currency, ttl. Answers with the cart as it now is, saving a read.
 _WRITE_LINE = (
     _ACCESS
     + """
 local ttl = ARGV[9]
+local function answer(new)
+  local state = {'ok', tostring(new), owner, redis.call('HGET', KEYS[2], 'currency') or '',
+                 tostring(redis.call('TTL', KEYS[2]))}
+  local lines = redis.call('HGETALL', KEYS[1])
+  for i = 1, #lines do
+    state[#state + 1] = lines[i]
+  end
+  return state
+end
 local quantity = tonumber(ARGV[3])
 if ARGV[4] == 'set' and quantity == 0 then
   redis.call('HDEL', KEYS[1], ARGV[2])
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
-  return {'ok', '0'}
+  return answer(0)
 end
 local count = redis.call('HLEN', KEYS[1])
 if count > 0 then
@@ -130,7 +139,7 @@ end
 redis.call('HSET', KEYS[2], 'currency', ARGV[8])
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
-return {'ok', tostring(new)}
+return answer(new)
 """
 )
 
@@ -249,7 +258,7 @@ def cart_store_write_line(
 ) -> WriteResult:
     """mode "add" increments the line, "set" replaces it (0 removes). A line may not grow
     beyond `available`; shrinking is always allowed."""
-    outcome, detail = _run(
+    answer = _run(
         _WRITE_LINE,
         session_id,
         [
@@ -264,7 +273,19 @@ def cart_store_write_line(
             ttl_seconds,
         ],
     )
-    return WriteResult(outcome, detail)
+    outcome, detail = answer[0], answer[1]
+    if outcome != "ok":
+        return WriteResult(outcome, detail)
+    owner, currency, ttl, flat = answer[2], answer[3], answer[4], answer[5:]
+    cart = StoredCart(
+        session_id=session_id,
+        owner=owner,
+        currency=currency or None,
+        lines=_lines(flat),
+        checkout=None,
+        ttl_seconds=int(ttl),
+    )
+    return WriteResult(outcome, detail, cart)
 
 
 def cart_store_delete(*, session_id: str, requester: str) -> WriteResult:
