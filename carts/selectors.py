@@ -43,9 +43,10 @@ class CartView:
 def cart_view(*, cart: StoredCart) -> CartView:
     """Prices come from the catalogue now (a cart stores no prices). Lines whose product
     was withdrawn stay visible with `active: false` and count towards no total; lines of
-    deleted products are left out. One Redis round trip (the catalogue cache), plus one
-    query for products missing from it."""
-    products = product_snapshots(cart.lines)
+    deleted products are left out. Catalogue values come with the cart when the store read
+    them in the same script; otherwise one MGET. Products missing from the cache cost one
+    query."""
+    products = product_snapshots(cart.lines, cached=cart.catalogue)
     lines = [
         CartLine(
             product_id=product.product_id,

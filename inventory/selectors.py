@@ -14,6 +14,7 @@ from django.db.models import F, QuerySet, Sum
 from .exceptions import ProductNotFound
 from .models import Product, Reservation, StockItem, StockMovement
 from .stock_cache import (
+    CatalogueValues,
     ProductEntry,
     StockLevel,
     catalogue_cache_read,
@@ -100,19 +101,25 @@ def product_entry(product: Product) -> ProductEntry:
     )
 
 
-def product_snapshots(product_ids: Iterable[UUID]) -> dict[UUID, ProductSnapshot]:
+def product_snapshots(
+    product_ids: Iterable[UUID], *, cached: CatalogueValues | None = None
+) -> dict[UUID, ProductSnapshot]:
     """Products (active or not) with availability, from the Redis catalogue cache in one
-    round trip; what is missing there comes from one database query and is written back
-    after commit. Redis down: all from the database, with a warning. Unknown ids are left
-    out. Prices here are for display and early checks; an order prices from the database."""
+    round trip (none when the caller read the cache already and passes it as `cached`);
+    what is missing there comes from one database query and is written back after commit.
+    Redis down: all from the database, with a warning. Unknown ids are left out. Prices
+    here are for display and early checks; an order prices from the database."""
     ids = list(dict.fromkeys(product_ids))
     if not ids:
         return {}
-    try:
-        available, entries = catalogue_cache_read(ids)
-    except redis.RedisError as exc:
-        logger.warning("catalogue cache unreachable, products read from the database: %s", exc)
-        return _snapshots_from_db(ids, write_back=False)
+    if cached is not None:
+        available, entries = cached
+    else:
+        try:
+            available, entries = catalogue_cache_read(ids)
+        except redis.RedisError as exc:
+            logger.warning("catalogue cache unreachable, products read from the database: %s", exc)
+            return _snapshots_from_db(ids, write_back=False)
     snapshots = {
         pid: ProductSnapshot(
             pid, entry.sku, entry.name, entry.price, entry.currency, entry.active, available[pid]

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 import redis
@@ -215,16 +216,27 @@ def product_cache_write_on_commit(entries: Iterable[ProductEntry]) -> None:
         transaction.on_commit(lambda: product_cache_write(batch))
 
 
-def catalogue_cache_read(
-    product_ids: Sequence[UUID],
-) -> tuple[dict[UUID, int], dict[UUID, ProductEntry]]:
+# For scripts that read the catalogue together with their own keys (the cart's): the key
+# of a product's availability is PREFIX + id, of its entry PREFIX + id + PRODUCT_SUFFIX.
+CATALOGUE_KEY_PREFIX = "inventory:"
+CATALOGUE_PRODUCT_SUFFIX = ":product"
+
+CatalogueValues = tuple[dict[UUID, int], dict[UUID, ProductEntry]]
+
+
+def catalogue_cache_read(product_ids: Sequence[UUID]) -> CatalogueValues:
     """Availability and product entries of `product_ids` with one MGET. Missing keys are
     absent from the answer. Raises RedisError."""
     if not product_ids:
         return {}, {}
     keys = [stock_cache_key(pid) for pid in product_ids]
     keys += [product_cache_key(pid) for pid in product_ids]
-    values = redis_client().mget(keys)
+    return catalogue_decode(product_ids, redis_client().mget(keys))
+
+
+def catalogue_decode(product_ids: Sequence[UUID], values: Sequence[Any]) -> CatalogueValues:
+    """Decodes the values of the availability keys of `product_ids` followed by those of
+    their entry keys, in that order (None where a key is missing)."""
     count = len(product_ids)
     available = {
         pid: int(value) for pid, value in zip(product_ids, values[:count], strict=True) if value
