@@ -218,9 +218,10 @@ def stock_adjust(*, product_id: UUID, delta: int, actor: str, reason: str) -> St
             item = StockItem.objects.filter(pk=product_id).first()
             if item is None:
                 raise ProductNotFound(product_id)
+            removable = item.on_hand - item.reserved
             raise InvalidInput(
                 f"On hand would be {item.on_hand + delta}, below the {item.reserved} reserved.",
-                errors={"delta": [f"At least {item.reserved - item.on_hand} (reserved units)."]},
+                errors={"delta": [f"At most {removable} units can be removed now."]},
             )
         _record(
             [
