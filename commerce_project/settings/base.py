@@ -224,7 +224,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    # Several resources have a `status`; name each choice set after its owner.
+    "ENUM_NAME_OVERRIDES": {
+        "CartStatusEnum": ["OPEN", "CHECKING_OUT"],
+        "SagaStatusEnum": ["RUNNING", "COMPENSATING", "COMPLETED", "COMPENSATED", "FAILED"],
+    },
 }
 
 IDEMPOTENCY_KEY_TTL = timedelta(seconds=env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=86400))
