@@ -199,6 +199,8 @@ class OrderCancelled(DomainEvent):
     # payments side records OrderPaymentRefunded, unless the caller already refunded.
     refund_pending: bool
     refunded: bool
+    # What is (or was) returned to the customer: the total when refund_pending or refunded.
+    refund_amount: Decimal
     occurred_at: datetime
 
 
@@ -563,13 +565,15 @@ class Order(Aggregate, models.Model):
 
     @_lifecycle("cancel")
     def cancel(self, *, reason: str, by_staff: bool, refunded: bool, at: datetime) -> None:
-        # Only a captured payment owes a refund, and that takes cancel_with_refund (PAID).
+        # A PAID order takes cancel_with_refund. `refunded` is for a caller that already
+        # returned money taken before PAID was recorded (the saga after a failed mark_paid).
         self.record(
             OrderCancelled(
                 reason=reason,
                 by_staff=by_staff,
                 refund_pending=False,
                 refunded=refunded,
+                refund_amount=self.total_amount if refunded else Decimal("0"),
                 occurred_at=at,
             )
         )
@@ -582,6 +586,7 @@ class Order(Aggregate, models.Model):
                 by_staff=True,
                 refund_pending=not refunded,
                 refunded=refunded,
+                refund_amount=self.total_amount,
                 occurred_at=at,
             )
         )

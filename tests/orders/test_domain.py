@@ -308,6 +308,7 @@ def test_cancel_before_payment_records_the_reason(history: tuple[object, ...]) -
             by_staff=False,
             refund_pending=False,
             refunded=False,
+            refund_amount=Decimal("0"),
             occurred_at=AT,
         )
     ]
@@ -334,6 +335,7 @@ def test_cancel_with_refund_leaves_the_refund_pending() -> None:
             by_staff=True,
             refund_pending=True,
             refunded=False,
+            refund_amount=Decimal("25.00"),
             occurred_at=AT,
         )
     ]
@@ -378,6 +380,7 @@ def test_record_refund_without_a_pending_refund_is_illegal() -> None:
             by_staff=False,
             refund_pending=False,
             refunded=False,
+            refund_amount=Decimal("0"),
             occurred_at=AT,
         ),
     )
