@@ -6,6 +6,8 @@ registers it with the app so django-fsm's `graph_transitions` and the admin find
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 
@@ -83,6 +85,10 @@ class CustomerOrderStats(models.Model):
     amount_refunded = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     last_order_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField()
+    # The position (transaction_id, global_position) of the last event counted here: the
+    # projection skips events at or before it, so a re-delivered batch is not counted twice.
+    last_transaction_id = models.BigIntegerField(default=0)
+    last_global_position = models.BigIntegerField(default=0)
 
     class Meta:
         db_table = "customer_order_stats"
@@ -98,5 +104,5 @@ class CustomerOrderStats(models.Model):
         return f"{self.customer_id} {self.currency}"
 
     @property
-    def lifetime_value(self) -> object:
-        return self.amount_paid - self.amount_refunded
+    def lifetime_value(self) -> Decimal:
+        return Decimal(self.amount_paid) - Decimal(self.amount_refunded)

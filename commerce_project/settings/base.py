@@ -292,6 +292,8 @@ X_FRAME_OPTIONS = "DENY"
 # eventstore
 
 # orders
+# Currency of an order created without lines and without an explicit currency.
+ORDERS_DEFAULT_CURRENCY = env.str("ORDERS_DEFAULT_CURRENCY", default="EUR")
 
 # inventory and carts
 

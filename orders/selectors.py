@@ -1,0 +1,69 @@
+"""Reads: the OrderView read model for lists and details, the event store for the event
+stream and for time travel. Visibility is decided here: customers see their own orders,
+staff see all; someone else's order does not exist (404)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.db.models import QuerySet
+from eventstore.store import RecordedEvent, load
+
+from .commands import orders
+from .domain import Order, saga_id_for
+from .exceptions import OrderNotFound
+from .models import CustomerOrderStats, OrderView
+
+
+def _is_staff(user: Any) -> bool:
+    return bool(getattr(user, "is_staff", False))
+
+
+def order_views_visible_to(user: Any) -> QuerySet[OrderView]:
+    views = OrderView.objects.all()
+    return views if _is_staff(user) else views.filter(customer_id=user.pk)
+
+
+def order_view_get(*, user: Any, order_id: UUID) -> OrderView:
+    view = order_views_visible_to(user).filter(pk=order_id).first()
+    if view is None:
+        raise OrderNotFound(order_id)
+    return view
+
+
+def order_events_list(*, user: Any, order_id: UUID) -> list[RecordedEvent]:
+    order_view_get(user=user, order_id=order_id)
+    return load(order_id)
+
+
+def order_as_of(
+    *, user: Any, order_id: UUID, version: int | None = None, as_of: datetime | None = None
+) -> Order:
+    """The order rebuilt from its events as it was at `version` or at time `as_of`."""
+    order_view_get(user=user, order_id=order_id)
+    return orders.get(order_id, version=version, as_of=as_of)
+
+
+def order_view_from_aggregate(order: Order) -> OrderView:
+    """An unsaved OrderView of an aggregate: history answers in the same shape as detail."""
+    from .projections import order_view_row
+
+    return OrderView(**order_view_row(order))
+
+
+def customer_order_stats_visible_to(user: Any) -> QuerySet[CustomerOrderStats]:
+    stats = CustomerOrderStats.objects.all()
+    return stats if _is_staff(user) else stats.filter(customer_id=user.pk)
+
+
+__all__ = [
+    "customer_order_stats_visible_to",
+    "order_as_of",
+    "order_events_list",
+    "order_view_from_aggregate",
+    "order_view_get",
+    "order_views_visible_to",
+    "saga_id_for",
+]
