@@ -11,13 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+from uuid import uuid4
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from commerce_project.api.errors import ApplicationError
 from eventstore.events import DomainEvent, deserialize_event, serialize_event
+from eventstore.repository import Repository
+from eventstore.store import load
 from orders.domain import CatalogueItem, Order, OrderLine, PaymentStatus, replay
+from orders.models import OrderView
 
 from .scenario import ADDRESS, CUSTOMER_ID, ORDER_ID, PAYMENT_ID, T0, catalogue_item
 
@@ -177,3 +182,34 @@ def test_random_command_sequences_keep_the_invariants(
         replayed = replay(ORDER_ID, events)
         assert replayed.snapshot_state() == order.snapshot_state()
         assert replayed.version == order.version
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(command_sequences())
+def test_the_event_store_keeps_streams_gap_free_and_replayable(
+    commands: list[tuple[str, Command]],
+) -> None:
+    # Same commands, but saved through the real repository after each one.
+    repository = Repository(Order)
+    order_id = uuid4()
+    order = Order.blank(order_id)
+    for _name, command in commands:
+        try:
+            command(order)
+        except ApplicationError:
+            continue
+        repository.save(order)
+    if order.version == 0:
+        return
+    stored = load(order_id)
+    assert [e.version for e in stored] == list(range(1, order.version + 1))
+    loaded = repository.get(order_id)
+    assert loaded.snapshot_state() == order.snapshot_state()
+    assert loaded.version == order.version
+    # and the inline read model agrees with the stream
+    assert OrderView.objects.get(pk=order_id).version == order.version
