@@ -316,6 +316,27 @@ CELERY_BEAT_SCHEDULE["eventstore-run-async-projections"] = {
 ORDERS_DEFAULT_CURRENCY = env.str("ORDERS_DEFAULT_CURRENCY", default="EUR")
 
 # inventory and carts
+INVENTORY_DEFAULT_CURRENCY = env.str("INVENTORY_DEFAULT_CURRENCY", default="EUR")
+# An unpaid order's stock is held this long; the saga's payment timers must be shorter.
+INVENTORY_RESERVATION_TTL = timedelta(
+    seconds=env.int("INVENTORY_RESERVATION_TTL_SECONDS", default=15 * 60)
+)
+# Optimistic reservation: attempts per line, and the jitter ceiling (seconds) of the first
+# back-off; it doubles with each attempt.
+INVENTORY_RESERVE_MAX_ATTEMPTS = env.int("INVENTORY_RESERVE_MAX_ATTEMPTS", default=12)
+INVENTORY_RESERVE_BACKOFF = env.float("INVENTORY_RESERVE_BACKOFF_SECONDS", default=0.002)
+# The stock cache heals itself within this time if an after-commit write was ever lost.
+INVENTORY_CACHE_TTL = env.int("INVENTORY_CACHE_TTL_SECONDS", default=3600)
+INVENTORY_EXPIRY_SWEEP_INTERVAL = env.int("INVENTORY_EXPIRY_SWEEP_SECONDS", default=60)
+CELERY_BEAT_SCHEDULE["inventory-expire-reservations"] = {
+    "task": "inventory.tasks.expire_reservations",
+    "schedule": timedelta(seconds=INVENTORY_EXPIRY_SWEEP_INTERVAL),
+}
+CART_TTL = timedelta(seconds=env.int("CART_TTL_SECONDS", default=7 * 24 * 3600))
+CART_MAX_LINES = env.int("CART_MAX_LINES", default=50)
+CART_MAX_LINE_QUANTITY = env.int("CART_MAX_LINE_QUANTITY", default=99)
+# How long a checkout may hold a cart before a crashed checkout's claim lapses.
+CART_CHECKOUT_CLAIM_TTL = timedelta(seconds=env.int("CART_CHECKOUT_CLAIM_TTL_SECONDS", default=120))
 
 # payments
 

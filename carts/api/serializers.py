@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+
+
+class CartLineSerializer(serializers.Serializer[Any]):
+    product_id = serializers.UUIDField()
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
+    quantity = serializers.IntegerField()
+    line_total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    available = serializers.IntegerField()
+    active = serializers.BooleanField()
+
+
+class CartSerializer(serializers.Serializer[Any]):
+    session_id = serializers.CharField()
+    owner_id = serializers.UUIDField(allow_null=True)
+    status = serializers.ChoiceField(choices=["OPEN", "CHECKING_OUT"])
+    lines = CartLineSerializer(many=True)
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()
+    item_count = serializers.IntegerField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+def _check_range(value: int, minimum: int) -> int:
+    maximum = int(settings.CART_MAX_LINE_QUANTITY)
+    if not minimum <= value <= maximum:
+        raise serializers.ValidationError(f"Must be between {minimum} and {maximum}.")
+    return value
+
+
+class CartItemAddSerializer(serializers.Serializer[Any]):
+    product_id = serializers.UUIDField()
+    quantity = serializers.IntegerField()
+
+    def validate_quantity(self, value: int) -> int:
+        return _check_range(value, 1)
+
+
+class CartItemSetSerializer(serializers.Serializer[Any]):
+    quantity = serializers.IntegerField(help_text="0 removes the line.")
+
+    def validate_quantity(self, value: int) -> int:
+        return _check_range(value, 0)

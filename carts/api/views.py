@@ -1,0 +1,99 @@
+"""Cart endpoints. The session id in the URL is the capability; see carts.services for who
+may use which cart. Every answer that shows a cart shows all of it, freshly priced."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from carts import services
+from carts.repository import StoredCart
+from carts.selectors import cart_view
+from commerce_project.api.idempotency import idempotent
+
+from .serializers import CartItemAddSerializer, CartItemSetSerializer, CartSerializer
+
+
+def _user_id(request: Request) -> UUID | None:
+    user = request.user
+    return user.pk if user and user.is_authenticated else None
+
+
+def _is_staff(request: Request) -> bool:
+    return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+def _render(cart: StoredCart, status_code: int = status.HTTP_200_OK) -> Response:
+    return Response(CartSerializer(cart_view(cart=cart)).data, status=status_code)
+
+
+class CartViewBase(APIView):
+    # Anonymous carts are allowed; ownership is checked by the services.
+    permission_classes = [permissions.AllowAny]
+
+
+class CartCreateView(CartViewBase):
+    @extend_schema(request=None, responses={201: CartSerializer})
+    @idempotent
+    def post(self, request: Request) -> Response:
+        cart = services.cart_create(user_id=_user_id(request))
+        response = _render(cart, status.HTTP_201_CREATED)
+        response["Location"] = f"{request.path.rstrip('/')}/{cart.session_id}/"
+        return response
+
+
+class CartDetailView(CartViewBase):
+    @extend_schema(responses={200: CartSerializer})
+    def get(self, request: Request, session_id: str) -> Response:
+        cart = services.cart_get(
+            session_id=session_id, user_id=_user_id(request), is_staff=_is_staff(request)
+        )
+        return _render(cart)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, session_id: str) -> Response:
+        services.cart_delete(session_id=session_id, user_id=_user_id(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CartItemsView(CartViewBase):
+    @extend_schema(request=CartItemAddSerializer, responses={200: CartSerializer})
+    @idempotent
+    def post(self, request: Request, session_id: str) -> Response:
+        serializer = CartItemAddSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data: dict[str, Any] = serializer.validated_data
+        cart = services.cart_item_add(
+            session_id=session_id,
+            user_id=_user_id(request),
+            product_id=data["product_id"],
+            quantity=data["quantity"],
+        )
+        return _render(cart)
+
+
+class CartItemDetailView(CartViewBase):
+    @extend_schema(request=CartItemSetSerializer, responses={200: CartSerializer})
+    def put(self, request: Request, session_id: str, product_id: UUID) -> Response:
+        serializer = CartItemSetSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        cart = services.cart_item_set(
+            session_id=session_id,
+            user_id=_user_id(request),
+            product_id=product_id,
+            quantity=serializer.validated_data["quantity"],
+        )
+        return _render(cart)
+
+    @extend_schema(responses={200: CartSerializer})
+    def delete(self, request: Request, session_id: str, product_id: UUID) -> Response:
+        cart = services.cart_item_remove(
+            session_id=session_id, user_id=_user_id(request), product_id=product_id
+        )
+        return _render(cart)

@@ -1,0 +1,78 @@
+"""The cart as a customer sees it: lines priced from the catalogue, with availability."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from uuid import UUID
+
+from django.conf import settings
+from django.utils import timezone
+
+from inventory.selectors import product_availability, products_by_id
+
+from .repository import StoredCart
+
+
+@dataclass(frozen=True)
+class CartLine:
+    product_id: UUID
+    sku: str
+    name: str
+    unit_price: Decimal
+    currency: str
+    quantity: int
+    line_total: Decimal
+    available: int
+    active: bool
+
+
+@dataclass(frozen=True)
+class CartView:
+    session_id: str
+    owner_id: UUID | None
+    status: str
+    lines: list[CartLine]
+    total: Decimal
+    currency: str
+    item_count: int
+    expires_at: datetime | None
+
+
+def cart_view(*, cart: StoredCart) -> CartView:
+    """Prices come from the catalogue now (a cart stores no prices). Lines whose product
+    was withdrawn stay visible with `active: false` and count towards no total; lines of
+    deleted products are left out. Two queries at most: products, then one MGET."""
+    products = products_by_id(cart.lines)
+    availability = product_availability(products)
+    lines = [
+        CartLine(
+            product_id=product.id,
+            sku=product.sku,
+            name=product.name,
+            unit_price=product.price,
+            currency=product.currency,
+            quantity=cart.lines[product.id],
+            line_total=product.price * cart.lines[product.id],
+            available=availability.get(product.id, 0),
+            active=product.active,
+        )
+        for product in products.values()
+    ]
+    lines.sort(key=lambda line: (line.name, str(line.product_id)))
+    sold = [line for line in lines if line.active]
+    return CartView(
+        session_id=cart.session_id,
+        owner_id=cart.owner_id,
+        status="CHECKING_OUT" if cart.checkout else "OPEN",
+        lines=lines,
+        total=sum((line.line_total for line in sold), Decimal("0.00")),
+        currency=cart.currency or settings.INVENTORY_DEFAULT_CURRENCY,
+        item_count=sum(line.quantity for line in sold),
+        expires_at=(
+            (timezone.now() + timedelta(seconds=cart.ttl_seconds)).replace(microsecond=0)
+            if cart.ttl_seconds > 0
+            else None
+        ),
+    )

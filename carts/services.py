@@ -1,0 +1,296 @@
+"""Cart use cases. Carts live in Redis (see `carts.repository`); products and their
+availability come from `inventory`. A Redis failure surfaces as CartStoreUnavailable (503).
+
+Access: a cart created by a signed-in customer is theirs alone; an anonymous cart may be
+used by whoever holds its session id, and becomes the customer's when they check it out.
+Anyone else gets CartNotFound (404), exactly as for a cart that does not exist. Staff may
+read any cart.
+
+Checkout support (the orders/checkout code calls these; see docs/inventory-and-carts.md):
+
+    claim = cart_checkout_claim(session_id=sid, user_id=user.pk)
+    if not claim.won:            # another checkout holds it, or it is already done
+        ... answer with claim.order_id (claim.completed) or 409 (in progress)
+    try:
+        with transaction.atomic():
+            ... create and confirm order claim.order_id from claim.lines ...
+            cart_checkout_complete_on_commit(session_id=sid, order_id=claim.order_id)
+    except BaseException:
+        cart_checkout_release(session_id=sid, order_id=claim.order_id)
+        raise
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+
+from commerce_project.api.errors import InvalidInput
+from inventory.exceptions import OutOfStock, ShortLine
+from inventory.models import Product
+from inventory.selectors import product_availability
+
+from .exceptions import (
+    CartCheckedOut,
+    CartCheckoutInProgress,
+    CartEmpty,
+    CartNotFound,
+    CartStoreUnavailable,
+)
+from .repository import (
+    ANONYMOUS,
+    StoredCart,
+    WriteResult,
+    cart_store_claim,
+    cart_store_complete,
+    cart_store_create,
+    cart_store_delete,
+    cart_store_read,
+    cart_store_release_claim,
+    cart_store_write_line,
+)
+
+logger = logging.getLogger(__name__)
+
+# Order ids derived from a cart: checking out one cart twice names the same order, so
+# even a checkout whose claim lapsed (crash after COMMIT) cannot create a second order.
+CHECKOUT_NAMESPACE = UUID("6f2b3c1e-8a5d-4c3e-9b7a-2d1f0e9c8b7a")
+
+
+def _ttl_seconds() -> int:
+    return int(settings.CART_TTL.total_seconds())
+
+
+def _requester(user_id: UUID | None) -> str:
+    return str(user_id) if user_id else ANONYMOUS
+
+
+def _checkout_state(claim: str) -> tuple[str, UUID]:
+    state, _, order_id = claim.partition(":")
+    return state, UUID(order_id)
+
+
+def cart_create(*, user_id: UUID | None) -> StoredCart:
+    """A new empty cart, owned by `user_id` or anonymous."""
+    owner = _requester(user_id)
+    ttl = _ttl_seconds()
+    while True:  # a collision of 256-bit tokens does not happen; NX makes sure of it
+        session_id = secrets.token_urlsafe(32)
+        if cart_store_create(session_id=session_id, owner=owner, ttl_seconds=ttl):
+            return StoredCart(session_id, owner, None, {}, None, ttl)
+
+
+def cart_get(*, session_id: str, user_id: UUID | None, is_staff: bool = False) -> StoredCart:
+    cart = cart_store_read(session_id=session_id)
+    if cart is None:
+        raise CartNotFound()
+    if not is_staff and cart.owner not in (ANONYMOUS, _requester(user_id)):
+        raise CartNotFound()
+    if cart.checkout:
+        state, order_id = _checkout_state(cart.checkout)
+        if state == "done":
+            raise CartCheckedOut(order_id)
+    return cart
+
+
+def cart_delete(*, session_id: str, user_id: UUID | None) -> None:
+    result = cart_store_delete(session_id=session_id, requester=_requester(user_id))
+    _raise_for(result)
+
+
+def cart_item_add(
+    *, session_id: str, user_id: UUID | None, product_id: UUID, quantity: int
+) -> StoredCart:
+    """Adds `quantity` (1..CART_MAX_LINE_QUANTITY) units to the product's line."""
+    _check_quantity(quantity, minimum=1)
+    return _write_line(session_id, user_id, product_id, quantity, mode="add")
+
+
+def cart_item_set(
+    *, session_id: str, user_id: UUID | None, product_id: UUID, quantity: int
+) -> StoredCart:
+    """Sets the line to `quantity` (0..CART_MAX_LINE_QUANTITY; 0 removes it)."""
+    _check_quantity(quantity, minimum=0)
+    return _write_line(session_id, user_id, product_id, quantity, mode="set")
+
+
+def cart_item_remove(*, session_id: str, user_id: UUID | None, product_id: UUID) -> StoredCart:
+    """Removes the line; removing a line that is not there is not an error."""
+    return _write_line(session_id, user_id, product_id, 0, mode="set")
+
+
+# --- checkout support
+
+
+@dataclass(frozen=True)
+class CheckoutClaim:
+    """`won`: this caller now holds the cart and must complete or release the claim; the
+    cart cannot change meanwhile and `lines` is exactly what it held. Otherwise `order_id`
+    is the order of the checkout that holds (or, when `completed`, finished) the cart."""
+
+    order_id: UUID
+    won: bool
+    completed: bool
+    lines: dict[UUID, int]
+
+
+def cart_checkout_order_id(*, session_id: str) -> UUID:
+    """The order id a checkout of this cart uses: the same for every attempt."""
+    return uuid.uuid5(CHECKOUT_NAMESPACE, session_id)
+
+
+def cart_checkout_claim(
+    *, session_id: str, user_id: UUID, order_id: UUID | None = None
+) -> CheckoutClaim:
+    """Atomically claims the cart for one checkout (a Redis SET of `cart:{sid}:checkout`,
+    inside the same script that checks ownership), hands the cart to `user_id` if it was
+    anonymous and returns its lines. Only one of any number of concurrent claims wins.
+
+    Raises CartNotFound (unknown or someone else's), CartEmpty (400), CartStoreUnavailable.
+    The claim lapses after CART_CHECKOUT_CLAIM_TTL if its holder dies."""
+    chosen = order_id or cart_checkout_order_id(session_id=session_id)
+    result, lines = cart_store_claim(
+        session_id=session_id,
+        user_id=user_id,
+        order_id=chosen,
+        claim_ttl_ms=int(settings.CART_CHECKOUT_CLAIM_TTL.total_seconds() * 1000),
+        ttl_seconds=_ttl_seconds(),
+    )
+    if result.outcome == "won":
+        return CheckoutClaim(order_id=chosen, won=True, completed=False, lines=lines)
+    if result.outcome == "claimed":
+        state, holder = _checkout_state(result.detail)
+        return CheckoutClaim(order_id=holder, won=False, completed=state == "done", lines={})
+    if result.outcome == "empty":
+        raise CartEmpty()
+    raise CartNotFound()
+
+
+def cart_checkout_complete(*, session_id: str, order_id: UUID) -> None:
+    """The order is committed: clears the lines and leaves a "done" marker (for
+    CART_TTL) so that a repeated checkout of the same cart finds `order_id`."""
+    cart_store_complete(session_id=session_id, order_id=order_id, ttl_seconds=_ttl_seconds())
+
+
+def cart_checkout_complete_on_commit(*, session_id: str, order_id: UUID) -> None:
+    """cart_checkout_complete after the surrounding transaction commits (never after a
+    rollback). A Redis failure then is logged, not raised: the order stands, and the
+    claim lapsing cannot create a second order because the order id is derived."""
+
+    def complete() -> None:
+        try:
+            cart_checkout_complete(session_id=session_id, order_id=order_id)
+        except CartStoreUnavailable:
+            logger.error("cart %s not cleared after order %s was committed", session_id, order_id)
+
+    transaction.on_commit(complete)
+
+
+def cart_checkout_release(*, session_id: str, order_id: UUID) -> bool:
+    """Gives up a claim (the checkout failed and nothing was created): the cart can change
+    and be checked out again. Only the holder's order id releases it. Never raises for
+    Redis trouble (the claim lapses by itself); returns whether a claim was released."""
+    try:
+        return cart_store_release_claim(session_id=session_id, order_id=order_id)
+    except CartStoreUnavailable:
+        logger.error("checkout claim of cart %s not released; it lapses by itself", session_id)
+        return False
+
+
+# --- internals
+
+
+def _check_quantity(quantity: int, *, minimum: int) -> None:
+    maximum = int(settings.CART_MAX_LINE_QUANTITY)
+    if not minimum <= quantity <= maximum:
+        raise InvalidInput(
+            f"Quantity must be between {minimum} and {maximum}.",
+            errors={"quantity": [f"Must be between {minimum} and {maximum}."]},
+        )
+
+
+def _sellable(product_id: UUID) -> Product:
+    product = Product.objects.filter(pk=product_id).only("id", "active", "currency").first()
+    if product is None or not product.active:
+        reason = "Unknown product." if product is None else "This product is not for sale."
+        raise InvalidInput(f"{reason} ({product_id})", errors={"product_id": [reason]})
+    return product
+
+
+def _write_line(
+    session_id: str, user_id: UUID | None, product_id: UUID, quantity: int, *, mode: str
+) -> StoredCart:
+    removing = mode == "set" and quantity == 0
+    if removing:
+        # Any line may go, even one whose product was withdrawn meanwhile.
+        currency, available = "", 0
+    else:
+        product = _sellable(product_id)
+        currency = product.currency
+        available = product_availability([product_id]).get(product_id, 0)
+    result = cart_store_write_line(
+        session_id=session_id,
+        requester=_requester(user_id),
+        product_id=product_id,
+        quantity=quantity,
+        mode=mode,
+        max_lines=int(settings.CART_MAX_LINES),
+        max_quantity=int(settings.CART_MAX_LINE_QUANTITY),
+        available=available,
+        currency=currency,
+        ttl_seconds=_ttl_seconds(),
+    )
+    _raise_for(result, product_id=product_id, quantity=quantity, mode=mode, available=available)
+    return cart_get(session_id=session_id, user_id=user_id)
+
+
+def _raise_for(
+    result: WriteResult,
+    *,
+    product_id: UUID | None = None,
+    quantity: int = 0,
+    mode: str = "",
+    available: int = 0,
+) -> None:
+    outcome = result.outcome
+    if outcome == "ok":
+        return
+    if outcome == "missing":
+        raise CartNotFound()
+    if outcome == "claimed":
+        state, order_id = _checkout_state(result.detail)
+        if state == "done":
+            raise CartCheckedOut(order_id)
+        raise CartCheckoutInProgress(order_id)
+    assert product_id is not None
+    current = int(result.detail) if outcome in ("quantity", "short") else 0
+    wanted = current + quantity if mode == "add" else quantity
+    if outcome == "currency":
+        raise InvalidInput(
+            f"This cart is in {result.detail}; the product is priced in another currency.",
+            errors={"product_id": [f"Not priced in {result.detail}, the cart's currency."]},
+        )
+    if outcome == "lines":
+        limit = settings.CART_MAX_LINES
+        raise InvalidInput(
+            f"A cart holds at most {limit} different products.",
+            errors={"product_id": [f"The cart already has {limit} different products."]},
+        )
+    if outcome == "quantity":
+        limit = settings.CART_MAX_LINE_QUANTITY
+        raise InvalidInput(
+            f"The line would hold {wanted} units; at most {limit} are allowed.",
+            errors={"quantity": [f"The line would hold {wanted}; at most {limit}."]},
+        )
+    if outcome == "short":
+        raise OutOfStock(
+            [ShortLine(product_id, wanted, available)],
+            detail=f"Only {available} available of {product_id}; {wanted} requested.",
+        )
+    raise RuntimeError(f"unexpected cart store answer {outcome!r}")

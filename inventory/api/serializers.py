@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rest_framework import serializers
+
+from inventory.models import Product, StockMovement
+
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+MAX_QUANTITY = 1_000_000
+
+
+class ProductSerializer(serializers.ModelSerializer[Product]):
+    """What anyone sees. `available` comes from the stock cache (context["availability"])."""
+
+    available = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Product
+        fields: tuple[str, ...] = (
+            "id",
+            "sku",
+            "name",
+            "description",
+            "price",
+            "currency",
+            "active",
+            "available",
+        )
+        read_only_fields = fields
+
+    def get_available(self, product: Product) -> int:
+        availability: dict[Any, int] = self.context.get("availability", {})
+        return availability.get(product.id, 0)
+
+
+class StaffProductSerializer(ProductSerializer):
+    """Staff also see the stock row behind `available`, straight from the database."""
+
+    on_hand = serializers.IntegerField(source="stock.on_hand", read_only=True)
+    reserved = serializers.IntegerField(source="stock.reserved", read_only=True)
+    stock_version = serializers.IntegerField(source="stock.version", read_only=True)
+
+    class Meta(ProductSerializer.Meta):
+        fields = (
+            *ProductSerializer.Meta.fields,
+            "on_hand",
+            "reserved",
+            "stock_version",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+
+class ProductCreateSerializer(serializers.Serializer[Any]):
+    sku = serializers.RegexField(
+        SKU_PATTERN,
+        error_messages={"invalid": "1 to 64 letters, digits, '.', '_' or '-'."},
+    )
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    currency = serializers.RegexField(
+        CURRENCY_PATTERN,
+        required=False,
+        error_messages={"invalid": "An ISO 4217 code in capitals, e.g. EUR."},
+    )
+    active = serializers.BooleanField(required=False, default=True)
+    initial_stock = serializers.IntegerField(
+        required=False, default=0, min_value=0, max_value=MAX_QUANTITY
+    )
+
+    def validate_sku(self, value: str) -> str:
+        if Product.objects.filter(sku=value).exists():
+            raise serializers.ValidationError("A product with this SKU already exists.")
+        return value
+
+
+class ProductUpdateSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
+    currency = serializers.RegexField(
+        CURRENCY_PATTERN,
+        required=False,
+        error_messages={"invalid": "An ISO 4217 code in capitals, e.g. EUR."},
+    )
+    active = serializers.BooleanField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # Silently ignoring "sku" or "on_hand" would let a client believe it changed them.
+        data = self.initial_data if isinstance(self.initial_data, Mapping) else {}
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {name: ["This field cannot be changed here."] for name in unknown}
+            )
+        if not attrs:
+            raise serializers.ValidationError(
+                {"non_field_errors": [f"Send one or more of: {', '.join(self.fields)}."]}
+            )
+        return attrs
+
+
+class RestockSerializer(serializers.Serializer[Any]):
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class StockMovementSerializer(serializers.ModelSerializer[StockMovement]):
+    class Meta:
+        model = StockMovement
+        fields: tuple[str, ...] = (
+            "id",
+            "kind",
+            "on_hand_delta",
+            "reserved_delta",
+            "reference",
+            "actor",
+            "reason",
+            "created_at",
+        )
+        read_only_fields = fields

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import filters, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from commerce_project.api.idempotency import idempotent
+from commerce_project.api.pagination import PageNumberPagination
+from inventory import selectors, services
+from inventory.models import Product
+
+from .filters import ProductFilter
+from .serializers import (
+    ProductCreateSerializer,
+    ProductSerializer,
+    ProductUpdateSerializer,
+    RestockSerializer,
+    StaffProductSerializer,
+    StockMovementSerializer,
+)
+
+
+def _is_staff(request: Request) -> bool:
+    return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+def _actor(request: Request) -> str:
+    return str(request.user.get_username()) if request.user else services.SYSTEM_ACTOR
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("search", OpenApiTypes.STR, description="Matches name or SKU."),
+        ]
+    )
+)
+class ProductViewSet(viewsets.GenericViewSet[Product]):
+    """The catalogue. Reading is open to anyone; changing it is for staff. `available` is
+    read from the Redis stock cache (falling back to the database)."""
+
+    lookup_value_regex = "[0-9a-fA-F-]{32,36}"
+    filter_backends = [DjangoFilterBackend, filters.OrderingFilter, filters.SearchFilter]
+    filterset_class = ProductFilter
+    search_fields = ("name", "sku")
+    ordering_fields = ("name", "price", "sku", "created_at")
+    ordering = ("name", "id")
+
+    def get_permissions(self) -> Sequence[BasePermission]:
+        if self.action in ("list", "retrieve"):
+            return [permissions.AllowAny()]
+        return [permissions.IsAdminUser()]
+
+    def get_queryset(self) -> QuerySet[Product]:
+        return selectors.product_list(include_inactive=_is_staff(self.request))
+
+    def get_serializer_class(self) -> type[ProductSerializer]:
+        return StaffProductSerializer if _is_staff(self.request) else ProductSerializer
+
+    def _render(self, products: Sequence[Product]) -> Any:
+        availability = selectors.product_availability(p.id for p in products)
+        serializer = self.get_serializer_class()(
+            products, many=True, context={"request": self.request, "availability": availability}
+        )
+        return serializer.data
+
+    def _render_one(self, product_id: Any, status_code: int = status.HTTP_200_OK) -> Response:
+        product = selectors.product_get(product_id=product_id, include_inactive=True)
+        return Response(self._render([product])[0], status=status_code)
+
+    def list(self, request: Request) -> Response:
+        products = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(products)
+        assert page is not None  # pagination is always on
+        return self.get_paginated_response(self._render(page))
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        product = selectors.product_get(product_id=pk, include_inactive=_is_staff(request))
+        return Response(self._render([product])[0])
+
+    @extend_schema(request=ProductCreateSerializer, responses={201: StaffProductSerializer})
+    @idempotent
+    def create(self, request: Request) -> Response:
+        serializer = ProductCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        product = services.product_create(**serializer.validated_data, actor=_actor(request))
+        response = self._render_one(product.id, status.HTTP_201_CREATED)
+        response["Location"] = f"{request.path.rstrip('/')}/{product.id}/"
+        return response
+
+    @extend_schema(request=ProductUpdateSerializer, responses={200: StaffProductSerializer})
+    def partial_update(self, request: Request, pk: str) -> Response:
+        product = selectors.product_get(product_id=pk, include_inactive=True)
+        serializer = ProductUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.product_update(product_id=product.id, **serializer.validated_data)
+        return self._render_one(product.id)
+
+    @extend_schema(request=RestockSerializer, responses={200: StaffProductSerializer})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def restock(self, request: Request, pk: str) -> Response:
+        product = selectors.product_get(product_id=pk, include_inactive=True)
+        serializer = RestockSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.stock_restock(
+            product_id=product.id,
+            quantity=serializer.validated_data["quantity"],
+            reason=serializer.validated_data["reason"],
+            actor=_actor(request),
+        )
+        return self._render_one(product.id)
+
+    @extend_schema(responses={200: StockMovementSerializer(many=True)})
+    @action(detail=True, methods=["get"], url_path="stock-movements", filter_backends=[])
+    def stock_movements(self, request: Request, pk: str) -> Response:
+        product = selectors.product_get(product_id=pk, include_inactive=True)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(
+            selectors.stock_movement_list(product_id=product.id), request, view=self
+        )
+        assert page is not None
+        return paginator.get_paginated_response(StockMovementSerializer(page, many=True).data)

@@ -1,0 +1,146 @@
+"""Catalogue and stock reads."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from uuid import UUID
+
+import redis
+from django.db.models import F, QuerySet, Sum
+
+from .exceptions import ProductNotFound
+from .models import Product, Reservation, StockItem, StockMovement
+from .stock_cache import StockLevel, stock_cache_read, stock_cache_write_on_commit
+
+logger = logging.getLogger(__name__)
+
+
+def product_list(
+    *, include_inactive: bool = False, in_stock: bool | None = None
+) -> QuerySet[Product]:
+    """The catalogue, with stock joined. `in_stock` filters on the database's numbers."""
+    products = Product.objects.select_related("stock")
+    if not include_inactive:
+        products = products.filter(active=True)
+    if in_stock is True:
+        products = products.filter(stock__on_hand__gt=F("stock__reserved"))
+    elif in_stock is False:
+        products = products.exclude(stock__on_hand__gt=F("stock__reserved"))
+    return products
+
+
+def product_get(*, product_id: UUID | str, include_inactive: bool = False) -> Product:
+    """Raises ProductNotFound for unknown (or, unless asked, inactive) products."""
+    try:
+        return product_list(include_inactive=include_inactive).get(pk=product_id)
+    except (Product.DoesNotExist, ValueError) as exc:
+        raise ProductNotFound(product_id) from exc
+
+
+def products_by_id(product_ids: Iterable[UUID]) -> dict[UUID, Product]:
+    """Products (active or not) by id, one query; unknown ids are left out."""
+    return {p.id: p for p in Product.objects.filter(pk__in=list(product_ids))}
+
+
+def product_availability(product_ids: Iterable[UUID]) -> dict[UUID, int]:
+    """Available units per product from the stock cache — one MGET — with products missing
+    from the cache read from the database and written back. Redis down: every value comes
+    from the database and a warning is logged. Unknown products are left out.
+
+    Advisory numbers for display and early answers; never a basis for reserving."""
+    ids = list(dict.fromkeys(product_ids))
+    if not ids:
+        return {}
+    try:
+        cached = stock_cache_read(ids)
+    except redis.RedisError as exc:
+        logger.warning("stock cache unreachable, availability read from the database: %s", exc)
+        return {level.product_id: level.available for level in _levels_from_db(ids)}
+    missing = [pid for pid in ids if pid not in cached]
+    if missing:
+        levels = _levels_from_db(missing)
+        # After commit: inside a transaction these numbers might include uncommitted work.
+        stock_cache_write_on_commit(levels)
+        cached.update({level.product_id: level.available for level in levels})
+    return cached
+
+
+def _levels_from_db(product_ids: list[UUID]) -> list[StockLevel]:
+    rows = StockItem.objects.filter(pk__in=product_ids).values_list(
+        "product_id", "on_hand", "reserved", "version"
+    )
+    return [
+        StockLevel(pid, on_hand - reserved, version) for pid, on_hand, reserved, version in rows
+    ]
+
+
+def stock_levels_all() -> Iterable[StockLevel]:
+    """Every product's level from the database, streamed (cache warming)."""
+    rows = StockItem.objects.order_by("pk").values_list(
+        "product_id", "on_hand", "reserved", "version"
+    )
+    for pid, on_hand, reserved, version in rows.iterator(chunk_size=2000):
+        yield StockLevel(pid, on_hand - reserved, version)
+
+
+def stock_movement_list(*, product_id: UUID) -> QuerySet[StockMovement]:
+    return StockMovement.objects.filter(product_id=product_id).order_by("-id")
+
+
+def reservations_of_order(*, order_id: UUID) -> list[Reservation]:
+    """The order's reservations in product order, whatever their status."""
+    return list(Reservation.objects.filter(order_id=order_id).order_by("product_id"))
+
+
+@dataclass(frozen=True)
+class StockDrift:
+    """A product whose stock row disagrees with its ledger or its active reservations."""
+
+    product_id: UUID
+    sku: str
+    on_hand: int
+    reserved: int
+    ledger_on_hand: int
+    ledger_reserved: int
+    active_reservations: int
+
+    def describe(self) -> str:
+        return (
+            f"{self.sku} ({self.product_id}): on_hand {self.on_hand} vs ledger "
+            f"{self.ledger_on_hand}; reserved {self.reserved} vs ledger {self.ledger_reserved} "
+            f"and active reservations {self.active_reservations}"
+        )
+
+
+def stock_drift() -> list[StockDrift]:
+    """Recomputes every product's on_hand and reserved from the movement ledger (and
+    reserved again from the ACTIVE reservations) and returns the products that differ."""
+    ledger = {
+        row["product_id"]: row
+        for row in StockMovement.objects.order_by()
+        .values("product_id")
+        .annotate(on_hand=Sum("on_hand_delta"), reserved=Sum("reserved_delta"))
+    }
+    held = dict(
+        Reservation.objects.filter(status=Reservation.Status.ACTIVE)
+        .order_by()
+        .values("product_id")
+        .annotate(total=Sum("quantity"))
+        .values_list("product_id", "total")
+    )
+    drifts: list[StockDrift] = []
+    rows = StockItem.objects.order_by("product__sku").values_list(
+        "product_id", "product__sku", "on_hand", "reserved"
+    )
+    for pid, sku, on_hand, reserved in rows:
+        sums = ledger.get(pid, {})
+        ledger_on_hand = int(sums.get("on_hand") or 0)
+        ledger_reserved = int(sums.get("reserved") or 0)
+        active = int(held.get(pid) or 0)
+        if (on_hand, reserved, reserved) != (ledger_on_hand, ledger_reserved, active):
+            drifts.append(
+                StockDrift(pid, sku, on_hand, reserved, ledger_on_hand, ledger_reserved, active)
+            )
+    return drifts

@@ -1,0 +1,127 @@
+"""The Redis stock cache and the Redis client it (and the cart store) use.
+
+`inventory:{product_id}` holds the available quantity (on_hand - reserved) as a plain
+integer, so one MGET answers a whole catalogue page. Beside it, `inventory:{product_id}:version`
+holds the StockItem version the value was computed at: writes go through a tiny Lua script
+that refuses to replace a newer version with an older one, so two after-commit writes that
+arrive out of order (or a slow fallback read racing a reservation) cannot leave a stale
+number behind. Keys expire after INVENTORY_CACHE_TTL, which bounds the damage of a write
+lost to a crash between COMMIT and the after-commit hook.
+
+The cache is advisory: reservations and commits read StockItem in PostgreSQL, never this.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+logger = logging.getLogger(__name__)
+
+_client_lock = threading.Lock()
+_client: tuple[tuple[str, float], redis.Redis] | None = None
+
+
+def redis_client() -> redis.Redis:
+    """A process-wide client for settings.REDIS_URL with short timeouts, created lazily and
+    re-created when the URL or timeout setting changes (tests point it at a closed port).
+
+    One retry only: redis-py's default of ten would turn an outage into a multi-second
+    stall of every request instead of a quick 503 or database fallback."""
+    global _client
+    key = (settings.REDIS_URL, float(settings.REDIS_SOCKET_TIMEOUT))
+    current = _client
+    if current is not None and current[0] == key:
+        return current[1]
+    with _client_lock:
+        if _client is None or _client[0] != key:
+            client = redis.Redis.from_url(
+                key[0],
+                socket_timeout=key[1],
+                socket_connect_timeout=key[1],
+                retry=Retry(NoBackoff(), 1),
+                decode_responses=True,
+            )
+            _client = (key, client)
+        return _client[1]
+
+
+@dataclass(frozen=True)
+class StockLevel:
+    product_id: UUID
+    available: int
+    version: int
+
+
+def stock_cache_key(product_id: UUID) -> str:
+    return f"inventory:{product_id}"
+
+
+def _version_key(product_id: UUID) -> str:
+    return f"inventory:{product_id}:version"
+
+
+# KEYS: value key, version key. ARGV: available, version, ttl seconds.
+_GUARDED_SET = """
+local stored = tonumber(redis.call('GET', KEYS[2]) or '-1')
+if stored > tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+
+
+def stock_cache_write(levels: Iterable[StockLevel]) -> None:
+    """Writes now, in one round trip. A Redis failure is logged and swallowed: the database
+    stays the truth and the keys heal on the next change or read."""
+    batch = list(levels)
+    if not batch:
+        return
+    ttl = int(settings.INVENTORY_CACHE_TTL)
+    try:
+        client = redis_client()
+        script = client.register_script(_GUARDED_SET)
+        pipe = client.pipeline(transaction=False)
+        for level in batch:
+            script(
+                keys=[stock_cache_key(level.product_id), _version_key(level.product_id)],
+                args=[level.available, level.version, ttl],
+                client=pipe,
+            )
+        pipe.execute()
+    except redis.RedisError as exc:
+        logger.warning("stock cache write of %d products failed: %s", len(batch), exc)
+
+
+def stock_cache_write_on_commit(levels: Iterable[StockLevel]) -> None:
+    """Schedules the write for after the surrounding transaction commits, so a rollback
+    never reaches the cache (runs at once outside a transaction)."""
+    batch = list(levels)
+    if batch:
+        transaction.on_commit(lambda: stock_cache_write(batch))
+
+
+def stock_cache_read(product_ids: Sequence[UUID]) -> dict[UUID, int]:
+    """One MGET. Products without a key are absent from the result. Raises RedisError."""
+    if not product_ids:
+        return {}
+    values = redis_client().mget([stock_cache_key(pid) for pid in product_ids])
+    return {pid: int(value) for pid, value in zip(product_ids, values, strict=True) if value}
+
+
+def stock_cache_forget(product_ids: Iterable[UUID]) -> None:
+    """Drops keys (tests and operators); the next read repopulates them from the database."""
+    keys = [k for pid in product_ids for k in (stock_cache_key(pid), _version_key(pid))]
+    if keys:
+        redis_client().delete(*keys)
