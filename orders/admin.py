@@ -22,11 +22,11 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from eventstore.commands import dispatch
-from eventstore.store import load
 
 from commerce_project.api.errors import ApplicationError
+from eventstore.commands import dispatch
 from eventstore.events import serialize_event
+from eventstore.store import load
 
 from .commands import CancelOrder, DeliverOrder, OrderCommand, RefundOrder, ShipOrder
 from .domain import RULES, redacted_event_data

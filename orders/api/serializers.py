@@ -155,7 +155,7 @@ class HistoricalOrderSerializer(OrderSerializer):
 class OrderEventSerializer(serializers.Serializer[Any]):
     version = serializers.IntegerField()
     event_type = serializers.CharField()
-    data = serializers.SerializerMethodField()
+    data = serializers.SerializerMethodField()  # type: ignore[assignment]
     created_at = serializers.DateTimeField()
     metadata = serializers.SerializerMethodField()
 

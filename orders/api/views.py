@@ -8,12 +8,12 @@ the order moved on). Someone else's order answers 404; a customer on a staff com
 from __future__ import annotations
 
 import re
+from typing import cast
 from uuid import UUID, uuid4
 
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from eventstore.commands import dispatch
 from rest_framework import generics, permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from commerce_project.api.errors import InvalidInput
 from commerce_project.api.idempotency import idempotent
+from eventstore.commands import dispatch
 from orders import selectors
 from orders.commands import (
     AddOrderItem,
@@ -137,7 +138,7 @@ class OrderListCreateView(generics.ListAPIView[OrderView]):
         data = serializer.validated_data
         command = CreateOrder(
             order_id=uuid4(),
-            customer_id=request.user.pk,
+            customer_id=cast(UUID, request.user.pk),
             currency=data.get("currency"),
             lines=serializer.lines(),
             shipping_address=address_from(data["shipping_address"]),

@@ -11,11 +11,11 @@ from uuid import uuid4
 
 import pytest
 from django.utils import timezone
-from eventstore.store import load
-from inventory.models import Product
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from eventstore.store import load
+from inventory.models import Product
 from orders.domain import saga_id_for
 from orders.models import OrderView
 from tests.commerce_project.test_problems import assert_problem
