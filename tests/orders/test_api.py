@@ -578,3 +578,14 @@ def test_money_is_exact(customer_client: APIClient) -> None:
     cheap = ProductFactory(price=Decimal("0.10"))
     response = create(customer_client, {"items": [{"product_id": str(cheap.pk), "quantity": 3}]})
     assert response.json()["total_amount"] == "0.30"
+
+
+def test_fast_order_representation_matches_the_declared_fields(
+    customer: User, widget: Product, gadget: Product
+) -> None:
+    from orders.api.serializers import OrderSerializer
+
+    order = make_order(customer, lines=[(widget, 2), (gadget, 1)], to="SHIPPED")
+    view = OrderView.objects.get(pk=order.id)
+    serializer = OrderSerializer()
+    assert serializer.to_representation(view) == serializer.generic_representation(view)
