@@ -103,3 +103,18 @@ def wait_until_blocked(pid: int, timeout: float = 10) -> None:
             return
         time.sleep(0.01)
     raise AssertionError(f"backend {pid} never waited for a lock")
+
+
+def run_projection_until(name: str, expected: int, timeout: float = 10) -> int:
+    """Run the catch-up runner until it has handled `expected` events. It only reads events
+    of finished transactions, and other sessions on a shared server (other test runs) can
+    hold that horizon back for a moment."""
+    from eventstore.projections import run_projection
+
+    handled = 0
+    deadline = time.monotonic() + timeout
+    while handled < expected and time.monotonic() < deadline:
+        handled += run_projection(name)
+        if handled < expected:
+            time.sleep(0.02)
+    return handled

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
-from pytest_django.fixtures import Settings as SettingsWrapper
+from pytest_django.fixtures import Settings
 
 from eventstore.exceptions import AggregateNotFound, ConcurrencyError
 from eventstore.repository import Repository
@@ -87,7 +87,7 @@ def test_time_travel_by_version_and_by_time(
 def test_snapshot_every_n_events_and_get_equals_full_replay(
     accounts: Repository[BankAccount],
     open_account: Callable[..., uuid.UUID],
-    settings: SettingsWrapper,
+    settings: Settings,
 ) -> None:
     # given snapshots every 3 events and a stream of 8
     settings.EVENTSTORE_SNAPSHOT_EVERY = 3
@@ -107,7 +107,7 @@ def test_snapshot_every_n_events_and_get_equals_full_replay(
 def test_get_starts_from_the_snapshot(
     accounts: Repository[BankAccount],
     open_account: Callable[..., uuid.UUID],
-    settings: SettingsWrapper,
+    settings: Settings,
 ) -> None:
     # given a snapshot whose state no replay could produce (tampered on purpose)
     settings.EVENTSTORE_SNAPSHOT_EVERY = 2
@@ -126,7 +126,7 @@ def test_get_starts_from_the_snapshot(
 def test_a_snapshot_of_an_older_schema_is_ignored(
     accounts: Repository[BankAccount],
     open_account: Callable[..., uuid.UUID],
-    settings: SettingsWrapper,
+    settings: Settings,
 ) -> None:
     # given
     settings.EVENTSTORE_SNAPSHOT_EVERY = 2
@@ -143,7 +143,7 @@ def test_a_snapshot_of_an_older_schema_is_ignored(
 def test_snapshots_off(
     accounts: Repository[BankAccount],
     open_account: Callable[..., uuid.UUID],
-    settings: SettingsWrapper,
+    settings: Settings,
 ) -> None:
     settings.EVENTSTORE_SNAPSHOT_EVERY = 0
     account_id = open_account(deposits=("1",) * 5)

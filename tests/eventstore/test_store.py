@@ -52,9 +52,7 @@ def test_append_at_a_stale_or_future_version_raises_concurrency_error(
     append(account_id, "BankAccount", 0, [BankAccountOpened(owner="ann", currency="EUR")])
     # when / then
     with pytest.raises(ConcurrencyError) as caught:
-        append(
-            account_id, "BankAccount", expected_version, [BankMoneyDeposited(amount=Decimal(1))]
-        )
+        append(account_id, "BankAccount", expected_version, [BankMoneyDeposited(amount=Decimal(1))])
     assert caught.value.status == 409
     assert caught.value.extra["expected_version"] == expected_version
     assert stream_version(account_id) == 1
@@ -145,9 +143,12 @@ def test_events_cannot_be_updated_or_deleted(statement: str) -> None:
     account_id = uuid.uuid4()
     append(account_id, "BankAccount", 0, [BankAccountOpened(owner="ann", currency="EUR")])
     # when / then
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(statement, [account_id])
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(statement, [account_id])
     assert load(account_id)[0].event_type == "BankAccountOpened"
 
 

@@ -84,7 +84,7 @@ partial shadow away). Without NAME every projection that owns a table is rebuilt
                 initial=start.done_events,
                 desc=name,
                 unit=" events",
-                unit_scale=True,
+                unit_scale=start.total_events >= 10_000,
                 smoothing=0.1,
                 disable=not progress,
                 file=getattr(self.stderr, "_out", sys.stderr),

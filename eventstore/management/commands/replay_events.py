@@ -34,6 +34,8 @@ The state is the aggregate's snapshot state (or its public attributes) and is sh
 when the app that defines the aggregate type is installed."""
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        # "resolve": our --version (a stream version) replaces Django's --version flag.
+        kwargs.setdefault("conflict_handler", "resolve")
         parser = super().create_parser(prog_name, subcommand, **kwargs)
         parser.formatter_class = RawDescriptionHelpFormatter
         return parser
