@@ -21,11 +21,13 @@ class OrderView(models.Model):
     appends the order's events; `version` is the stream version the row reflects."""
 
     order_id = models.UUIDField(primary_key=True)
-    # No database constraint: the read model must be rebuildable in any order.
+    # No database constraint: the read model must be rebuildable in any order. No index of
+    # its own either: (customer_id, created_at) below serves lookups by customer.
     customer = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         related_name="+",
     )
     status = models.CharField(max_length=16, choices=[(s.value, s.label) for s in ORDER_STATUSES])
@@ -75,6 +77,7 @@ class CustomerOrderStats(models.Model):
         settings.AUTH_USER_MODEL,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # the unique (customer, currency) constraint serves lookups
         related_name="+",
     )
     currency = models.CharField(max_length=3)
