@@ -20,10 +20,10 @@ from uuid import UUID
 
 from django.conf import settings
 from django.utils import timezone
-from eventstore.commands import Command, handles
-from eventstore.repository import Repository
 
 from commerce_project.api.errors import PreconditionFailed
+from eventstore.commands import Command, handles
+from eventstore.repository import Repository
 
 from .catalogue import product_info_get, product_infos_get
 from .domain import Order, OrderStatus, PaymentStatus, ShippingAddress

@@ -9,12 +9,14 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
+
 from eventstore.store import RecordedEvent, load
 
 from .commands import orders
-from .domain import Order, saga_id_for
+from .domain import Order
 from .exceptions import OrderNotFound
 from .models import CustomerOrderStats, OrderView
+from .projections import order_view_row
 
 
 def _is_staff(user: Any) -> bool:
@@ -48,22 +50,9 @@ def order_as_of(
 
 def order_view_from_aggregate(order: Order) -> OrderView:
     """An unsaved OrderView of an aggregate: history answers in the same shape as detail."""
-    from .projections import order_view_row
-
     return OrderView(**order_view_row(order))
 
 
 def customer_order_stats_visible_to(user: Any) -> QuerySet[CustomerOrderStats]:
     stats = CustomerOrderStats.objects.all()
     return stats if _is_staff(user) else stats.filter(customer_id=user.pk)
-
-
-__all__ = [
-    "customer_order_stats_visible_to",
-    "order_as_of",
-    "order_events_list",
-    "order_view_from_aggregate",
-    "order_view_get",
-    "order_views_visible_to",
-    "saga_id_for",
-]

@@ -6,10 +6,10 @@ from decimal import Decimal
 from uuid import UUID, uuid4
 
 import pytest
-from eventstore.commands import dispatch
-from inventory.models import Product
 
 from accounts.models import User
+from eventstore.commands import dispatch
+from inventory.models import Product
 from orders.commands import (
     ConfirmOrder,
     CreateOrder,

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import factory
 from factory.django import DjangoModelFactory
+
 from inventory.models import Product
 
 
