@@ -4,10 +4,12 @@ staff see all; someone else's order does not exist (404)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import QuerySet
 
 from eventstore.store import RecordedEvent, load
@@ -28,11 +30,31 @@ def order_views_visible_to(user: Any) -> QuerySet[OrderView]:
     return views if _is_staff(user) else views.filter(customer_id=user.pk)
 
 
+# The detail is the hottest read: one indexed row, fetched without the ORM's query
+# compilation (about 0.5 ms of a ~4 ms request, see bench/bench_orders.py).
+_COLUMNS = [f.attname for f in OrderView._meta.concrete_fields]
+_JSON_COLUMNS = frozenset(
+    f.attname for f in OrderView._meta.concrete_fields if f.get_internal_type() == "JSONField"
+)
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM order_views WHERE order_id = %s"
+
+
 def order_view_get(*, user: Any, order_id: UUID) -> OrderView:
-    view = order_views_visible_to(user).filter(pk=order_id).first()
-    if view is None:
+    sql, params = _SELECT, [order_id]
+    if not _is_staff(user):
+        sql, params = f"{sql} AND customer_id = %s", [order_id, user.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
         raise OrderNotFound(order_id)
-    return view
+    values = [
+        # jsonb arrives as text: Django's JSONField decodes it in from_db_value, which
+        # from_db does not call.
+        json.loads(value) if name in _JSON_COLUMNS and isinstance(value, str) else value
+        for name, value in zip(_COLUMNS, row, strict=True)
+    ]
+    return OrderView.from_db(DEFAULT_DB_ALIAS, _COLUMNS, values)
 
 
 def order_events_list(*, user: Any, order_id: UUID) -> list[RecordedEvent]:
