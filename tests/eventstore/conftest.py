@@ -118,3 +118,18 @@ def run_projection_until(name: str, expected: int, timeout: float = 10) -> int:
         if handled < expected:
             time.sleep(0.02)
     return handled
+
+
+def wait_until_readable(timeout: float = 10) -> None:
+    """Wait until `read_all` can deliver every committed event (see run_projection_until)."""
+    from eventstore.store import read_all
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM events")
+            row = cursor.fetchone()
+        if row is not None and len(read_all(limit=row[0] + 1)) == row[0]:
+            return
+        time.sleep(0.02)
+    raise AssertionError("committed events stayed unreadable")

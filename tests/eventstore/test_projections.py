@@ -26,7 +26,7 @@ from eventstore.repository import Repository
 from eventstore.store import RecordedEvent
 from eventstore.tasks import run_async_projections
 from tests.eventstore.bank import AsyncBalanceProjection, BalanceProjection, BankAccount
-from tests.eventstore.conftest import InThread, run_projection_until
+from tests.eventstore.conftest import InThread, run_projection_until, wait_until_readable
 
 
 def _row(table: str, account_id: uuid.UUID) -> dict[str, Any] | None:
@@ -152,6 +152,7 @@ def test_a_failing_batch_moves_neither_read_model_nor_checkpoint(
 ) -> None:
     # given
     ann = open_account("ann", deposits=("1.00",))
+    wait_until_readable()
     original = AsyncBalanceProjection.upsert
 
     def upsert_then_fail(self: AsyncBalanceProjection, table: str, rows: Any) -> int:
