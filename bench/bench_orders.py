@@ -328,7 +328,7 @@ def bench_bare_drf_view() -> Result:
         status, _, body = request(port, "GET", "/bench/bare/")
         expect(status, 200, body)
 
-    return _compare("baseline: bare DRF view (no auth, no throttling)", measure(bare))
+    return _compare("baseline: bare DRF view (no auth, no throttling)", bare)
 
 
 def bench_create_and_confirm() -> Result:
@@ -358,7 +358,7 @@ def bench_create_and_confirm() -> Result:
         )
         expect(status, 200, confirmed)
 
-    return _compare("orders: create + confirm (2 requests)", measure(create_confirm), "orders/s")
+    return _compare("orders: create + confirm (2 requests)", create_confirm, "orders/s")
 
 
 def bench_order_detail() -> Result:
@@ -378,7 +378,7 @@ def bench_order_detail() -> Result:
         status, _, body = request(port, "GET", path, token=token)
         expect(status, 200, body)
 
-    return _compare("orders: GET detail", measure(detail))
+    return _compare("orders: GET detail", detail)
 
 
 def bench_order_list() -> Result:
@@ -389,7 +389,7 @@ def bench_order_list() -> Result:
         status, _, body = request(port, "GET", "/api/v1/orders/", token=token)
         expect(status, 200, body)
 
-    return _compare(f"orders: GET list, staff, over {BACKGROUND_ORDERS:,} orders", measure(listing))
+    return _compare(f"orders: GET list, staff, over {BACKGROUND_ORDERS:,} orders", listing)
 
 
 def teardown() -> None:
