@@ -19,13 +19,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import redis
 
-from inventory.stock_cache import redis_client
+from inventory.stock_cache import (
+    CATALOGUE_KEY_PREFIX,
+    CATALOGUE_PRODUCT_SUFFIX,
+    CatalogueValues,
+    catalogue_decode,
+    redis_client,
+)
 
 from .exceptions import CartStoreUnavailable
 
@@ -58,6 +64,8 @@ class StoredCart:
     lines: dict[UUID, int]
     checkout: str | None = None
     ttl_seconds: int = -1
+    # The stock cache's values for the lines, read in the same script (None: not read).
+    catalogue: CatalogueValues | None = None
 
     @property
     def owner_id(self) -> UUID | None:
@@ -73,8 +81,50 @@ class WriteResult:
 
     outcome: str
     detail: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    cart: StoredCart | None = None
 
+
+# Appends the line count, the lines and the catalogue cache's values for them (availability
+# keys, then entry keys; ARGV[prefix_at] and ARGV[prefix_at + 1] name them) to `head`, so
+# that showing a cart needs no second round trip.
+_WITH_CATALOGUE = """
+local function with_catalogue(head, prefix_at)
+  local prefix, suffix = ARGV[prefix_at], ARGV[prefix_at + 1]
+  local lines = redis.call('HGETALL', KEYS[1])
+  head[#head + 1] = tostring(#lines / 2)
+  for i = 1, #lines do
+    head[#head + 1] = lines[i]
+  end
+  if #lines > 0 then
+    local keys = {}
+    for i = 1, #lines, 2 do
+      keys[#keys + 1] = prefix .. lines[i]
+    end
+    for i = 1, #lines, 2 do
+      keys[#keys + 1] = prefix .. lines[i] .. suffix
+    end
+    local values = redis.call('MGET', unpack(keys))
+    for i = 1, #values do
+      head[#head + 1] = values[i]
+    end
+  end
+  return head
+end
+"""
+
+# KEYS = lines, meta, checkout; ARGV = catalogue key prefix, suffix.
+_READ = (
+    _WITH_CATALOGUE
+    + """
+local meta = redis.call('HMGET', KEYS[2], 'owner', 'currency')
+if not meta[1] then
+  return {'missing'}
+end
+local head = {'ok', '', meta[1], meta[2] or '', tostring(redis.call('TTL', KEYS[2])),
+              redis.call('GET', KEYS[3]) or ''}
+return with_catalogue(head, 1)
+"""
+)
 
 # Shared head of every write: KEYS = lines, meta, checkout; ARGV[1] = requester.
 _ACCESS = """
@@ -89,17 +139,24 @@ end
 """
 
 # ARGV: requester, product_id, quantity, mode (add|set), max_lines, max_quantity,
-#       available, currency, ttl
+#       available, currency, ttl, catalogue key prefix, suffix. Answers with the cart as
+#       it now is (as _READ does), saving a read.
 _WRITE_LINE = (
-    _ACCESS
+    _WITH_CATALOGUE
+    + _ACCESS
     + """
 local ttl = ARGV[9]
+local function answer(new)
+  return with_catalogue({'ok', tostring(new), owner,
+                         redis.call('HGET', KEYS[2], 'currency') or '',
+                         tostring(redis.call('TTL', KEYS[2])), ''}, 10)
+end
 local quantity = tonumber(ARGV[3])
 if ARGV[4] == 'set' and quantity == 0 then
   redis.call('HDEL', KEYS[1], ARGV[2])
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
-  return {'ok', '0'}
+  return answer(0)
 end
 local count = redis.call('HLEN', KEYS[1])
 if count > 0 then
@@ -130,7 +187,7 @@ end
 redis.call('HSET', KEYS[2], 'currency', ARGV[8])
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
-return {'ok', tostring(new)}
+return answer(new)
 """
 )
 
@@ -192,10 +249,28 @@ def _store() -> Iterator[redis.Redis]:
         raise CartStoreUnavailable() from exc
 
 
-def _run(script: str, session_id: str, args: list[Any]) -> list[str]:
+def _run(script: str, session_id: str, args: list[Any]) -> list[Any]:
     with _store() as client:
         result = client.register_script(script)(keys=_keys(session_id), args=args)
-    return [str(part) for part in result]
+    return list(result)
+
+
+def _cart_from_answer(session_id: str, answer: list[Any]) -> StoredCart:
+    """Decodes {'ok', detail, owner, currency, ttl, checkout, n, n line pairs, 2n values}."""
+    owner, currency, ttl, checkout = answer[2], answer[3], answer[4], answer[5]
+    count = int(answer[6])
+    flat = answer[7 : 7 + 2 * count]
+    lines = _lines(flat)
+    product_ids = [UUID(product_id) for product_id in flat[::2]]
+    return StoredCart(
+        session_id=session_id,
+        owner=owner,
+        currency=currency or None,
+        lines=lines,
+        checkout=checkout or None,
+        ttl_seconds=int(ttl),
+        catalogue=catalogue_decode(product_ids, answer[7 + 2 * count :]),
+    )
 
 
 def _lines(flat: list[str] | dict[str, str]) -> dict[UUID, int]:
@@ -214,24 +289,12 @@ def cart_store_create(*, session_id: str, owner: str, ttl_seconds: int) -> bool:
 
 
 def cart_store_read(*, session_id: str) -> StoredCart | None:
-    """One MULTI snapshot of the cart; None when it does not exist."""
-    with _store() as client:
-        pipe = client.pipeline(transaction=True)
-        pipe.hgetall(meta_key(session_id))
-        pipe.get(checkout_key(session_id))
-        pipe.hgetall(lines_key(session_id))
-        pipe.ttl(meta_key(session_id))
-        meta, checkout, lines, ttl = pipe.execute()
-    if not meta or "owner" not in meta:
+    """The cart and the catalogue cache's values for its lines, in one script (one round
+    trip, one consistent snapshot); None when the cart does not exist."""
+    answer = _run(_READ, session_id, [CATALOGUE_KEY_PREFIX, CATALOGUE_PRODUCT_SUFFIX])
+    if answer[0] != "ok":
         return None
-    return StoredCart(
-        session_id=session_id,
-        owner=meta["owner"],
-        currency=meta.get("currency"),
-        lines=_lines(lines),
-        checkout=checkout,
-        ttl_seconds=int(ttl),
-    )
+    return _cart_from_answer(session_id, answer)
 
 
 def cart_store_write_line(
@@ -249,7 +312,7 @@ def cart_store_write_line(
 ) -> WriteResult:
     """mode "add" increments the line, "set" replaces it (0 removes). A line may not grow
     beyond `available`; shrinking is always allowed."""
-    outcome, detail = _run(
+    answer = _run(
         _WRITE_LINE,
         session_id,
         [
@@ -262,21 +325,26 @@ def cart_store_write_line(
             available,
             currency,
             ttl_seconds,
+            CATALOGUE_KEY_PREFIX,
+            CATALOGUE_PRODUCT_SUFFIX,
         ],
     )
-    return WriteResult(outcome, detail)
+    outcome, detail = str(answer[0]), str(answer[1])
+    if outcome != "ok":
+        return WriteResult(outcome, detail)
+    return WriteResult(outcome, detail, _cart_from_answer(session_id, answer))
 
 
 def cart_store_delete(*, session_id: str, requester: str) -> WriteResult:
     outcome, detail = _run(_DELETE, session_id, [requester])
-    return WriteResult(outcome, detail)
+    return WriteResult(str(outcome), str(detail))
 
 
 def cart_store_claim(
     *, session_id: str, user_id: UUID, order_id: UUID, claim_ttl_ms: int, ttl_seconds: int
 ) -> tuple[WriteResult, dict[UUID, int]]:
     result = _run(_CLAIM, session_id, [str(user_id), str(order_id), claim_ttl_ms, ttl_seconds])
-    outcome, detail, flat = result[0], result[1], result[2:]
+    outcome, detail, flat = str(result[0]), str(result[1]), result[2:]
     return WriteResult(outcome, detail), _lines(flat) if outcome == "won" else {}
 
 

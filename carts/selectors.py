@@ -10,7 +10,7 @@ from uuid import UUID
 from django.conf import settings
 from django.utils import timezone
 
-from inventory.selectors import product_availability, products_by_id
+from inventory.selectors import product_snapshots
 
 from .repository import StoredCart
 
@@ -43,19 +43,20 @@ class CartView:
 def cart_view(*, cart: StoredCart) -> CartView:
     """Prices come from the catalogue now (a cart stores no prices). Lines whose product
     was withdrawn stay visible with `active: false` and count towards no total; lines of
-    deleted products are left out. Two queries at most: products, then one MGET."""
-    products = products_by_id(cart.lines)
-    availability = product_availability(products)
+    deleted products are left out. Catalogue values come with the cart when the store read
+    them in the same script; otherwise one MGET. Products missing from the cache cost one
+    query."""
+    products = product_snapshots(cart.lines, cached=cart.catalogue)
     lines = [
         CartLine(
-            product_id=product.id,
+            product_id=product.product_id,
             sku=product.sku,
             name=product.name,
             unit_price=product.price,
             currency=product.currency,
-            quantity=cart.lines[product.id],
-            line_total=product.price * cart.lines[product.id],
-            available=availability.get(product.id, 0),
+            quantity=cart.lines[product.product_id],
+            line_total=product.price * cart.lines[product.product_id],
+            available=product.available,
             active=product.active,
         )
         for product in products.values()

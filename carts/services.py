@@ -33,8 +33,7 @@ from django.db import transaction
 
 from commerce_project.api.errors import InvalidInput
 from inventory.exceptions import OutOfStock, ShortLine
-from inventory.models import Product
-from inventory.selectors import product_availability
+from inventory.selectors import ProductSnapshot, product_snapshots
 
 from .exceptions import (
     CartCheckedOut,
@@ -215,8 +214,8 @@ def _check_quantity(quantity: int, *, minimum: int) -> None:
         )
 
 
-def _sellable(product_id: UUID) -> Product:
-    product = Product.objects.filter(pk=product_id).only("id", "active", "currency").first()
+def _sellable(product_id: UUID) -> ProductSnapshot:
+    product = product_snapshots([product_id]).get(product_id)
     if product is None or not product.active:
         reason = "Unknown product." if product is None else "This product is not for sale."
         raise InvalidInput(f"{reason} ({product_id})", errors={"product_id": [reason]})
@@ -232,8 +231,7 @@ def _write_line(
         currency, available = "", 0
     else:
         product = _sellable(product_id)
-        currency = product.currency
-        available = product_availability([product_id]).get(product_id, 0)
+        currency, available = product.currency, product.available
     result = cart_store_write_line(
         session_id=session_id,
         requester=_requester(user_id),
@@ -247,7 +245,8 @@ def _write_line(
         ttl_seconds=_ttl_seconds(),
     )
     _raise_for(result, product_id=product_id, quantity=quantity, mode=mode, available=available)
-    return cart_get(session_id=session_id, user_id=user_id)
+    assert result.cart is not None
+    return result.cart
 
 
 def _raise_for(

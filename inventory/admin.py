@@ -18,6 +18,8 @@ from commerce_project.api.errors import ApplicationError
 
 from . import services
 from .models import Product, Reservation, StockItem, StockMovement
+from .selectors import product_entry
+from .stock_cache import product_cache_write_on_commit
 
 
 class StockItemInline(admin.StackedInline):
@@ -75,6 +77,7 @@ class ProductAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if not change:
             services.stock_item_initialize(product=obj)
+        product_cache_write_on_commit([product_entry(obj)])
 
     @admin.action(description="Restock selected products")
     def restock(self, request: HttpRequest, queryset: QuerySet[Product]) -> HttpResponse | None:

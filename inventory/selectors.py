@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from uuid import UUID
 
 import redis
@@ -12,7 +13,15 @@ from django.db.models import F, QuerySet, Sum
 
 from .exceptions import ProductNotFound
 from .models import Product, Reservation, StockItem, StockMovement
-from .stock_cache import StockLevel, stock_cache_read, stock_cache_write_on_commit
+from .stock_cache import (
+    CatalogueValues,
+    ProductEntry,
+    StockLevel,
+    catalogue_cache_read,
+    product_cache_write_on_commit,
+    stock_cache_read,
+    stock_cache_write_on_commit,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +76,77 @@ def product_availability(product_ids: Iterable[UUID]) -> dict[UUID, int]:
     return cached
 
 
+@dataclass(frozen=True)
+class ProductSnapshot:
+    """What a cart needs of a product: catalogue fields and current availability."""
+
+    product_id: UUID
+    sku: str
+    name: str
+    price: Decimal
+    currency: str
+    active: bool
+    available: int
+
+
+def product_entry(product: Product) -> ProductEntry:
+    return ProductEntry(
+        product_id=product.id,
+        sku=product.sku,
+        name=product.name,
+        price=product.price,
+        currency=product.currency,
+        active=product.active,
+        version=int(product.updated_at.timestamp() * 1_000_000),
+    )
+
+
+def product_snapshots(
+    product_ids: Iterable[UUID], *, cached: CatalogueValues | None = None
+) -> dict[UUID, ProductSnapshot]:
+    """Products (active or not) with availability, from the Redis catalogue cache in one
+    round trip (none when the caller read the cache already and passes it as `cached`);
+    what is missing there comes from one database query and is written back after commit.
+    Redis down: all from the database, with a warning. Unknown ids are left out. Prices
+    here are for display and early checks; an order prices from the database."""
+    ids = list(dict.fromkeys(product_ids))
+    if not ids:
+        return {}
+    if cached is not None:
+        available, entries = cached
+    else:
+        try:
+            available, entries = catalogue_cache_read(ids)
+        except redis.RedisError as exc:
+            logger.warning("catalogue cache unreachable, products read from the database: %s", exc)
+            return _snapshots_from_db(ids, write_back=False)
+    snapshots = {
+        pid: ProductSnapshot(
+            pid, entry.sku, entry.name, entry.price, entry.currency, entry.active, available[pid]
+        )
+        for pid, entry in entries.items()
+        if pid in available
+    }
+    missing = [pid for pid in ids if pid not in snapshots]
+    if missing:
+        snapshots.update(_snapshots_from_db(missing, write_back=True))
+    return {pid: snapshots[pid] for pid in ids if pid in snapshots}
+
+
+def _snapshots_from_db(product_ids: list[UUID], *, write_back: bool) -> dict[UUID, ProductSnapshot]:
+    products = list(Product.objects.filter(pk__in=product_ids).select_related("stock"))
+    if write_back:
+        # After commit: inside a transaction these rows might include uncommitted work.
+        product_cache_write_on_commit(product_entry(p) for p in products)
+        stock_cache_write_on_commit(
+            StockLevel(p.id, p.stock.available, p.stock.version) for p in products
+        )
+    return {
+        p.id: ProductSnapshot(p.id, p.sku, p.name, p.price, p.currency, p.active, p.stock.available)
+        for p in products
+    }
+
+
 def _levels_from_db(product_ids: list[UUID]) -> list[StockLevel]:
     rows = StockItem.objects.filter(pk__in=product_ids).values_list(
         "product_id", "on_hand", "reserved", "version"
@@ -76,13 +156,12 @@ def _levels_from_db(product_ids: list[UUID]) -> list[StockLevel]:
     ]
 
 
-def stock_levels_all() -> Iterable[StockLevel]:
-    """Every product's level from the database, streamed (cache warming)."""
-    rows = StockItem.objects.order_by("pk").values_list(
-        "product_id", "on_hand", "reserved", "version"
-    )
-    for pid, on_hand, reserved, version in rows.iterator(chunk_size=2000):
-        yield StockLevel(pid, on_hand - reserved, version)
+def catalogue_all() -> Iterable[tuple[ProductEntry, StockLevel]]:
+    """Every product and its stock level from the database, streamed (cache warming)."""
+    products = Product.objects.order_by("pk").select_related("stock")
+    for product in products.iterator(chunk_size=2000):
+        stock = product.stock
+        yield product_entry(product), StockLevel(product.id, stock.available, stock.version)
 
 
 def stock_movement_list(*, product_id: UUID) -> QuerySet[StockMovement]:

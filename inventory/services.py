@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -39,7 +40,8 @@ from .exceptions import (
     UnknownProduct,
 )
 from .models import Product, Reservation, StockItem, StockMovement
-from .stock_cache import StockLevel, stock_cache_write_on_commit
+from .selectors import product_entry
+from .stock_cache import StockLevel, product_cache_write_on_commit, stock_cache_write_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +72,25 @@ RETURNING on_hand, reserved, version
 """
 
 _BACKOFF_CAP_FACTOR = 50
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self.value += 1
+
+
+_lost_races = _Counter()
+
+
+def stock_reserve_lost_races() -> int:
+    """How many optimistic reservation attempts this process lost to a concurrent writer
+    (each one cost a re-read and a back-off): a contention gauge for monitoring and bench."""
+    return _lost_races.value
 
 
 # --- catalogue
@@ -107,6 +128,7 @@ def product_create(
             active=active,
         )
         stock_item_initialize(product=product)
+        product_cache_write_on_commit([product_entry(product)])
         if initial_stock:
             stock_restock(
                 product_id=product.id,
@@ -151,6 +173,7 @@ def product_update(
             setattr(product, field, changes[field])
         if fields:
             product.save(update_fields=[*fields, "updated_at"])
+            product_cache_write_on_commit([product_entry(product)])
     return product
 
 
@@ -195,9 +218,10 @@ def stock_adjust(*, product_id: UUID, delta: int, actor: str, reason: str) -> St
             item = StockItem.objects.filter(pk=product_id).first()
             if item is None:
                 raise ProductNotFound(product_id)
+            removable = item.on_hand - item.reserved
             raise InvalidInput(
                 f"On hand would be {item.on_hand + delta}, below the {item.reserved} reserved.",
-                errors={"delta": [f"At least {item.reserved - item.on_hand} (reserved units)."]},
+                errors={"delta": [f"At most {removable} units can be removed now."]},
             )
         _record(
             [
@@ -454,6 +478,7 @@ def _reserve_line(
         if updated is not None:
             new_on_hand, new_reserved, new_version = updated
             return StockLevel(product_id, new_on_hand - new_reserved, new_version)
+        _lost_races.add()
         _backoff(attempt)
     logger.warning("reservation of %s gave up after %d lost races", product_id, attempts)
     raise StockBusy(product_id)

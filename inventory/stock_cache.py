@@ -1,22 +1,27 @@
-"""The Redis stock cache and the Redis client it (and the cart store) use.
+"""The Redis stock and catalogue cache, and the Redis client it (and the cart store) use.
 
 `inventory:{product_id}` holds the available quantity (on_hand - reserved) as a plain
 integer, so one MGET answers a whole catalogue page. Beside it, `inventory:{product_id}:version`
 holds the StockItem version the value was computed at: writes go through a tiny Lua script
 that refuses to replace a newer version with an older one, so two after-commit writes that
 arrive out of order (or a slow fallback read racing a reservation) cannot leave a stale
-number behind. Keys expire after INVENTORY_CACHE_TTL, which bounds the damage of a write
-lost to a crash between COMMIT and the after-commit hook.
+number behind. `inventory:{product_id}:product` is a hash of what a cart shows and checks
+(sku, name, price, currency, active), guarded the same way by the product's updated_at, so
+a cart is priced without a database query. Keys expire after INVENTORY_CACHE_TTL, which
+bounds the damage of a write lost to a crash between COMMIT and the after-commit hook.
 
 The cache is advisory: reservations and commits read StockItem in PostgreSQL, never this.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 import redis
@@ -122,6 +127,123 @@ def stock_cache_read(product_ids: Sequence[UUID]) -> dict[UUID, int]:
 
 def stock_cache_forget(product_ids: Iterable[UUID]) -> None:
     """Drops keys (tests and operators); the next read repopulates them from the database."""
-    keys = [k for pid in product_ids for k in (stock_cache_key(pid), _version_key(pid))]
+    keys = [
+        key
+        for pid in product_ids
+        for key in (stock_cache_key(pid), _version_key(pid), product_cache_key(pid))
+    ]
     if keys:
         redis_client().delete(*keys)
+
+
+@dataclass(frozen=True)
+class ProductEntry:
+    product_id: UUID
+    sku: str
+    name: str
+    price: Decimal
+    currency: str
+    active: bool
+    version: int  # the product's updated_at in microseconds
+
+
+def product_cache_key(product_id: UUID) -> str:
+    return f"inventory:{product_id}:product"
+
+
+# KEYS: product key. ARGV: version, ttl, entry as JSON (with the version as "v").
+_GUARDED_PRODUCT_SET = """
+local stored = redis.call('GET', KEYS[1])
+if stored and tonumber(cjson.decode(stored)['v']) > tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[2])
+return 1
+"""
+
+
+def _entry_json(entry: ProductEntry) -> str:
+    return json.dumps(
+        {
+            "v": entry.version,
+            "sku": entry.sku,
+            "name": entry.name,
+            "price": str(entry.price),
+            "currency": entry.currency,
+            "active": entry.active,
+        },
+        separators=(",", ":"),
+    )
+
+
+def _entry_from_json(product_id: UUID, raw: str | bytes) -> ProductEntry:
+    data = json.loads(raw)
+    return ProductEntry(
+        product_id,
+        data["sku"],
+        data["name"],
+        Decimal(data["price"]),
+        data["currency"],
+        bool(data["active"]),
+        int(data["v"]),
+    )
+
+
+def product_cache_write(entries: Iterable[ProductEntry]) -> None:
+    """Writes now, one round trip; Redis errors are logged and swallowed."""
+    batch = list(entries)
+    if not batch:
+        return
+    ttl = int(settings.INVENTORY_CACHE_TTL)
+    try:
+        client = redis_client()
+        script = client.register_script(_GUARDED_PRODUCT_SET)
+        pipe = client.pipeline(transaction=False)
+        for entry in batch:
+            script(
+                keys=[product_cache_key(entry.product_id)],
+                args=[entry.version, ttl, _entry_json(entry)],
+                client=pipe,
+            )
+        pipe.execute()
+    except redis.RedisError as exc:
+        logger.warning("product cache write of %d products failed: %s", len(batch), exc)
+
+
+def product_cache_write_on_commit(entries: Iterable[ProductEntry]) -> None:
+    batch = list(entries)
+    if batch:
+        transaction.on_commit(lambda: product_cache_write(batch))
+
+
+# For scripts that read the catalogue together with their own keys (the cart's): the key
+# of a product's availability is PREFIX + id, of its entry PREFIX + id + PRODUCT_SUFFIX.
+CATALOGUE_KEY_PREFIX = "inventory:"
+CATALOGUE_PRODUCT_SUFFIX = ":product"
+
+CatalogueValues = tuple[dict[UUID, int], dict[UUID, ProductEntry]]
+
+
+def catalogue_cache_read(product_ids: Sequence[UUID]) -> CatalogueValues:
+    """Availability and product entries of `product_ids` with one MGET. Missing keys are
+    absent from the answer. Raises RedisError."""
+    if not product_ids:
+        return {}, {}
+    keys = [stock_cache_key(pid) for pid in product_ids]
+    keys += [product_cache_key(pid) for pid in product_ids]
+    return catalogue_decode(product_ids, redis_client().mget(keys))
+
+
+def catalogue_decode(product_ids: Sequence[UUID], values: Sequence[Any]) -> CatalogueValues:
+    """Decodes the values of the availability keys of `product_ids` followed by those of
+    their entry keys, in that order (None where a key is missing)."""
+    count = len(product_ids)
+    available = {
+        pid: int(value) for pid, value in zip(product_ids, values[:count], strict=True) if value
+    }
+    entries = {
+        pid: _entry_from_json(pid, value)
+        for pid, value in zip(product_ids, values[count:], strict=True)
+        if value
+    }
+    return available, entries

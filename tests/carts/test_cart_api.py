@@ -338,3 +338,17 @@ def test_redis_down_answers_503_and_the_catalogue_keeps_working(
     catalogue = api_client.get("/api/v1/products/")
     assert catalogue.status_code == 200
     assert catalogue.json()["results"][0]["available"] == 4
+
+
+def test_the_cart_body_matches_its_documented_serializer(api_client: APIClient) -> None:
+    # given
+    mug = ProductFactory(stock=5)
+    sid = create_cart(api_client)
+    body = api_client.post(items_url(sid), {"product_id": str(mug.id), "quantity": 2}).json()
+    # when the hand-built body is read back through the schema's serializer
+    from carts.api.serializers import CartSerializer
+
+    serializer = CartSerializer(data=body)
+    # then it validates and renders to the same document
+    assert serializer.is_valid(), serializer.errors
+    assert CartSerializer(serializer.validated_data).data == body

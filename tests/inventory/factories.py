@@ -7,11 +7,13 @@ from factory.django import DjangoModelFactory
 
 from inventory import services
 from inventory.models import Product
+from inventory.selectors import product_entry
+from inventory.stock_cache import product_cache_write_on_commit
 
 
 class ProductFactory(DjangoModelFactory[Product]):
     """`ProductFactory(stock=10)` books ten units through stock_restock, so the ledger
-    matches the stock row exactly as in production."""
+    matches the stock row, and the cache entries are written, exactly as in production."""
 
     class Meta:
         model = Product
@@ -29,6 +31,7 @@ class ProductFactory(DjangoModelFactory[Product]):
         if not create:
             return
         services.stock_item_initialize(product=obj)
+        product_cache_write_on_commit([product_entry(obj)])
         if extracted:
             services.stock_restock(
                 product_id=obj.id, quantity=extracted, actor="factory", reason="test stock"

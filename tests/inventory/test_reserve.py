@@ -10,6 +10,7 @@ from uuid import UUID
 import pytest
 from django.db import connection
 
+from commerce_project.api.errors import InvalidInput
 from inventory import services
 from inventory.exceptions import OutOfStock, ReservationNotActive, UnknownProduct
 from inventory.models import Reservation, StockMovement
@@ -41,7 +42,7 @@ def test_reserve_holds_units_and_writes_the_ledger(
     assert_ledger_matches(pen.id)
 
 
-def test_reserve_expires_after_the_configured_ttl(settings: object) -> None:
+def test_reserve_expires_after_the_configured_ttl() -> None:
     # given
     mug = ProductFactory(stock=1)
     # when
@@ -96,7 +97,7 @@ def test_duplicate_lines_are_summed() -> None:
 @pytest.mark.parametrize("quantity", [0, -1, True])
 def test_a_line_needs_a_positive_quantity(quantity: int) -> None:
     mug = ProductFactory(stock=10)
-    with pytest.raises(Exception, match="positive integer"):
+    with pytest.raises(InvalidInput, match="positive integer"):
         services.stock_reserve(order_id=uuid.uuid4(), lines=[(mug.id, quantity)])
 
 

@@ -6,6 +6,7 @@ import io
 import logging
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from django.test import override_settings
 
 from inventory import services
 from inventory.models import StockItem
-from inventory.selectors import product_availability
+from inventory.selectors import product_availability, product_snapshots
 from inventory.stock_cache import StockLevel, stock_cache_forget, stock_cache_key, stock_cache_write
 from tests.inventory.factories import ProductFactory
 
@@ -166,3 +167,41 @@ def test_verify_stock_reports_drift_and_fails(capsys: pytest.CaptureFixture[str]
     assert "DRIFT-1" in report
     assert "on_hand 11 vs ledger 10" in report
     assert fine.sku not in report
+
+
+@pytest.mark.django_db(transaction=True)
+def test_carts_are_priced_from_the_cache_which_follows_every_product_change(
+    django_assert_num_queries: Callable[..., Any],
+) -> None:
+    # given committed products (their cache entries were written after commit)
+    mug = ProductFactory(stock=5, price=Decimal("12.50"))
+    pen = ProductFactory(stock=2)
+    # when
+    with django_assert_num_queries(0):
+        snapshots = product_snapshots([mug.id, pen.id])
+    # then
+    assert (snapshots[mug.id].price, snapshots[mug.id].available) == (Decimal("12.50"), 5)
+    # and a change reaches the cache once committed
+    services.product_update(product_id=mug.id, price=Decimal("14.00"), active=False)
+    with django_assert_num_queries(0):
+        changed = product_snapshots([mug.id])[mug.id]
+    assert (changed.price, changed.active) == (Decimal("14.00"), False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_missing_product_entry_is_read_from_the_database_and_written_back(
+    django_assert_num_queries: Callable[..., Any],
+) -> None:
+    mug = ProductFactory(stock=5, name="Enamel mug")
+    stock_cache_forget([mug.id])
+    with django_assert_num_queries(1):
+        assert product_snapshots([mug.id])[mug.id].name == "Enamel mug"
+    with django_assert_num_queries(0):
+        assert product_snapshots([mug.id])[mug.id].available == 5
+
+
+@pytest.mark.django_db
+def test_redis_down_means_products_from_the_database(closed_redis_url: str) -> None:
+    mug = ProductFactory(stock=5)
+    with override_settings(REDIS_URL=closed_redis_url):
+        assert product_snapshots([mug.id])[mug.id].available == 5
