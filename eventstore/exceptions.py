@@ -43,3 +43,26 @@ class UnknownEventVersion(LookupError):
         )
         self.event_type = event_type
         self.stored_version = stored_version
+
+
+class UnknownProjection(LookupError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        listing = ", ".join(sorted(known)) or "none are registered"
+        super().__init__(f"unknown projection {name!r} (known: {listing})")
+        self.name = name
+
+
+class ProjectionNotRebuildable(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"projection {name!r} declares no `table`, so it cannot be rebuilt or verified"
+        )
+        self.name = name
+
+
+class RebuildLockTimeout(RuntimeError):
+    """The swap could not lock the read model in time; the shadow table is kept."""
+
+
+class RebuildInProgress(RuntimeError):
+    """Another process is rebuilding the same projection."""

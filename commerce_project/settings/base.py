@@ -295,8 +295,30 @@ X_FRAME_OPTIONS = "DENY"
 # --- Per-app settings. Each section belongs to one app; keep them apart.
 
 # eventstore
+# Snapshot an aggregate each time its stream crosses a multiple of this many events (0: never).
+EVENTSTORE_SNAPSHOT_EVERY = env.int("EVENTSTORE_SNAPSHOT_EVERY", default=50)
+# Extra attempts for commands marked retry_on_conflict, with jittered backoff (seconds).
+EVENTSTORE_COMMAND_RETRIES = env.int("EVENTSTORE_COMMAND_RETRIES", default=3)
+EVENTSTORE_COMMAND_RETRY_BACKOFF = env.float("EVENTSTORE_COMMAND_RETRY_BACKOFF", default=0.005)
+# Catch-up runner batch (events per transaction) and how often beat runs async projections.
+EVENTSTORE_PROJECTION_BATCH_SIZE = env.int("EVENTSTORE_PROJECTION_BATCH_SIZE", default=500)
+EVENTSTORE_ASYNC_PROJECTIONS_INTERVAL = env.float(
+    "EVENTSTORE_ASYNC_PROJECTIONS_INTERVAL", default=5.0
+)
+# rebuild_projections: events per batch, and how long the final swap may wait for the lock
+# on the read model before giving up (it keeps the shadow table and can be run again).
+EVENTSTORE_REBUILD_BATCH_SIZE = env.int("EVENTSTORE_REBUILD_BATCH_SIZE", default=5000)
+EVENTSTORE_REBUILD_LOCK_TIMEOUT = env.float("EVENTSTORE_REBUILD_LOCK_TIMEOUT", default=10.0)
+EVENTSTORE_REBUILD_SWAP_ATTEMPTS = env.int("EVENTSTORE_REBUILD_SWAP_ATTEMPTS", default=3)
+CELERY_BEAT_SCHEDULE["eventstore-run-async-projections"] = {
+    "task": "eventstore.tasks.run_async_projections",
+    "schedule": timedelta(seconds=EVENTSTORE_ASYNC_PROJECTIONS_INTERVAL),
+    "options": {"expires": EVENTSTORE_ASYNC_PROJECTIONS_INTERVAL},
+}
 
 # orders
+# Currency of an order created without lines and without an explicit currency.
+ORDERS_DEFAULT_CURRENCY = env.str("ORDERS_DEFAULT_CURRENCY", default="EUR")
 
 # inventory and carts
 INVENTORY_DEFAULT_CURRENCY = env.str("INVENTORY_DEFAULT_CURRENCY", default="EUR")

@@ -1,0 +1,434 @@
+"""Projections: read models computed from events.
+
+A projection that owns a table (everything `rebuild_projections` and `verify_projections`
+can work on) declares the table and folds events into rows, one row per stream:
+
+    @register_projection
+    class OrderViewProjection(Projection):
+        name = "order_views"                  # projection name (checkpoints, commands)
+        table = "order_views"                 # the read-model table it owns
+        key = "id"                            # unique column holding row_key(event)
+        version_column = "version"            # stream version of the last applied event
+        inline = True                         # run inside the appending transaction
+        event_types = frozenset({"OrderCreated", "OrderConfirmed", ...})  # empty = all
+
+        def apply(self, row: dict | None, event: RecordedEvent) -> dict | None:
+            e = event.event
+            if isinstance(e, OrderCreated):
+                return {"id": event.aggregate_id, "status": "DRAFT", "items": [], ...}
+            if row is None:
+                return None                   # nothing to update (not created yet)
+            if isinstance(e, OrderConfirmed):
+                row["status"] = "CONFIRMED"
+            return row
+
+The contract of `apply`:
+- `row` is the current row as a dict of column name to value, read from the target table
+  (jsonb columns decoded; other values as psycopg returns them: UUID, Decimal, datetime), or
+  None when the key has no row yet. Return the new row as a dict (mutating and returning
+  `row` is fine), or None to leave it untouched.
+- The runner stamps `row[version_column] = event.version` on the returned row, skips events
+  at or below the row's version (so re-delivery is harmless) and writes with
+  `upsert_guarded`, whose `WHERE version < EXCLUDED.version` never moves a row backwards.
+- It must be deterministic (take times from `event.created_at`, never from the clock),
+  because `verify_projections` compares a fresh fold with the stored table.
+- `row_key(event)` picks the row (default: `event.aggregate_id`) and must return the Python
+  type the key column reads back as (UUID for a uuid column).
+- Keys and values must be columns of `table`; dict/list values of json/jsonb columns are
+  encoded as JSON (Decimal, UUID, datetime as strings). Columns the projection never sets
+  take their database defaults.
+
+The same fold serves every path: `handle(events)` (inline, on `events_appended`, and the
+catch-up runner) calls `project(events, table=self.table)`; a rebuild calls
+`project(events, table="<table>__rebuild")` on the shadow copy and then swaps it in;
+`verify_projections` projects into a temporary copy and diffs it against `rows()`.
+The table itself is an ordinary managed Django model (`db_table = table`, a unique `key`
+column, an integer `version_column`, jsonb for JSON) that only the projection writes.
+
+A projection without a table may override `handle` to do anything idempotent; it then runs
+inline or from its checkpoint like any other, but cannot be rebuilt or verified.
+
+Asynchronous projections (`inline = False`) are advanced by `run_projection(name)`, which
+the Celery task `eventstore.tasks.run_async_projections` calls on a beat schedule: it reads
+from its checkpoint in `projection_checkpoints` and writes the read model and the new
+checkpoint in one transaction, holding an advisory lock so one runner works per projection.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID
+
+from django.db import connection, transaction
+
+from .exceptions import ProjectionNotRebuildable, UnknownProjection
+from .store import Position, RecordedEvent, read_all
+
+Row = dict[str, Any]
+
+# pg_advisory_xact_lock(classid, objid): the first key keeps our locks apart from others'.
+_LOCK_CLASS = 0x45565354  # "EVST"
+
+_JSON_OIDS = frozenset({114, 3802})  # json, jsonb
+
+
+class Projection:
+    name: ClassVar[str]
+    event_types: ClassVar[frozenset[str]] = frozenset()
+    inline: ClassVar[bool] = True
+    table: ClassVar[str | None] = None
+    key: ClassVar[str] = "id"
+    version_column: ClassVar[str] = "version"
+
+    # --- what a projection implements
+
+    def apply(self, row: Row | None, event: RecordedEvent) -> Row | None:
+        """Fold one event into its row; see the module docstring."""
+        raise NotImplementedError
+
+    def row_key(self, event: RecordedEvent) -> Any:
+        return event.aggregate_id
+
+    # --- provided
+
+    def handle(self, events: Sequence[RecordedEvent]) -> None:
+        """Bring the read model up to date with `events` (inline and catch-up)."""
+        self.project(events, table=self.require_table())
+
+    def wants(self, event_type: str) -> bool:
+        return not self.event_types or event_type in self.event_types
+
+    def require_table(self) -> str:
+        if self.table is None:
+            raise ProjectionNotRebuildable(self.name)
+        return self.table
+
+    def project(self, events: Iterable[RecordedEvent], *, table: str) -> int:
+        """Fold `events` into the rows of `table` and upsert the changed rows in one
+        statement. Returns the number of rows written."""
+        relevant = [e for e in events if self.wants(e.event_type)]
+        if not relevant:
+            return 0
+        rows = self.fetch_rows(table, {self.row_key(e) for e in relevant})
+        changed: dict[Any, Row] = {}
+        version_column = self.version_column
+        for event in relevant:
+            key = self.row_key(event)
+            row = rows.get(key)
+            if row is not None and (row.get(version_column) or 0) >= event.version:
+                continue
+            new_row = self.apply(row, event)
+            if new_row is None:
+                continue
+            new_row[version_column] = event.version
+            rows[key] = new_row
+            changed[key] = new_row
+        return self.upsert(table, list(changed.values()))
+
+    def fetch_rows(self, table: str, keys: Collection[Any]) -> dict[Any, Row]:
+        if not keys:
+            return {}
+        qn = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT * FROM {qn(table)} WHERE {qn(self.key)} = ANY(%s)",
+                [list(keys)],
+            )
+            return {row[self.key]: row for row in _dict_rows(cursor)}
+
+    def rows(self, table: str | None = None) -> list[Row]:
+        """Every stored row of the read model (or of `table`), ordered by key."""
+        qn = connection.ops.quote_name
+        target = table or self.require_table()
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT * FROM {qn(target)} ORDER BY {qn(self.key)}")
+            return list(_dict_rows(cursor))
+
+    def upsert(self, table: str, rows: Sequence[Row]) -> int:
+        return upsert_guarded(table, rows, self.key, self.version_column)
+
+
+P = TypeVar("P", bound=type[Projection])
+
+_registry: dict[str, Projection] = {}
+
+
+def register_projection(projection_cls: P) -> P:
+    """Register a projection class (usable as a decorator); one instance serves all calls."""
+    name = projection_cls.name
+    existing = _registry.get(name)
+    if existing is not None and type(existing).__qualname__ != projection_cls.__qualname__:
+        raise TypeError(f"projection name {name!r} is already used by {type(existing)}")
+    _registry[name] = projection_cls()
+    return projection_cls
+
+
+def unregister_projection(name: str) -> None:
+    _registry.pop(name, None)
+
+
+def projection_registry() -> dict[str, Projection]:
+    """Registered projections by name, in registration order."""
+    return dict(_registry)
+
+
+def get_projection(name: str) -> Projection:
+    try:
+        return _registry[name]
+    except KeyError:
+        raise UnknownProjection(name, list(_registry)) from None
+
+
+def run_inline_projections(sender: str, events: Sequence[RecordedEvent], **_: Any) -> None:
+    """`events_appended` receiver: inline projections write inside the appending
+    transaction, so a rolled-back append leaves no trace in any read model."""
+    for projection in _registry.values():
+        if projection.inline:
+            relevant = [e for e in events if projection.wants(e.event_type)]
+            if relevant:
+                projection.handle(relevant)
+
+
+# --- guarded upserts
+
+
+def upsert_guarded(
+    table: str, rows: Sequence[Row], key: str, version_column: str = "version"
+) -> int:
+    """INSERT the rows, or UPDATE the existing row with the same `key` only where the stored
+    version is lower (`... ON CONFLICT (key) DO UPDATE ... WHERE version < EXCLUDED.version`).
+    Rows with the same key are reduced to the highest version. Returns rows written."""
+    if not rows:
+        return 0
+    latest: dict[Any, Row] = {}
+    for row in rows:
+        current = latest.get(row[key])
+        if current is None or row[version_column] > current[version_column]:
+            latest[row[key]] = row
+    json_columns = _json_columns(table)
+    groups: dict[tuple[str, ...], list[Row]] = {}
+    for row in latest.values():
+        groups.setdefault(tuple(row), []).append(row)
+    qn = connection.ops.quote_name
+    written = 0
+    with connection.cursor() as cursor:
+        for columns, group in groups.items():
+            # Same order in every writer, so two upserts cannot deadlock on each other's rows.
+            group.sort(key=lambda r: _sort_key(r[key]))
+            column_list = ", ".join(qn(c) for c in columns)
+            updates = ", ".join(f"{qn(c)} = EXCLUDED.{qn(c)}" for c in columns if c != key)
+            placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+            chunk = max(1, 20000 // len(columns))
+            for start in range(0, len(group), chunk):
+                part = group[start : start + chunk]
+                params: list[Any] = []
+                for row in part:
+                    params.extend(
+                        _json_param(row[c]) if c in json_columns else row[c] for c in columns
+                    )
+                cursor.execute(
+                    f"INSERT INTO {qn(table)} AS t ({column_list}) "
+                    f"VALUES {', '.join([placeholder] * len(part))} "
+                    f"ON CONFLICT ({qn(key)}) DO UPDATE SET {updates} "
+                    f"WHERE t.{qn(version_column)} < EXCLUDED.{qn(version_column)}",
+                    params,
+                )
+                written += cursor.rowcount
+    return written
+
+
+_json_columns_cache: dict[str, frozenset[str]] = {}
+
+
+def _json_columns(table: str) -> frozenset[str]:
+    cached = _json_columns_cache.get(table)
+    if cached is None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass "
+                "AND attnum > 0 AND NOT attisdropped AND atttypid IN ('json'::regtype, "
+                "'jsonb'::regtype)",
+                [table],
+            )
+            cached = frozenset(r[0] for r in cursor.fetchall())
+        _json_columns_cache[table] = cached
+    return cached
+
+
+def forget_table_types() -> None:
+    """Drop cached column types (after DDL that changes tables)."""
+    _json_columns_cache.clear()
+
+
+def _json_param(value: Any) -> Any:
+    if value is None:
+        return None
+    return json.dumps(value, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a JSON column")
+
+
+def _sort_key(value: Any) -> Any:
+    return value if isinstance(value, int | str | UUID) else str(value)
+
+
+def _dict_rows(cursor: Any) -> Iterable[Row]:
+    description = cursor.description
+    names = [d.name for d in description]
+    json_indexes = [i for i, d in enumerate(description) if d.type_code in _JSON_OIDS]
+    for values in cursor.fetchall():
+        row = dict(zip(names, values, strict=True))
+        for i in json_indexes:
+            value = values[i]
+            if isinstance(value, str | bytes):
+                row[names[i]] = json.loads(value)
+        yield row
+
+
+# --- checkpoints and the catch-up runner
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    name: str
+    position: Position
+    events_processed: int
+    updated_at: datetime | None
+
+
+def checkpoint_get(name: str) -> Checkpoint:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT transaction_id::text, global_position, events_processed, updated_at "
+            "FROM projection_checkpoints WHERE name = %s",
+            [name],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return Checkpoint(name=name, position=(0, 0), events_processed=0, updated_at=None)
+    return Checkpoint(
+        name=name,
+        position=(int(row[0]), int(row[1])),
+        events_processed=int(row[2]),
+        updated_at=row[3],
+    )
+
+
+def checkpoint_set(name: str, position: Position, *, processed: int, absolute: bool) -> None:
+    """Store the checkpoint; `processed` is added to the running count unless `absolute`."""
+    count = (
+        "EXCLUDED.events_processed"
+        if absolute
+        else ("projection_checkpoints.events_processed + EXCLUDED.events_processed")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO projection_checkpoints "
+            "(name, transaction_id, global_position, events_processed, updated_at) "
+            "VALUES (%s, %s::text::xid8, %s, %s, clock_timestamp()) "
+            "ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, "
+            "global_position = EXCLUDED.global_position, "
+            f"events_processed = {count}, updated_at = EXCLUDED.updated_at",
+            [name, str(position[0]), position[1], processed],
+        )
+
+
+def projection_lock(name: str, *, wait: bool) -> bool:
+    """Take the projection's runner lock for the current transaction."""
+    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s, hashtext(%s))", [_LOCK_CLASS, name])
+        row = cursor.fetchone()
+    return wait or bool(row and row[0])
+
+
+def run_projection(name: str, *, batch_size: int = 500, max_batches: int | None = None) -> int:
+    """Advance a projection from its checkpoint until it has caught up (or `max_batches`
+    batches were done). Each batch is one transaction: read-model writes and the new
+    checkpoint commit together. Returns the number of events handled; 0 also when another
+    runner holds the projection's lock."""
+    projection = get_projection(name)
+    types = projection.event_types or None
+    handled = 0
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        with transaction.atomic():
+            if not projection_lock(name, wait=False):
+                break
+            after = checkpoint_get(name).position
+            events = read_all(after, batch_size, types)
+            if not events:
+                break
+            projection.handle(events)
+            checkpoint_set(name, events[-1].position, processed=len(events), absolute=False)
+        handled += len(events)
+        batches += 1
+        if len(events) < batch_size:
+            break
+    return handled
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    inline: bool
+    table: str | None
+    checkpoint: Checkpoint
+    lag: int
+    rebuild_position: Position | None
+
+
+def projection_lag(projection: Projection, checkpoint: Checkpoint) -> int:
+    """Events the read model has not seen: 0 for inline projections (they commit with the
+    events); for asynchronous ones, matching events after the checkpoint."""
+    if projection.inline:
+        return 0
+    sql = (
+        "SELECT count(*) FROM events WHERE (transaction_id, global_position) > (%s::text::xid8, %s)"
+    )
+    params: list[Any] = [str(checkpoint.position[0]), checkpoint.position[1]]
+    if projection.event_types:
+        sql += " AND event_type = ANY(%s::text[])"
+        params.append(sorted(projection.event_types))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def projection_status() -> list[ProjectionStatus]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, transaction_id::text, global_position FROM projection_rebuilds"
+        )
+        rebuilds: Mapping[str, Position] = {r[0]: (int(r[1]), int(r[2])) for r in cursor.fetchall()}
+    statuses = []
+    for name, projection in _registry.items():
+        checkpoint = checkpoint_get(name)
+        statuses.append(
+            ProjectionStatus(
+                name=name,
+                inline=projection.inline,
+                table=projection.table,
+                checkpoint=checkpoint,
+                lag=projection_lag(projection, checkpoint),
+                rebuild_position=rebuilds.get(name),
+            )
+        )
+    return statuses

@@ -1,0 +1,351 @@
+"""Rebuild a projection's table from the first event without the API ever seeing it empty
+or half-built.
+
+1. A shadow table `<table>__rebuild` is created `LIKE` the real one (columns, defaults,
+   constraints, indexes).
+2. Events are read in batches from the log (`read_all` order) and folded into the shadow
+   with the projection's own `project` (bulk upserts). Each batch commits together with the
+   rebuild's own checkpoint (table `projection_rebuilds`), so an interrupted rebuild resumes
+   where it stopped.
+3. The swap is one transaction: lock the real table (ACCESS EXCLUSIVE, so in-flight inline
+   writers finish first and new ones wait) and, for asynchronous projections, the runner's
+   advisory lock; fold the events committed since the last batch; rename the real table
+   away, rename the shadow into its place, drop the old one, give indexes and constraints
+   their original names back; set the projection's checkpoint. Readers blocked during the
+   swap continue on the new table.
+
+While the shadow fills, inline projections keep writing the real table as usual; the final
+catch-up under the lock reads every committed event after the shadow's checkpoint, so
+nothing written meanwhile is lost. Writers still in flight when the lock is taken have not
+touched the table yet and will write to the new one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+from django.utils import timezone
+
+from .exceptions import RebuildInProgress, RebuildLockTimeout
+from .projections import (
+    Projection,
+    checkpoint_set,
+    forget_table_types,
+    get_projection,
+    projection_lock,
+)
+from .store import Position, read_all, read_events
+
+_MAX_IDENTIFIER = 63
+SHADOW_SUFFIX = "__rebuild"
+_OLD_SUFFIX = "__replaced"
+_REBUILD_LOCK_CLASS = 0x45565342  # "EVSB"
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    name: str
+    table: str
+    events: int
+    events_this_run: int
+    rows: int
+    seconds: float
+    resumed: bool
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events_this_run / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class RebuildStart:
+    """Told to the caller before the first batch: for a progress bar."""
+
+    name: str
+    total_events: int
+    done_events: int
+    resumed: bool
+
+
+def shadow_table_name(table: str) -> str:
+    return _identifier(table + SHADOW_SUFFIX)
+
+
+def rebuild_projection(
+    name: str,
+    *,
+    batch_size: int = 5000,
+    restart: bool = False,
+    on_start: Callable[[RebuildStart], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> RebuildResult:
+    """Rebuild one projection's table from the event log and swap it in atomically.
+    `on_batch(n)` is called after each committed batch; an exception raised there (or a
+    Ctrl-C) stops the rebuild, and the next call resumes from the last committed batch."""
+    projection = get_projection(name)
+    table = projection.require_table()
+    shadow = shadow_table_name(table)
+    _identifier(table + _OLD_SUFFIX)
+    types = sorted(projection.event_types) or None
+    forget_table_types()
+    started = time.monotonic()
+    with _rebuild_lock(name):
+        return _rebuild(
+            projection, name, table, shadow, types, started, batch_size, restart, on_start, on_batch
+        )
+
+
+@contextmanager
+def _rebuild_lock(name: str) -> Iterator[None]:
+    """One rebuild per projection: a session lock, held across the batch transactions."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [_REBUILD_LOCK_CLASS, name])
+        row = cursor.fetchone()
+    if not (row and row[0]):
+        raise RebuildInProgress(f"another rebuild of {name!r} is running")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_unlock(%s, hashtext(%s))", [_REBUILD_LOCK_CLASS, name]
+            )
+
+
+def _rebuild(
+    projection: Projection,
+    name: str,
+    table: str,
+    shadow: str,
+    types: list[str] | None,
+    started: float,
+    batch_size: int,
+    restart: bool,
+    on_start: Callable[[RebuildStart], None] | None,
+    on_batch: Callable[[int], None] | None,
+) -> RebuildResult:
+    position, done, resumed = _prepare_shadow(name, table, shadow, restart=restart)
+    if on_start is not None:
+        on_start(
+            RebuildStart(
+                name=name,
+                total_events=_count_events(types),
+                done_events=done,
+                resumed=resumed,
+            )
+        )
+
+    this_run = 0
+    while True:
+        with transaction.atomic():
+            events = read_all(position, batch_size, types)
+            if not events:
+                break
+            projection.project(events, table=shadow)
+            position = events[-1].position
+            _save_progress(name, position, len(events))
+        this_run += len(events)
+        if on_batch is not None:
+            on_batch(len(events))
+
+    final = _swap_with_retries(projection, name, table, shadow, position, batch_size, types)
+    this_run += final
+    if on_batch is not None and final:
+        on_batch(final)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
+        cursor.execute(f"SELECT count(*) FROM {connection.ops.quote_name(table)}")
+        row = cursor.fetchone()
+        rows = int(row[0]) if row else 0
+    forget_table_types()
+    return RebuildResult(
+        name=name,
+        table=table,
+        events=done + this_run,
+        events_this_run=this_run,
+        rows=rows,
+        seconds=time.monotonic() - started,
+        resumed=resumed,
+    )
+
+
+def _prepare_shadow(
+    name: str, table: str, shadow: str, *, restart: bool
+) -> tuple[Position, int, bool]:
+    """Resume the shadow build if one is recorded and its table exists, else start one."""
+    qn = connection.ops.quote_name
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT transaction_id::text, global_position, events_processed, shadow_table "
+            "FROM projection_rebuilds WHERE name = %s FOR UPDATE",
+            [name],
+        )
+        row = cursor.fetchone()
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [shadow])
+        exists_row = cursor.fetchone()
+        shadow_exists = bool(exists_row and exists_row[0])
+        if row is not None and shadow_exists and row[3] == shadow and not restart:
+            return (int(row[0]), int(row[1])), int(row[2]), True
+        cursor.execute(f"DROP TABLE IF EXISTS {qn(shadow)}")
+        cursor.execute(f"CREATE TABLE {qn(shadow)} (LIKE {qn(table)} INCLUDING ALL)")
+        cursor.execute(
+            "INSERT INTO projection_rebuilds (name, shadow_table, transaction_id, "
+            "global_position, events_processed, started_at, updated_at) "
+            "VALUES (%s, %s, '0', 0, 0, %s, %s) ON CONFLICT (name) DO UPDATE SET "
+            "shadow_table = EXCLUDED.shadow_table, transaction_id = '0', global_position = 0, "
+            "events_processed = 0, started_at = EXCLUDED.started_at, "
+            "updated_at = EXCLUDED.updated_at",
+            [name, shadow, timezone.now(), timezone.now()],
+        )
+    return (0, 0), 0, False
+
+
+def _save_progress(name: str, position: Position, count: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE projection_rebuilds SET transaction_id = %s::text::xid8, "
+            "global_position = %s, events_processed = events_processed + %s, "
+            "updated_at = clock_timestamp() WHERE name = %s",
+            [str(position[0]), position[1], count, name],
+        )
+
+
+def _count_events(types: list[str] | None) -> int:
+    with connection.cursor() as cursor:
+        if types:
+            cursor.execute("SELECT count(*) FROM events WHERE event_type = ANY(%s)", [types])
+        else:
+            cursor.execute("SELECT count(*) FROM events")
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _swap_with_retries(
+    projection: Projection,
+    name: str,
+    table: str,
+    shadow: str,
+    position: Position,
+    batch_size: int,
+    types: list[str] | None,
+) -> int:
+    attempts = settings.EVENTSTORE_REBUILD_SWAP_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        try:
+            return _swap(projection, name, table, shadow, position, batch_size, types)
+        except OperationalError as exc:
+            if getattr(getattr(exc.__cause__, "diag", None), "sqlstate", None) != "55P03":
+                raise
+            if attempt == attempts:
+                raise RebuildLockTimeout(
+                    f"could not lock {table!r} within {settings.EVENTSTORE_REBUILD_LOCK_TIMEOUT}"
+                    f" s ({attempts} attempts): a long transaction holds it. The shadow table "
+                    f"{shadow!r} is kept; run the rebuild again to resume."
+                ) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _swap(
+    projection: Projection,
+    name: str,
+    table: str,
+    shadow: str,
+    position: Position,
+    batch_size: int,
+    types: list[str] | None,
+) -> int:
+    qn = connection.ops.quote_name
+    old = _identifier(table + _OLD_SUFFIX)
+    caught_up = 0
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            timeout_ms = int(settings.EVENTSTORE_REBUILD_LOCK_TIMEOUT * 1000)
+            cursor.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
+            if not projection.inline:
+                projection_lock(name, wait=True)
+            cursor.execute(f"LOCK TABLE {qn(table)} IN ACCESS EXCLUSIVE MODE")
+        # Inline writers are locked out now and every one that touched the table has
+        # committed, so all committed events are final: read past the xmin guard. The
+        # runner of an asynchronous projection is locked out too, but its events are only
+        # final below xmin, so keep the guard and leave the rest to the runner.
+        while True:
+            events = read_events(
+                after=position, limit=batch_size, types=types, committed_only=not projection.inline
+            )
+            if not events:
+                break
+            projection.project(events, table=shadow)
+            position = events[-1].position
+            caught_up += len(events)
+        indexes = _index_names(table)
+        shadow_indexes = _index_names(shadow)
+        foreign_keys = _foreign_keys(table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {qn(table)} RENAME TO {qn(old)}")
+            cursor.execute(f"ALTER TABLE {qn(shadow)} RENAME TO {qn(table)}")
+            cursor.execute(f"DROP TABLE {qn(old)}")
+            for signature, original in indexes.items():
+                current = shadow_indexes.get(signature)
+                if current is None or current == original:
+                    continue
+                cursor.execute(f"ALTER INDEX {qn(current)} RENAME TO {qn(original)}")
+            for constraint, definition in foreign_keys:
+                cursor.execute(
+                    f"ALTER TABLE {qn(table)} ADD CONSTRAINT {qn(constraint)} {definition} "
+                    "NOT VALID"
+                )
+            cursor.execute(
+                "SELECT events_processed FROM projection_rebuilds WHERE name = %s", [name]
+            )
+            row = cursor.fetchone()
+            total = (int(row[0]) if row else 0) + caught_up
+            cursor.execute("DELETE FROM projection_rebuilds WHERE name = %s", [name])
+        checkpoint_set(name, position, processed=total, absolute=True)
+    # Validating scans the table; outside the swap it does not hold up readers or writers.
+    with connection.cursor() as cursor:
+        for constraint, _ in foreign_keys:
+            cursor.execute(f"ALTER TABLE {qn(table)} VALIDATE CONSTRAINT {qn(constraint)}")
+    return caught_up
+
+
+def _index_names(table: str) -> dict[tuple[Any, ...], str]:
+    """Index name by what the index is (kind and definition without its name), so the
+    shadow's indexes can be matched with the originals."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT ic.relname, i.indisprimary, i.indisunique,
+                   regexp_replace(pg_get_indexdef(i.indexrelid), '^.* USING ', ''),
+                   row_number() OVER (
+                       PARTITION BY regexp_replace(pg_get_indexdef(i.indexrelid), '^.* USING ', ''),
+                                    i.indisprimary, i.indisunique
+                       ORDER BY ic.relname)
+            FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+            WHERE i.indrelid = %s::regclass
+            """,
+            [table],
+        )
+        return {(r[1], r[2], r[3], r[4]): r[0] for r in cursor.fetchall()}
+
+
+def _foreign_keys(table: str) -> list[tuple[str, str]]:
+    # LIKE does not copy foreign keys; they are re-added after the swap.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname",
+            [table],
+        )
+        return [(r[0], r[1]) for r in cursor.fetchall()]
+
+
+def _identifier(name: str) -> str:
+    if len(name.encode()) > _MAX_IDENTIFIER:
+        raise ValueError(f"table name {name!r} is longer than PostgreSQL's 63 bytes")
+    return name

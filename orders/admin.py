@@ -1,0 +1,375 @@
+"""Back office for orders.
+
+The order page is read-only (the read model is written only by its projection). The
+transitions open from the order's current status appear as buttons; each one dispatches the
+same command as the API, with the page's version as the expected version (a stale page gets
+"the order changed" instead of acting on old information). A button shows only to staff
+holding the transition's permission (see `TRANSITIONS` and the "support" group).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from commerce_project.api.errors import ApplicationError
+from eventstore.commands import dispatch
+from eventstore.events import serialize_event
+from eventstore.store import load
+
+from .commands import CancelOrder, DeliverOrder, OrderCommand, RefundOrder, ShipOrder
+from .domain import RULES, redacted_event_data
+from .models import CustomerOrderStats, OrderView
+from .projections import order_from_row
+
+_REASON_HELP = "Lower snake case, e.g. damaged or out_of_stock."
+
+
+class ReasonForm(forms.Form):
+    reason = forms.RegexField(r"^[a-z][a-z0-9_]{0,63}$", help_text=_REASON_HELP)
+
+
+class ShipForm(forms.Form):
+    carrier = forms.CharField(max_length=64)
+    tracking_number = forms.CharField(max_length=128)
+
+
+class NoArgumentsForm(forms.Form):
+    pass
+
+
+@dataclass(frozen=True)
+class AdminTransition:
+    label: str
+    form: type[forms.Form]
+    command: Callable[[UUID, int, dict[str, Any]], OrderCommand]
+
+
+# The transitions staff run by hand. The others belong to the customer (lines, confirm) or
+# to the saga (payment); the admin never offers them.
+ADMIN_TRANSITIONS: dict[str, AdminTransition] = {
+    "ship": AdminTransition(
+        "Ship",
+        ShipForm,
+        lambda order_id, version, data: ShipOrder(
+            order_id=order_id, expected_version=version, **data
+        ),
+    ),
+    "deliver": AdminTransition(
+        "Mark delivered",
+        NoArgumentsForm,
+        lambda order_id, version, data: DeliverOrder(order_id=order_id, expected_version=version),
+    ),
+    "cancel": AdminTransition(
+        "Cancel",
+        ReasonForm,
+        lambda order_id, version, data: CancelOrder(
+            order_id=order_id, expected_version=version, reason=data["reason"], by_staff=True
+        ),
+    ),
+    "cancel_with_refund": AdminTransition(
+        "Cancel and refund",
+        ReasonForm,
+        lambda order_id, version, data: CancelOrder(
+            order_id=order_id, expected_version=version, reason=data["reason"], by_staff=True
+        ),
+    ),
+    "refund": AdminTransition(
+        "Refund",
+        ReasonForm,
+        lambda order_id, version, data: RefundOrder(
+            order_id=order_id, expected_version=version, reason=data["reason"]
+        ),
+    ),
+}
+
+
+def transitions_for(view: OrderView, user: Any) -> list[str]:
+    """Admin transitions open from the order's status that this user may run."""
+    order = order_from_row(order_view_row_of(view))
+    available = order.get_available_user_status_transitions(user)  # type: ignore[attr-defined]
+    return [t.name for t in available if t.name in ADMIN_TRANSITIONS]
+
+
+def order_view_row_of(view: OrderView) -> dict[str, Any]:
+    return {field.attname: getattr(view, field.attname) for field in OrderView._meta.fields}
+
+
+@admin.register(OrderView)
+class OrderViewAdmin(admin.ModelAdmin):
+    list_display = (
+        "order_id",
+        "customer_email",
+        "status",
+        "payment_status",
+        "total",
+        "item_count",
+        "created_at",
+    )
+    list_filter = ("status", "payment_status", "currency", "created_at")
+    date_hierarchy = "created_at"
+    search_fields = ("customer__email",)
+    search_help_text = "An order id, a customer email or a SKU."
+    ordering = ("-created_at",)
+    list_select_related = ("customer",)
+    list_per_page = 50
+    show_full_result_count = False
+    change_form_template = "admin/orders/orderview/change_form.html"
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "order_id",
+                    "customer_email",
+                    "status",
+                    "version",
+                    "created_at",
+                    "updated_at",
+                )
+            },
+        ),
+        ("Lines and totals", {"fields": ("lines_table", "total")}),
+        (
+            "Payment and fulfilment",
+            {
+                "fields": (
+                    "payment_status",
+                    "payment_id",
+                    "saga_link",
+                    "shipping_address_text",
+                    "carrier",
+                    "tracking_number",
+                    "cancellation_reason",
+                    "refund_reason",
+                )
+            },
+        ),
+        ("Event timeline", {"fields": ("event_timeline",)}),
+    )
+    readonly_fields = (
+        "order_id",
+        "customer_email",
+        "status",
+        "version",
+        "created_at",
+        "updated_at",
+        "lines_table",
+        "total",
+        "payment_status",
+        "payment_id",
+        "saga_link",
+        "shipping_address_text",
+        "carrier",
+        "tracking_number",
+        "cancellation_reason",
+        "refund_reason",
+        "event_timeline",
+    )
+
+    # --- read-only: the projection is the only writer
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: OrderView | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: OrderView | None = None) -> bool:
+        return False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[OrderView], search_term: str
+    ) -> tuple[QuerySet[OrderView], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            order_id = UUID(term)
+        except ValueError:
+            matches = Q(customer__email__iexact=term) | Q(items__contains=[{"sku": term}])
+            return queryset.filter(matches), False
+        return queryset.filter(order_id=order_id), False
+
+    # --- columns and fields
+
+    @admin.display(description="customer", ordering="customer__email")
+    def customer_email(self, view: OrderView) -> str:
+        return view.customer.email or str(view.customer_id)
+
+    @admin.display(description="total")
+    def total(self, view: OrderView) -> str:
+        return f"{view.total_amount} {view.currency}"
+
+    @admin.display(description="lines")
+    def lines_table(self, view: OrderView) -> SafeString:
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (i["sku"], i["name"], i["unit_price"], i["quantity"], i["line_total"])
+                for i in view.items
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>SKU</th><th>Name</th><th>Unit price</th><th>Quantity</th>"
+            "<th>Line total</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    @admin.display(description="saga")
+    def saga_link(self, view: OrderView) -> SafeString:
+        return format_html('<a href="/api/v1/sagas/{0}/">{0}</a>', view.saga_id)
+
+    @admin.display(description="shipping address")
+    def shipping_address_text(self, view: OrderView) -> str:
+        a = view.shipping_address
+        if not a:
+            return "-"
+        parts = [a["name"], a["line1"], a.get("line2", ""), a["postal_code"], a["city"]]
+        return ", ".join(p for p in [*parts, a["country"]] if p)
+
+    @admin.display(description="events")
+    def event_timeline(self, view: OrderView) -> SafeString:
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            (
+                (
+                    e.version,
+                    e.created_at.isoformat(timespec="seconds"),
+                    e.event_type,
+                    e.metadata.get("actor", ""),
+                    redacted_event_data(e.event_type, serialize_event(e.event)),
+                )
+                for e in load(view.order_id)
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>Version</th><th>At</th><th>Event</th><th>Actor</th>"
+            "<th>Data</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    # --- transition buttons
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(
+                "<uuid:order_id>/transition/<str:name>/",
+                self.admin_site.admin_view(self.transition_view),
+                name="orders_orderview_transition",
+            )
+        ]
+        return own + super().get_urls()
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        view = self.get_object(request, object_id)
+        buttons = []
+        if view is not None:
+            for name in transitions_for(view, request.user):
+                buttons.append(
+                    {
+                        "label": ADMIN_TRANSITIONS[name].label,
+                        "url": reverse(
+                            "admin:orders_orderview_transition", args=[view.order_id, name]
+                        ),
+                    }
+                )
+        context = {**(extra_context or {}), "transition_buttons": buttons}
+        return super().change_view(request, object_id, form_url, context)
+
+    def transition_view(self, request: HttpRequest, order_id: UUID, name: str) -> HttpResponse:
+        view = OrderView.objects.filter(pk=order_id).first()
+        if view is None or name not in ADMIN_TRANSITIONS or not self.has_view_permission(request):
+            raise Http404("No such order transition.")
+        change_url = reverse("admin:orders_orderview_change", args=[order_id])
+        if name not in transitions_for(view, request.user):
+            self.message_user(
+                request,
+                f"{ADMIN_TRANSITIONS[name].label} is not available for this order "
+                f"({view.status}) or you lack its permission ({RULES[name].permission}).",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(change_url)
+        spec = ADMIN_TRANSITIONS[name]
+        version = int(request.POST.get("version") or view.version)
+        form = spec.form(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            command = spec.command(view.order_id, version, form.cleaned_data)
+            try:
+                dispatch(command, actor=f"staff:{request.user.pk}")
+            except ApplicationError as exc:
+                self.message_user(request, f"{spec.label} failed: {exc.detail}", messages.ERROR)
+            else:
+                self.message_user(request, f"{spec.label}: done.", messages.SUCCESS)
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{spec.label}: order {view.order_id}",
+            "order": view,
+            "form": form,
+            "version": version,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/orders/orderview/transition_form.html", context)
+
+
+@admin.register(CustomerOrderStats)
+class CustomerOrderStatsAdmin(admin.ModelAdmin):
+    """The asynchronous projection's table: orders and lifetime value per customer."""
+
+    list_display = (
+        "customer_email",
+        "currency",
+        "orders_placed",
+        "orders_paid",
+        "orders_cancelled",
+        "amount_paid",
+        "amount_refunded",
+        "lifetime_value",
+        "last_order_at",
+    )
+    list_filter = ("currency",)
+    search_fields = ("customer__email",)
+    ordering = ("-amount_paid",)
+    list_select_related = ("customer",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: CustomerOrderStats | None = None
+    ) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: CustomerOrderStats | None = None
+    ) -> bool:
+        return False
+
+    @admin.display(description="customer", ordering="customer__email")
+    def customer_email(self, stats: CustomerOrderStats) -> str:
+        return stats.customer.email or str(stats.customer_id)
+
+    @admin.display(description="lifetime value")
+    def lifetime_value(self, stats: CustomerOrderStats) -> str:
+        return f"{stats.lifetime_value:.2f}"

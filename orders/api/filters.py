@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import django_filters
+
+from orders.domain import ORDER_STATUSES
+from orders.models import CustomerOrderStats, OrderView
+
+
+class OrderFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(
+        choices=[(s.value, s.value) for s in ORDER_STATUSES],
+        help_text="Upper case; repeat for several (?status=PAID&status=SHIPPED).",
+    )
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    customer_id = django_filters.UUIDFilter(
+        field_name="customer_id", help_text="Staff only in effect: customers see their own."
+    )
+
+    class Meta:
+        model = OrderView
+        fields = ["status", "created_after", "created_before", "customer_id"]
+
+
+class CustomerOrderStatsFilter(django_filters.FilterSet):
+    customer_id = django_filters.UUIDFilter(field_name="customer_id")
+    currency = django_filters.CharFilter(field_name="currency")
+
+    class Meta:
+        model = CustomerOrderStats
+        fields = ["customer_id", "currency"]

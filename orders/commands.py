@@ -1,0 +1,269 @@
+"""Order use cases: one command, one handler. Each handler loads the order, checks the
+caller's expected version (If-Match), calls one domain method and saves, inside the one
+transaction that `eventstore.commands.dispatch` opens. The API, the admin and the saga all
+dispatch these same commands:
+
+    dispatch(MarkOrderPaid(order_id=order_id, payment_id=payment_id), actor="saga")
+
+Commands the saga repeats (a redelivered step) are no-ops when the order already shows their
+effect: RecordPaymentAuthorized and MarkOrderPaid with the same payment, CancelOrder of an
+order already cancelled, RecordPaymentRefunded of a refund already recorded.
+
+Every handler returns the saved Order aggregate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from uuid import UUID
+
+from django.conf import settings
+from django.utils import timezone
+
+from commerce_project.api.errors import PreconditionFailed
+from eventstore.commands import Command, handles
+from eventstore.repository import Repository
+
+from .catalogue import product_info_get, product_infos_get
+from .domain import Order, OrderStatus, PaymentStatus, ShippingAddress
+
+orders: Repository[Order] = Repository(Order)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderCommand(Command):
+    # A stale read by a human client must not be retried past: the reload re-checks this.
+    retry_on_conflict = True
+
+    order_id: UUID
+    # If-Match: the stream version the caller last saw; None skips the check.
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    product_id: UUID
+    quantity: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateOrder(OrderCommand):
+    customer_id: UUID
+    # None: the currency of the first line's product, else ORDERS_DEFAULT_CURRENCY.
+    currency: str | None = None
+    lines: tuple[LineRequest, ...] = ()
+    shipping_address: ShippingAddress | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddOrderItem(OrderCommand):
+    product_id: UUID
+    quantity: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeOrderItemQuantity(OrderCommand):
+    product_id: UUID
+    quantity: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemoveOrderItem(OrderCommand):
+    product_id: UUID
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetShippingAddress(OrderCommand):
+    address: ShippingAddress
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfirmOrder(OrderCommand):
+    payment_token: str = field(repr=False)
+    shipping_address: ShippingAddress | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordPaymentAuthorized(OrderCommand):
+    payment_id: UUID
+    amount: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class MarkOrderPaid(OrderCommand):
+    payment_id: UUID
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShipOrder(OrderCommand):
+    carrier: str
+    tracking_number: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliverOrder(OrderCommand):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelOrder(OrderCommand):
+    reason: str
+    # Staff may cancel a PAID order: that records a refund owed (refund_pending) unless
+    # `refunded` says the caller has already returned the money.
+    by_staff: bool = False
+    refunded: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefundOrder(OrderCommand):
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordPaymentRefunded(OrderCommand):
+    payment_id: UUID
+    amount: Decimal
+
+
+def _load(command: OrderCommand) -> Order:
+    order = orders.get(command.order_id)
+    _check_expected_version(order, command.expected_version)
+    return order
+
+
+def _check_expected_version(order: Order, expected: int | None) -> None:
+    if expected is not None and order.version != expected:
+        raise PreconditionFailed(
+            f"Order {order.id} is at version {order.version}, not {expected}.",
+            current_version=order.version,
+            expected_version=expected,
+        )
+
+
+def _save(order: Order) -> Order:
+    orders.save(order)
+    return order
+
+
+@handles(CreateOrder)
+def order_create(command: CreateOrder) -> Order:
+    order = Order.blank(command.order_id)
+    if command.expected_version not in (None, 0):
+        raise PreconditionFailed("A new order has version 0.", expected_version=0)
+    infos = product_infos_get([line.product_id for line in command.lines])
+    items = [(infos[line.product_id], line.quantity) for line in command.lines]
+    currency = command.currency or (
+        items[0][0].currency if items else settings.ORDERS_DEFAULT_CURRENCY
+    )
+    now = timezone.now()
+    order.create(customer_id=command.customer_id, currency=currency, at=now, items=items)
+    if command.shipping_address is not None:
+        order.set_shipping_address(address=command.shipping_address, at=now)
+    return _save(order)
+
+
+@handles(AddOrderItem)
+def order_item_add(command: AddOrderItem) -> Order:
+    order = _load(command)
+    order.add_item(
+        item=product_info_get(command.product_id), quantity=command.quantity, at=timezone.now()
+    )
+    return _save(order)
+
+
+@handles(ChangeOrderItemQuantity)
+def order_item_quantity_change(command: ChangeOrderItemQuantity) -> Order:
+    order = _load(command)
+    order.change_item_quantity(
+        product_id=command.product_id, quantity=command.quantity, at=timezone.now()
+    )
+    return _save(order)
+
+
+@handles(RemoveOrderItem)
+def order_item_remove(command: RemoveOrderItem) -> Order:
+    order = _load(command)
+    order.remove_item(product_id=command.product_id, at=timezone.now())
+    return _save(order)
+
+
+@handles(SetShippingAddress)
+def order_shipping_address_set(command: SetShippingAddress) -> Order:
+    order = _load(command)
+    order.set_shipping_address(address=command.address, at=timezone.now())
+    return _save(order)
+
+
+@handles(ConfirmOrder)
+def order_confirm(command: ConfirmOrder) -> Order:
+    order = _load(command)
+    now = timezone.now()
+    if command.shipping_address is not None:
+        # Both events or neither: one append, one transaction.
+        order.set_shipping_address(address=command.shipping_address, at=now)
+    order.confirm(payment_token=command.payment_token, at=now)
+    return _save(order)
+
+
+@handles(RecordPaymentAuthorized)
+def order_payment_authorized_record(command: RecordPaymentAuthorized) -> Order:
+    order = _load(command)
+    if order.payment_status == PaymentStatus.AUTHORIZED and order.payment_id == command.payment_id:
+        return order
+    order.authorize_payment(payment_id=command.payment_id, amount=command.amount, at=timezone.now())
+    return _save(order)
+
+
+@handles(MarkOrderPaid)
+def order_mark_paid(command: MarkOrderPaid) -> Order:
+    order = _load(command)
+    if order.payment_status == PaymentStatus.CAPTURED and order.payment_id == command.payment_id:
+        return order
+    order.mark_paid(payment_id=command.payment_id, at=timezone.now())
+    return _save(order)
+
+
+@handles(ShipOrder)
+def order_ship(command: ShipOrder) -> Order:
+    order = _load(command)
+    order.ship(carrier=command.carrier, tracking_number=command.tracking_number, at=timezone.now())
+    return _save(order)
+
+
+@handles(DeliverOrder)
+def order_deliver(command: DeliverOrder) -> Order:
+    order = _load(command)
+    order.deliver(at=timezone.now())
+    return _save(order)
+
+
+@handles(CancelOrder)
+def order_cancel(command: CancelOrder) -> Order:
+    order = _load(command)
+    if order.status == OrderStatus.CANCELLED and order.cancellation_reason == command.reason:
+        return order
+    now = timezone.now()
+    if order.status == OrderStatus.PAID and command.by_staff:
+        order.cancel_with_refund(reason=command.reason, refunded=command.refunded, at=now)
+    else:
+        order.cancel(
+            reason=command.reason, by_staff=command.by_staff, refunded=command.refunded, at=now
+        )
+    return _save(order)
+
+
+@handles(RefundOrder)
+def order_refund(command: RefundOrder) -> Order:
+    order = _load(command)
+    order.refund(reason=command.reason, at=timezone.now())
+    return _save(order)
+
+
+@handles(RecordPaymentRefunded)
+def order_payment_refunded_record(command: RecordPaymentRefunded) -> Order:
+    order = _load(command)
+    if order.payment_status == PaymentStatus.REFUNDED:
+        return order
+    order.record_refund(payment_id=command.payment_id, amount=command.amount, at=timezone.now())
+    return _save(order)

@@ -1,0 +1,776 @@
+"""The Order aggregate: its events, its rules and its lifecycle.
+
+The aggregate is an unmanaged Django model only because django-fsm needs a model class for
+its `FSMField` and `@transition` (and `graph_transitions` draws models). It has no table, is
+never saved (`save()` raises) and is rebuilt from its events by `eventstore.Repository`.
+Nothing here does I/O: prices come in as arguments (the command handler reads the
+catalogue), and so does the clock (`at`).
+
+Every state-changing method is a django-fsm transition whose source, target and conditions
+come from `TRANSITIONS`, the one table of the lifecycle. The transition guard runs before the
+method body, and the body records the event, so an illegal command raises before any event
+exists. Self-loops (`add_item` in DRAFT, `authorize_payment` in CONFIRMED, ...) are
+transitions too: "lines change only in DRAFT" is the FSM's rule, not an `if`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Self, TypeVar, cast
+from uuid import UUID, uuid5
+
+from django.db import models
+from django_fsm import FSMField, TransitionNotAllowed, transition
+
+from eventstore.aggregate import Aggregate
+from eventstore.events import DomainEvent, from_json_value, to_json_value
+
+from .exceptions import (
+    CurrencyMismatch,
+    IllegalTransition,
+    InvalidQuantity,
+    OrderLineNotFound,
+    PaymentAmountMismatch,
+    ProductUnavailable,
+)
+
+MIN_QUANTITY = 1
+MAX_QUANTITY = 999
+
+# Fixed forever: saga ids derived from it are stored in saga_instances.
+SAGA_NAMESPACE = UUID("5b0f7d8e-3c1a-4f57-9a55-0d6c2b7e9f14")
+
+
+def saga_id_for(order_id: UUID) -> UUID:
+    """The id of the fulfilment saga of an order: derived, so it needs no storage and a
+    second saga for the same order cannot exist."""
+    return uuid5(SAGA_NAMESPACE, str(order_id))
+
+
+class OrderStatus(models.TextChoices):
+    # NEW is the blank aggregate before OrderCreated; no stored order is ever NEW.
+    NEW = "NEW", "NEW"
+    DRAFT = "DRAFT", "DRAFT"
+    CONFIRMED = "CONFIRMED", "CONFIRMED"
+    PAID = "PAID", "PAID"
+    SHIPPED = "SHIPPED", "SHIPPED"
+    DELIVERED = "DELIVERED", "DELIVERED"
+    CANCELLED = "CANCELLED", "CANCELLED"
+    REFUNDED = "REFUNDED", "REFUNDED"
+
+
+ORDER_STATUSES: tuple[OrderStatus, ...] = tuple(s for s in OrderStatus if s != OrderStatus.NEW)
+FINAL_STATUSES = frozenset({OrderStatus.DELIVERED, OrderStatus.CANCELLED, OrderStatus.REFUNDED})
+
+
+class PaymentStatus(models.TextChoices):
+    """Kept apart from the order status: what the order knows about its money."""
+
+    NONE = "NONE", "NONE"
+    AUTHORIZED = "AUTHORIZED", "AUTHORIZED"
+    CAPTURED = "CAPTURED", "CAPTURED"
+    # Money is owed back (refund, or staff cancel of a PAID order) and not yet returned.
+    REFUND_PENDING = "REFUND_PENDING", "REFUND_PENDING"
+    REFUNDED = "REFUNDED", "REFUNDED"
+
+
+# --- Value objects ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShippingAddress:
+    name: str
+    line1: str
+    city: str
+    postal_code: str
+    country: str
+    line2: str = ""
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    product_id: UUID
+    sku: str
+    name: str
+    unit_price: Decimal
+    quantity: int
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+@dataclass(frozen=True)
+class CatalogueItem:
+    """What the catalogue says about a product when a line is added (see catalogue.py)."""
+
+    product_id: UUID
+    sku: str
+    name: str
+    unit_price: Decimal
+    currency: str
+    active: bool = True
+
+
+# --- Events --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderCreated(DomainEvent):
+    customer_id: UUID
+    currency: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class OrderItemAdded(DomainEvent):
+    product_id: UUID
+    sku: str
+    name: str
+    unit_price: Decimal
+    quantity: int
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class OrderItemQuantityChanged(DomainEvent):
+    product_id: UUID
+    quantity: int
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class OrderItemRemoved(DomainEvent):
+    product_id: UUID
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class ShippingAddressSet(DomainEvent):
+    address: ShippingAddress
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class OrderConfirmed(DomainEvent):
+    # The saga reads the token from this event to authorize the payment. It is never
+    # logged and every read surface (API, admin) redacts it: see REDACTED_FIELDS.
+    payment_token: str
+    total_amount: Decimal
+    currency: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class OrderPaymentAuthorized(DomainEvent):
+    payment_id: UUID
+    amount: Decimal
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class OrderPaid(DomainEvent):
+    payment_id: UUID
+    amount: Decimal
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class OrderShipped(DomainEvent):
+    carrier: str
+    tracking_number: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class OrderDelivered(DomainEvent):
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class OrderCancelled(DomainEvent):
+    reason: str
+    by_staff: bool
+    # A PAID order cancelled by staff owes its money back: refund_pending until the
+    # payments side records OrderPaymentRefunded, unless the caller already refunded.
+    refund_pending: bool
+    refunded: bool
+    # What is (or was) returned to the customer: the total when refund_pending or refunded.
+    refund_amount: Decimal
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class OrderRefunded(DomainEvent):
+    reason: str
+    amount: Decimal
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class OrderPaymentRefunded(DomainEvent):
+    payment_id: UUID
+    amount: Decimal
+    occurred_at: datetime
+
+
+ORDER_EVENT_TYPES: frozenset[str] = frozenset(
+    cls.event_type
+    for cls in (
+        OrderCreated,
+        OrderItemAdded,
+        OrderItemQuantityChanged,
+        OrderItemRemoved,
+        ShippingAddressSet,
+        OrderConfirmed,
+        OrderPaymentAuthorized,
+        OrderPaid,
+        OrderShipped,
+        OrderDelivered,
+        OrderCancelled,
+        OrderRefunded,
+        OrderPaymentRefunded,
+    )
+)
+
+# Fields that must never leave the event store through a read surface.
+REDACTED_FIELDS: dict[str, frozenset[str]] = {"OrderConfirmed": frozenset({"payment_token"})}
+
+
+def redacted_event_data(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    hidden = REDACTED_FIELDS.get(event_type, frozenset())
+    return {k: ("[redacted]" if k in hidden else v) for k, v in data.items()}
+
+
+# --- Conditions (named: an illegal-transition answer lists the unmet ones) ------------
+
+
+def has_lines(order: Order) -> bool:
+    return bool(order.lines)
+
+
+def has_shipping_address(order: Order) -> bool:
+    return order.shipping_address is not None
+
+
+def payment_not_authorized(order: Order) -> bool:
+    return order.payment_status == PaymentStatus.NONE
+
+
+def payment_authorized(order: Order) -> bool:
+    return order.payment_status == PaymentStatus.AUTHORIZED
+
+
+def refund_pending(order: Order) -> bool:
+    return order.payment_status == PaymentStatus.REFUND_PENDING
+
+
+# --- The transition table: the lifecycle, in one place --------------------------------
+
+S = OrderStatus
+
+
+@dataclass(frozen=True)
+class TransitionRule:
+    method: str
+    sources: tuple[OrderStatus, ...]
+    # None: the status stays what it was (a guarded self-loop).
+    target: OrderStatus | None
+    events: tuple[str, ...]
+    conditions: tuple[Callable[[Order], bool], ...] = ()
+    # Checked by the admin (has_transition_perm) and by the API for staff commands.
+    permission: str | None = None
+    staff_only: bool = False
+
+
+TRANSITIONS: tuple[TransitionRule, ...] = (
+    TransitionRule("create", (S.NEW,), S.DRAFT, ("OrderCreated", "OrderItemAdded")),
+    TransitionRule("add_item", (S.DRAFT,), None, ("OrderItemAdded", "OrderItemQuantityChanged")),
+    TransitionRule("change_item_quantity", (S.DRAFT,), None, ("OrderItemQuantityChanged",)),
+    TransitionRule("remove_item", (S.DRAFT,), None, ("OrderItemRemoved",)),
+    TransitionRule("set_shipping_address", (S.DRAFT,), None, ("ShippingAddressSet",)),
+    TransitionRule(
+        "confirm",
+        (S.DRAFT,),
+        S.CONFIRMED,
+        ("OrderConfirmed",),
+        conditions=(has_lines, has_shipping_address),
+    ),
+    TransitionRule(
+        "authorize_payment",
+        (S.CONFIRMED,),
+        None,
+        ("OrderPaymentAuthorized",),
+        conditions=(payment_not_authorized,),
+    ),
+    TransitionRule(
+        "mark_paid", (S.CONFIRMED,), S.PAID, ("OrderPaid",), conditions=(payment_authorized,)
+    ),
+    TransitionRule(
+        "ship",
+        (S.PAID,),
+        S.SHIPPED,
+        ("OrderShipped",),
+        permission="orders.ship_order",
+        staff_only=True,
+    ),
+    TransitionRule(
+        "deliver",
+        (S.SHIPPED,),
+        S.DELIVERED,
+        ("OrderDelivered",),
+        permission="orders.deliver_order",
+        staff_only=True,
+    ),
+    TransitionRule(
+        "cancel",
+        (S.DRAFT, S.CONFIRMED),
+        S.CANCELLED,
+        ("OrderCancelled",),
+        permission="orders.cancel_order",
+    ),
+    TransitionRule(
+        "cancel_with_refund",
+        (S.PAID,),
+        S.CANCELLED,
+        ("OrderCancelled",),
+        permission="orders.refund_order",
+        staff_only=True,
+    ),
+    TransitionRule(
+        "refund",
+        (S.SHIPPED, S.DELIVERED),
+        S.REFUNDED,
+        ("OrderRefunded",),
+        permission="orders.refund_order",
+        staff_only=True,
+    ),
+    TransitionRule(
+        "record_refund",
+        (S.CANCELLED, S.REFUNDED),
+        None,
+        ("OrderPaymentRefunded",),
+        conditions=(refund_pending,),
+    ),
+)
+
+RULES: dict[str, TransitionRule] = {rule.method: rule for rule in TRANSITIONS}
+
+# The status each event leaves the order in, derived from the table.
+STATUS_AFTER: dict[str, OrderStatus] = {
+    rule.events[0]: rule.target for rule in TRANSITIONS if rule.target is not None
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _allowed_from(order: Order) -> list[str]:
+    return sorted(
+        t.name
+        for t in order.get_available_status_transitions()  # type: ignore[attr-defined]
+    )
+
+
+def _lifecycle(method: str) -> Callable[[F], F]:
+    """Make a method the transition `TRANSITIONS` describes, and turn django-fsm's
+    TransitionNotAllowed into IllegalTransition naming the status and what is allowed."""
+    rule = RULES[method]
+
+    def decorate(fn: F) -> F:
+        guarded: Any = fn
+        for source in rule.sources:
+            guarded = transition(
+                field="status",
+                source=source.value,
+                target=(rule.target or source).value,
+                conditions=cast(list[Callable[[models.Model], bool]], list(rule.conditions)),
+                permission=rule.permission,
+            )(guarded)
+
+        @functools.wraps(guarded)
+        def run(order: Order, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return guarded(order, *args, **kwargs)
+            except TransitionNotAllowed as exc:
+                status = OrderStatus(order.status)
+                unmet = (
+                    [c.__name__ for c in rule.conditions if not c(order)]
+                    if status in rule.sources
+                    else []
+                )
+                raise IllegalTransition(
+                    transition=method,
+                    current_status=status.value,
+                    allowed_transitions=_allowed_from(order),
+                    unmet_conditions=unmet,
+                ) from exc
+
+        return cast(F, run)
+
+    return decorate
+
+
+def _check_quantity(quantity: int) -> None:
+    if not MIN_QUANTITY <= quantity <= MAX_QUANTITY:
+        raise InvalidQuantity(quantity, MIN_QUANTITY, MAX_QUANTITY)
+
+
+# --- The aggregate ---------------------------------------------------------------------
+
+
+class Order(Aggregate, models.Model):
+    aggregate_type: ClassVar[str] = "Order"
+
+    id = models.UUIDField(primary_key=True)
+    # protected=False: replaying events sets the status directly in apply().
+    status = FSMField(default=OrderStatus.NEW, choices=OrderStatus.choices, protected=False)
+
+    # Plain attributes (not columns): set by blank() and apply().
+    customer_id: UUID | None
+    currency: str
+    lines: dict[UUID, OrderLine]
+    shipping_address: ShippingAddress | None
+    payment_status: PaymentStatus
+    payment_id: UUID | None
+    cancellation_reason: str
+    refund_reason: str
+    carrier: str
+    tracking_number: str
+    created_at: datetime | None
+    updated_at: datetime | None
+    confirmed_at: datetime | None
+    paid_at: datetime | None
+    shipped_at: datetime | None
+    delivered_at: datetime | None
+    cancelled_at: datetime | None
+    refunded_at: datetime | None
+
+    class Meta:
+        managed = False
+        verbose_name = "order"
+        # Transition permissions: the admin's buttons and the support group use them.
+        permissions = [
+            ("ship_order", "Can ship orders"),
+            ("deliver_order", "Can mark orders delivered"),
+            ("cancel_order", "Can cancel orders"),
+            ("refund_order", "Can refund orders (and cancel paid ones)"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.id} ({self.status})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("Order is event-sourced: save it with eventstore Repository(Order).")
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise TypeError("Order is event-sourced: events are never deleted.")
+
+    @classmethod
+    def blank(cls, aggregate_id: UUID) -> Self:
+        order = super().blank(aggregate_id)
+        order.customer_id = None
+        order.currency = ""
+        order.lines = {}
+        order.shipping_address = None
+        order.payment_status = PaymentStatus.NONE
+        order.payment_id = None
+        order.cancellation_reason = ""
+        order.refund_reason = ""
+        order.carrier = ""
+        order.tracking_number = ""
+        for name in _TIMESTAMPS:
+            setattr(order, name, None)
+        return order
+
+    # --- derived state
+
+    @property
+    def total_amount(self) -> Decimal:
+        return sum((line.line_total for line in self.lines.values()), Decimal("0"))
+
+    @property
+    def item_count(self) -> int:
+        return sum(line.quantity for line in self.lines.values())
+
+    def allowed_transitions(self) -> list[str]:
+        return _allowed_from(self)
+
+    # --- commands (each a transition from TRANSITIONS)
+
+    @_lifecycle("create")
+    def create(
+        self,
+        *,
+        customer_id: UUID,
+        currency: str,
+        at: datetime,
+        items: Sequence[tuple[CatalogueItem, int]] = (),
+    ) -> None:
+        self.record(OrderCreated(customer_id=customer_id, currency=currency, occurred_at=at))
+        for item, quantity in items:
+            self._add_line(item, quantity, at)
+
+    @_lifecycle("add_item")
+    def add_item(self, *, item: CatalogueItem, quantity: int, at: datetime) -> None:
+        self._add_line(item, quantity, at)
+
+    @_lifecycle("change_item_quantity")
+    def change_item_quantity(self, *, product_id: UUID, quantity: int, at: datetime) -> None:
+        self._line(product_id)
+        _check_quantity(quantity)
+        self.record(
+            OrderItemQuantityChanged(product_id=product_id, quantity=quantity, occurred_at=at)
+        )
+
+    @_lifecycle("remove_item")
+    def remove_item(self, *, product_id: UUID, at: datetime) -> None:
+        self._line(product_id)
+        self.record(OrderItemRemoved(product_id=product_id, occurred_at=at))
+
+    @_lifecycle("set_shipping_address")
+    def set_shipping_address(self, *, address: ShippingAddress, at: datetime) -> None:
+        self.record(ShippingAddressSet(address=address, occurred_at=at))
+
+    @_lifecycle("confirm")
+    def confirm(self, *, payment_token: str, at: datetime) -> None:
+        self.record(
+            OrderConfirmed(
+                payment_token=payment_token,
+                total_amount=self.total_amount,
+                currency=self.currency,
+                occurred_at=at,
+            )
+        )
+
+    @_lifecycle("authorize_payment")
+    def authorize_payment(self, *, payment_id: UUID, amount: Decimal, at: datetime) -> None:
+        self._check_amount(amount)
+        self.record(OrderPaymentAuthorized(payment_id=payment_id, amount=amount, occurred_at=at))
+
+    @_lifecycle("mark_paid")
+    def mark_paid(self, *, payment_id: UUID, at: datetime) -> None:
+        self.record(OrderPaid(payment_id=payment_id, amount=self.total_amount, occurred_at=at))
+
+    @_lifecycle("ship")
+    def ship(self, *, carrier: str, tracking_number: str, at: datetime) -> None:
+        self.record(OrderShipped(carrier=carrier, tracking_number=tracking_number, occurred_at=at))
+
+    @_lifecycle("deliver")
+    def deliver(self, *, at: datetime) -> None:
+        self.record(OrderDelivered(occurred_at=at))
+
+    @_lifecycle("cancel")
+    def cancel(self, *, reason: str, by_staff: bool, refunded: bool, at: datetime) -> None:
+        # A PAID order takes cancel_with_refund. `refunded` is for a caller that already
+        # returned money taken before PAID was recorded (the saga after a failed mark_paid).
+        self.record(
+            OrderCancelled(
+                reason=reason,
+                by_staff=by_staff,
+                refund_pending=False,
+                refunded=refunded,
+                refund_amount=self.total_amount if refunded else Decimal("0"),
+                occurred_at=at,
+            )
+        )
+
+    @_lifecycle("cancel_with_refund")
+    def cancel_with_refund(self, *, reason: str, refunded: bool, at: datetime) -> None:
+        self.record(
+            OrderCancelled(
+                reason=reason,
+                by_staff=True,
+                refund_pending=not refunded,
+                refunded=refunded,
+                refund_amount=self.total_amount,
+                occurred_at=at,
+            )
+        )
+
+    @_lifecycle("refund")
+    def refund(self, *, reason: str, at: datetime) -> None:
+        self.record(OrderRefunded(reason=reason, amount=self.total_amount, occurred_at=at))
+
+    @_lifecycle("record_refund")
+    def record_refund(self, *, payment_id: UUID, amount: Decimal, at: datetime) -> None:
+        self._check_amount(amount)
+        self.record(OrderPaymentRefunded(payment_id=payment_id, amount=amount, occurred_at=at))
+
+    # --- rules shared by commands
+
+    def _line(self, product_id: UUID) -> OrderLine:
+        try:
+            return self.lines[product_id]
+        except KeyError:
+            raise OrderLineNotFound(self.id, product_id) from None
+
+    def _add_line(self, item: CatalogueItem, quantity: int, at: datetime) -> None:
+        _check_quantity(quantity)
+        if not item.active:
+            raise ProductUnavailable(item.product_id)
+        if item.currency != self.currency:
+            raise CurrencyMismatch(item.product_id, item.currency, self.currency)
+        existing = self.lines.get(item.product_id)
+        if existing is not None:
+            # A product appears once; adding it again raises the quantity at the price
+            # the line was first added with.
+            total = existing.quantity + quantity
+            _check_quantity(total)
+            self.record(
+                OrderItemQuantityChanged(product_id=item.product_id, quantity=total, occurred_at=at)
+            )
+            return
+        self.record(
+            OrderItemAdded(
+                product_id=item.product_id,
+                sku=item.sku,
+                name=item.name,
+                unit_price=item.unit_price,
+                quantity=quantity,
+                occurred_at=at,
+            )
+        )
+
+    def _check_amount(self, amount: Decimal) -> None:
+        if amount != self.total_amount:
+            raise PaymentAmountMismatch(amount, self.total_amount, self.currency)
+
+    # --- state changes: one branch per event, no checks (the event already happened)
+
+    def apply(self, event: DomainEvent) -> None:
+        after = STATUS_AFTER.get(event.event_type)
+        if after is not None:
+            self.status = after.value
+        at: datetime = event.occurred_at  # type: ignore[attr-defined]
+        self.updated_at = at
+        match event:
+            case OrderCreated():
+                self.customer_id = event.customer_id
+                self.currency = event.currency
+                self.created_at = at
+            case OrderItemAdded():
+                self.lines[event.product_id] = OrderLine(
+                    product_id=event.product_id,
+                    sku=event.sku,
+                    name=event.name,
+                    unit_price=event.unit_price,
+                    quantity=event.quantity,
+                )
+            case OrderItemQuantityChanged():
+                line = self.lines[event.product_id]
+                self.lines[event.product_id] = OrderLine(
+                    product_id=line.product_id,
+                    sku=line.sku,
+                    name=line.name,
+                    unit_price=line.unit_price,
+                    quantity=event.quantity,
+                )
+            case OrderItemRemoved():
+                del self.lines[event.product_id]
+            case ShippingAddressSet():
+                self.shipping_address = event.address
+            case OrderConfirmed():
+                self.confirmed_at = at
+            case OrderPaymentAuthorized():
+                self.payment_status = PaymentStatus.AUTHORIZED
+                self.payment_id = event.payment_id
+            case OrderPaid():
+                self.payment_status = PaymentStatus.CAPTURED
+                self.payment_id = event.payment_id
+                self.paid_at = at
+            case OrderShipped():
+                self.carrier = event.carrier
+                self.tracking_number = event.tracking_number
+                self.shipped_at = at
+            case OrderDelivered():
+                self.delivered_at = at
+            case OrderCancelled():
+                self.cancellation_reason = event.reason
+                self.cancelled_at = at
+                if event.refunded:
+                    self.payment_status = PaymentStatus.REFUNDED
+                elif event.refund_pending:
+                    self.payment_status = PaymentStatus.REFUND_PENDING
+            case OrderRefunded():
+                self.refund_reason = event.reason
+                self.refunded_at = at
+                self.payment_status = PaymentStatus.REFUND_PENDING
+            case OrderPaymentRefunded():
+                self.payment_status = PaymentStatus.REFUNDED
+            case _:
+                raise TypeError(f"Order cannot apply {event.event_type}")
+
+    # --- snapshots
+
+    def snapshot_state(self) -> dict[str, Any]:
+        state = _SnapshotState(
+            status=self.status,
+            customer_id=self.customer_id,
+            currency=self.currency,
+            lines=tuple(self.lines.values()),
+            shipping_address=self.shipping_address,
+            payment_status=str(self.payment_status),
+            payment_id=self.payment_id,
+            cancellation_reason=self.cancellation_reason,
+            refund_reason=self.refund_reason,
+            carrier=self.carrier,
+            tracking_number=self.tracking_number,
+            timestamps={name: getattr(self, name) for name in _TIMESTAMPS},
+        )
+        return cast(dict[str, Any], to_json_value(state))
+
+    def restore_snapshot_state(self, state: dict[str, Any]) -> None:
+        restored: _SnapshotState = from_json_value(_SnapshotState, state)
+        self.status = restored.status
+        self.customer_id = restored.customer_id
+        self.currency = restored.currency
+        self.lines = {line.product_id: line for line in restored.lines}
+        self.shipping_address = restored.shipping_address
+        self.payment_status = PaymentStatus(restored.payment_status)
+        self.payment_id = restored.payment_id
+        self.cancellation_reason = restored.cancellation_reason
+        self.refund_reason = restored.refund_reason
+        self.carrier = restored.carrier
+        self.tracking_number = restored.tracking_number
+        for name in _TIMESTAMPS:
+            setattr(self, name, restored.timestamps.get(name))
+
+
+_TIMESTAMPS = (
+    "created_at",
+    "updated_at",
+    "confirmed_at",
+    "paid_at",
+    "shipped_at",
+    "delivered_at",
+    "cancelled_at",
+    "refunded_at",
+)
+
+
+@dataclass(frozen=True)
+class _SnapshotState:
+    status: str
+    customer_id: UUID | None
+    currency: str
+    lines: tuple[OrderLine, ...]
+    shipping_address: ShippingAddress | None
+    payment_status: str
+    payment_id: UUID | None
+    cancellation_reason: str
+    refund_reason: str
+    carrier: str
+    tracking_number: str
+    timestamps: dict[str, datetime | None] = field(default_factory=dict)
+
+
+def replay(order_id: UUID, events: Iterable[DomainEvent]) -> Order:
+    """Rebuild an order from its events (what the repository does, without storage)."""
+    order = Order.blank(order_id)
+    for event in events:
+        order.apply_event(event)
+    return order

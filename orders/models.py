@@ -1,0 +1,111 @@
+"""Read models of the orders app. Only their projections (projections.py) write them.
+
+The Order aggregate (domain.py) is an unmanaged model without a table; importing it here
+registers it with the app so django-fsm's `graph_transitions` and the admin find it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+from .domain import ORDER_STATUSES, Order, PaymentStatus
+
+__all__ = ["CustomerOrderStats", "Order", "OrderView"]
+
+
+class OrderView(models.Model):
+    """One row per order, upserted by the inline OrderView projection in the transaction that
+    appends the order's events; `version` is the stream version the row reflects."""
+
+    order_id = models.UUIDField(primary_key=True)
+    # No database constraint: the read model must be rebuildable in any order. No index of
+    # its own either: (customer_id, created_at) below serves lookups by customer.
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    status = models.CharField(max_length=16, choices=[(s.value, s.label) for s in ORDER_STATUSES])
+    payment_status = models.CharField(max_length=16, choices=PaymentStatus.choices)
+    currency = models.CharField(max_length=3)
+    total_amount = models.DecimalField(max_digits=14, decimal_places=2)
+    item_count = models.PositiveIntegerField(default=0)
+    items = models.JSONField(default=list)
+    shipping_address = models.JSONField(null=True, blank=True)
+    version = models.PositiveIntegerField()
+    saga_id = models.UUIDField()
+    payment_id = models.UUIDField(null=True, blank=True)
+    cancellation_reason = models.CharField(max_length=64, blank=True, default="")
+    refund_reason = models.CharField(max_length=64, blank=True, default="")
+    carrier = models.CharField(max_length=64, blank=True, default="")
+    tracking_number = models.CharField(max_length=128, blank=True, default="")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "order_views"
+        verbose_name = "order"
+        verbose_name_plural = "orders"
+        # The list endpoint: a customer's own orders, or staff filtering by status, both
+        # newest first; ties broken by order_id for stable pages.
+        indexes = [
+            models.Index(fields=["customer", "-created_at"], name="order_views_customer_created"),
+            models.Index(fields=["status", "-created_at"], name="order_views_status_created"),
+            models.Index(fields=["-created_at", "order_id"], name="order_views_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.order_id} ({self.status})"
+
+
+class CustomerOrderStats(models.Model):
+    """Per customer and currency: orders placed and paid, money paid and refunded. Written by
+    the asynchronous CustomerOrderStats projection (catch-up runner), so it lags a little."""
+
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # the unique (customer, currency) constraint serves lookups
+        related_name="+",
+    )
+    currency = models.CharField(max_length=3)
+    orders_placed = models.PositiveIntegerField(default=0)
+    orders_paid = models.PositiveIntegerField(default=0)
+    orders_cancelled = models.PositiveIntegerField(default=0)
+    amount_paid = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    amount_refunded = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    last_order_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField()
+    # The position (transaction_id, global_position) of the last event counted here: the
+    # projection skips events at or before it, so a re-delivered batch is not counted twice.
+    last_transaction_id = models.BigIntegerField(default=0)
+    last_global_position = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "customer_order_stats"
+        verbose_name = "customer order statistics"
+        verbose_name_plural = "customer order statistics"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "currency"], name="customer_order_stats_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.currency}"
+
+    @property
+    def lifetime_value(self) -> Decimal:
+        return Decimal(self.amount_paid) - Decimal(self.amount_refunded)

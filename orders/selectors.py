@@ -1,0 +1,80 @@
+"""Reads: the OrderView read model for lists and details, the event store for the event
+stream and for time travel. Visibility is decided here: customers see their own orders,
+staff see all; someone else's order does not exist (404)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.db import DEFAULT_DB_ALIAS, connection
+from django.db.models import QuerySet
+
+from eventstore.store import RecordedEvent, load
+
+from .commands import orders
+from .domain import Order
+from .exceptions import OrderNotFound
+from .models import CustomerOrderStats, OrderView
+from .projections import order_view_row
+
+
+def _is_staff(user: Any) -> bool:
+    return bool(getattr(user, "is_staff", False))
+
+
+def order_views_visible_to(user: Any) -> QuerySet[OrderView]:
+    views = OrderView.objects.all()
+    return views if _is_staff(user) else views.filter(customer_id=user.pk)
+
+
+# The detail is the hottest read: one indexed row, fetched without the ORM's query
+# compilation (about 0.5 ms of a ~4 ms request, see bench/bench_orders.py).
+_COLUMNS = [f.attname for f in OrderView._meta.concrete_fields]
+_JSON_COLUMNS = frozenset(
+    f.attname for f in OrderView._meta.concrete_fields if f.get_internal_type() == "JSONField"
+)
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM order_views WHERE order_id = %s"
+
+
+def order_view_get(*, user: Any, order_id: UUID) -> OrderView:
+    sql, params = _SELECT, [order_id]
+    if not _is_staff(user):
+        sql, params = f"{sql} AND customer_id = %s", [order_id, user.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise OrderNotFound(order_id)
+    values = [
+        # jsonb arrives as text: Django's JSONField decodes it in from_db_value, which
+        # from_db does not call.
+        json.loads(value) if name in _JSON_COLUMNS and isinstance(value, str) else value
+        for name, value in zip(_COLUMNS, row, strict=True)
+    ]
+    return OrderView.from_db(DEFAULT_DB_ALIAS, _COLUMNS, values)
+
+
+def order_events_list(*, user: Any, order_id: UUID) -> list[RecordedEvent]:
+    order_view_get(user=user, order_id=order_id)
+    return load(order_id)
+
+
+def order_as_of(
+    *, user: Any, order_id: UUID, version: int | None = None, as_of: datetime | None = None
+) -> Order:
+    """The order rebuilt from its events as it was at `version` or at time `as_of`."""
+    order_view_get(user=user, order_id=order_id)
+    return orders.get(order_id, version=version, as_of=as_of)
+
+
+def order_view_from_aggregate(order: Order) -> OrderView:
+    """An unsaved OrderView of an aggregate: history answers in the same shape as detail."""
+    return OrderView(**order_view_row(order))
+
+
+def customer_order_stats_visible_to(user: Any) -> QuerySet[CustomerOrderStats]:
+    stats = CustomerOrderStats.objects.all()
+    return stats if _is_staff(user) else stats.filter(customer_id=user.pk)

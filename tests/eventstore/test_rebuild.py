@@ -1,0 +1,196 @@
+"""rebuild_projections: the shadow build equals the inline result, the swap is atomic (a
+reader never sees an empty or partial table), and an interrupted rebuild resumes."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from eventstore.projections import checkpoint_get
+from eventstore.rebuild import RebuildStart, rebuild_projection
+from tests.eventstore.bank import AsyncBalanceProjection, BalanceProjection
+from tests.eventstore.conftest import InThread, run_projection_until, wait_until_readable
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _table_rows(table: str) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {table} ORDER BY id")
+        return cursor.fetchall()
+
+
+def _index_and_constraint_names(table: str) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = %s::regclass "
+            "UNION SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass",
+            [table, table],
+        )
+        return {r[0] for r in cursor.fetchall()}
+
+
+def _accounts(open_account: Callable[..., uuid.UUID], count: int) -> list[uuid.UUID]:
+    return [open_account(f"owner{n}", deposits=("1.00", f"{n}.25")) for n in range(count)]
+
+
+def test_rebuild_reproduces_the_inline_read_model(
+    balances: BalanceProjection, open_account: Callable[..., uuid.UUID]
+) -> None:
+    # given a read model written inline, then damaged
+    _accounts(open_account, 6)
+    inline_rows = _table_rows("test_balances")
+    names_before = _index_and_constraint_names("test_balances")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE test_balances SET balance = 0")
+        cursor.execute("DELETE FROM test_balances WHERE owner = 'owner0'")
+    # when
+    result = rebuild_projection("test_balances", batch_size=4)
+    # then
+    assert _table_rows("test_balances") == inline_rows
+    assert (result.events, result.rows, result.resumed) == (18, 6, False)
+    assert _index_and_constraint_names("test_balances") == names_before
+    assert checkpoint_get("test_balances").events_processed == 18
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('test_balances__rebuild')")
+        assert cursor.fetchone() == (None,)
+        cursor.execute("SELECT count(*) FROM projection_rebuilds")
+        assert cursor.fetchone() == (0,)
+
+
+def test_readers_see_the_old_or_the_new_table_never_an_empty_or_partial_one(
+    balances: BalanceProjection, open_account: Callable[..., uuid.UUID]
+) -> None:
+    # given 8 accounts and a read model whose balances are wrong (so old != new)
+    _accounts(open_account, 8)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sum(balance) FROM test_balances")
+        row = cursor.fetchone()
+        assert row is not None
+        correct_total = row[0]
+        cursor.execute("UPDATE test_balances SET balance = balance + 1")
+    wait_until_readable()
+    stop = threading.Event()
+
+    def read_continuously() -> list[tuple[int, Decimal]]:
+        seen = []
+        while not stop.is_set():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*), sum(balance) FROM test_balances")
+                count_and_sum = cursor.fetchone()
+            assert count_and_sum is not None
+            seen.append((int(count_and_sum[0]), count_and_sum[1]))
+        return seen
+
+    reader = InThread(read_continuously)
+    # when rebuilding in small batches while the reader runs
+    rebuild_projection("test_balances", batch_size=2, on_batch=lambda _: time.sleep(0.01))
+    time.sleep(0.05)
+    stop.set()
+    seen = reader.join()
+    # then
+    assert reader.error is None
+    assert set(seen) == {(8, correct_total + 8), (8, correct_total)}
+
+
+def test_an_interrupted_rebuild_resumes_where_it_stopped(
+    balances: BalanceProjection, open_account: Callable[..., uuid.UUID]
+) -> None:
+    # given a rebuild interrupted after two batches of 3 events
+    _accounts(open_account, 5)
+    inline_rows = _table_rows("test_balances")
+    wait_until_readable()
+    batches = 0
+
+    def interrupt_after_two(_: int) -> None:
+        nonlocal batches
+        batches += 1
+        if batches == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        rebuild_projection("test_balances", batch_size=3, on_batch=interrupt_after_two)
+    assert _table_rows("test_balances") == inline_rows  # the live table is untouched
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT events_processed FROM projection_rebuilds")
+        assert cursor.fetchone() == (6,)
+    # and an account opened meanwhile
+    late = open_account("late")
+    starts: list[RebuildStart] = []
+    # when
+    result = rebuild_projection("test_balances", batch_size=3, on_start=starts.append)
+    # then
+    assert (starts[0].resumed, starts[0].done_events, starts[0].total_events) == (True, 6, 16)
+    assert (result.resumed, result.events, result.events_this_run) == (True, 16, 10)
+    assert _table_rows("test_balances") == _table_rows_after(inline_rows, late)
+
+
+def _table_rows_after(rows: list[tuple[Any, ...]], late: uuid.UUID) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM test_balances WHERE id = %s", [late])
+        late_row = cursor.fetchone()
+    assert late_row is not None
+    return sorted([*rows, late_row], key=lambda r: r[0])
+
+
+def test_restart_discards_the_partial_shadow(
+    balances: BalanceProjection, open_account: Callable[..., uuid.UUID]
+) -> None:
+    # given an interrupted rebuild
+    _accounts(open_account, 3)
+    wait_until_readable()
+
+    def interrupt(_: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        rebuild_projection("test_balances", batch_size=2, on_batch=interrupt)
+    # when
+    result = rebuild_projection("test_balances", batch_size=2, restart=True)
+    # then
+    assert (result.resumed, result.events_this_run, result.rows) == (False, 9, 3)
+
+
+def test_events_appended_during_the_rebuild_reach_the_new_table(
+    balances: BalanceProjection, open_account: Callable[..., uuid.UUID]
+) -> None:
+    # given
+    _accounts(open_account, 3)
+    wait_until_readable()
+    appended: list[uuid.UUID] = []
+
+    def append_between_batches(_: int) -> None:
+        if len(appended) < 2:
+            appended.append(open_account("during", deposits=("7.00",)))
+
+    # when
+    rebuild_projection("test_balances", batch_size=4, on_batch=append_between_batches)
+    # then
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, balance FROM test_balances WHERE owner = 'during'")
+        assert dict(cursor.fetchall()) == {a: Decimal("7.00") for a in appended}
+        cursor.execute("SELECT count(*) FROM test_balances")
+        assert cursor.fetchone() == (3 + len(appended),)
+    assert appended
+
+
+def test_rebuilding_an_async_projection_sets_its_checkpoint(
+    async_balances: AsyncBalanceProjection, open_account: Callable[..., uuid.UUID]
+) -> None:
+    # given an async read model the runner has never filled
+    ids = _accounts(open_account, 2)
+    # when
+    result = rebuild_projection("test_balances_async", batch_size=100)
+    run_projection_until("test_balances_async", 6 - result.events, timeout=5)
+    # then the rows are there and the runner has nothing left to do
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM test_balances_async ORDER BY id")
+        assert [r[0] for r in cursor.fetchall()] == sorted(ids)
+    assert checkpoint_get("test_balances_async").events_processed == 6

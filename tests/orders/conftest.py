@@ -1,0 +1,86 @@
+"""Orders fixtures: catalogue products and orders driven through the real command bus."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from uuid import UUID, uuid4
+
+import pytest
+
+from accounts.models import User
+from eventstore.commands import dispatch
+from inventory.models import Product
+from orders.commands import (
+    ConfirmOrder,
+    CreateOrder,
+    LineRequest,
+    MarkOrderPaid,
+    RecordPaymentAuthorized,
+    ShipOrder,
+)
+from orders.domain import Order, ShippingAddress
+from tests.orders.factories import ProductFactory
+
+ADDRESS = ShippingAddress(
+    name="Grace Hopper",
+    line1="1 Navy Way",
+    city="Arlington",
+    postal_code="22202",
+    country="US",
+)
+ADDRESS_JSON = {
+    "name": "Grace Hopper",
+    "line1": "1 Navy Way",
+    "city": "Arlington",
+    "postal_code": "22202",
+    "country": "US",
+}
+
+
+@pytest.fixture
+def widget(db: None) -> Product:
+    return ProductFactory(sku="WIDGET", name="Widget", price=Decimal("12.50"))
+
+
+@pytest.fixture
+def gadget(db: None) -> Product:
+    return ProductFactory(sku="GADGET", name="Gadget", price=Decimal("3.20"))
+
+
+def make_order(
+    customer: User,
+    *,
+    lines: list[tuple[Product, int]],
+    to: str = "DRAFT",
+    address: ShippingAddress | None = ADDRESS,
+) -> Order:
+    """An order taken through the real commands up to status `to`."""
+    order_id = uuid4()
+    order: Order = dispatch(
+        CreateOrder(
+            order_id=order_id,
+            customer_id=customer.pk,
+            lines=tuple(LineRequest(product_id=p.pk, quantity=q) for p, q in lines),
+            shipping_address=address,
+        )
+    )
+    steps = ["CONFIRMED", "PAID", "SHIPPED"]
+    if to in steps:
+        order = dispatch(ConfirmOrder(order_id=order_id, payment_token="tok_ok"))
+    if to in steps[1:]:
+        payment_id = uuid4()
+        dispatch(
+            RecordPaymentAuthorized(
+                order_id=order_id, payment_id=payment_id, amount=order.total_amount
+            ),
+            actor="saga",
+        )
+        order = dispatch(MarkOrderPaid(order_id=order_id, payment_id=payment_id), actor="saga")
+    if to in steps[2:]:
+        order = dispatch(ShipOrder(order_id=order_id, carrier="DHL", tracking_number="JD1"))
+    assert order.status == to
+    return order
+
+
+def order_url(order_id: UUID, suffix: str = "") -> str:
+    return f"/api/v1/orders/{order_id}/{suffix}"

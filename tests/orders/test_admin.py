@@ -1,0 +1,185 @@
+"""The back office: the order list and page, and transition buttons that dispatch the same
+commands as the API, only for staff holding the transition's permission."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.test import Client
+
+from accounts.models import User
+from eventstore.store import load
+from inventory.models import Product
+from orders.models import OrderView
+from tests.factories import UserFactory
+from tests.orders.conftest import make_order
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/orders/orderview/"
+
+
+def page(order_id: object) -> str:
+    return f"{CHANGELIST}{order_id}/change/"
+
+
+def transition(order_id: object, name: str) -> str:
+    return f"{CHANGELIST}{order_id}/transition/{name}/"
+
+
+@pytest.fixture
+def admin_client(staff: User) -> Client:
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
+def support_client(db: None) -> Client:
+    agent = UserFactory(is_staff=True)
+    agent.groups.add(Group.objects.get(name="support"))
+    client = Client()
+    client.force_login(agent)
+    return client
+
+
+@pytest.fixture
+def viewer_client(db: None) -> Client:
+    """Staff who may look at orders but hold no transition permission."""
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_orderview"))
+    client = Client()
+    client.force_login(viewer)
+    return client
+
+
+def test_support_group_holds_the_transition_permissions() -> None:
+    codenames = set(
+        Group.objects.get(name="support").permissions.values_list("codename", flat=True)
+    )
+    assert {"ship_order", "deliver_order", "cancel_order", "refund_order", "view_orderview"} <= (
+        codenames
+    )
+
+
+@pytest.mark.parametrize("term", ["id", "email", "sku"])
+def test_search_by_order_id_customer_email_and_sku(
+    admin_client: Client,
+    customer: User,
+    other_customer: User,
+    widget: Product,
+    gadget: Product,
+    term: str,
+) -> None:
+    # given
+    mine = make_order(customer, lines=[(widget, 1)])
+    make_order(other_customer, lines=[(gadget, 1)])
+    query = {"id": str(mine.id), "email": customer.email, "sku": "WIDGET"}[term]
+    # when
+    response = admin_client.get(CHANGELIST, {"q": query})
+    # then
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == [OrderView.objects.get(pk=mine.id)]
+
+
+def test_list_filters_by_status(admin_client: Client, customer: User, widget: Product) -> None:
+    make_order(customer, lines=[(widget, 1)])
+    paid = make_order(customer, lines=[(widget, 1)], to="PAID")
+    response = admin_client.get(CHANGELIST, {"status__exact": "PAID"})
+    assert [v.order_id for v in response.context["cl"].result_list] == [paid.id]
+
+
+def test_order_page_shows_lines_payment_saga_and_timeline(
+    admin_client: Client, customer: User, widget: Product
+) -> None:
+    order = make_order(customer, lines=[(widget, 2)], to="PAID")
+    response = admin_client.get(page(order.id))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "WIDGET" in html
+    assert "25.00 EUR" in html
+    assert "CAPTURED" in html
+    assert f"/api/v1/sagas/{OrderView.objects.get(pk=order.id).saga_id}/" in html
+    for event in load(order.id):
+        assert event.event_type in html
+    assert "tok_ok" not in html
+    # only the transitions open from PAID
+    assert transition(order.id, "ship") in html
+    assert transition(order.id, "cancel_with_refund") in html
+    assert transition(order.id, "deliver") not in html
+    assert transition(order.id, "refund") not in html
+
+
+def test_the_read_model_cannot_be_edited(
+    admin_client: Client, customer: User, widget: Product
+) -> None:
+    order = make_order(customer, lines=[(widget, 1)])
+    response = admin_client.post(page(order.id), {"status": "DELIVERED"})
+    assert response.status_code == 403
+    assert OrderView.objects.get(pk=order.id).status == "DRAFT"
+
+
+def test_support_ships_an_order_through_the_command(
+    support_client: Client, customer: User, widget: Product
+) -> None:
+    # given
+    order = make_order(customer, lines=[(widget, 1)], to="PAID")
+    assert support_client.get(transition(order.id, "ship")).status_code == 200
+    # when
+    response = support_client.post(
+        transition(order.id, "ship"),
+        {"carrier": "UPS", "tracking_number": "1Z999", "version": order.version},
+    )
+    # then
+    assert response.status_code == 302
+    view = OrderView.objects.get(pk=order.id)
+    assert (view.status, view.carrier, view.tracking_number) == ("SHIPPED", "UPS", "1Z999")
+    last = load(order.id)[-1]
+    assert last.event_type == "OrderShipped"
+    assert last.metadata["actor"].startswith("staff:")
+
+
+def test_support_cancels_a_paid_order_with_a_refund(
+    support_client: Client, customer: User, widget: Product
+) -> None:
+    order = make_order(customer, lines=[(widget, 1)], to="PAID")
+    support_client.post(
+        transition(order.id, "cancel_with_refund"),
+        {"reason": "out_of_stock", "version": order.version},
+    )
+    view = OrderView.objects.get(pk=order.id)
+    assert (view.status, view.payment_status) == ("CANCELLED", "REFUND_PENDING")
+
+
+def test_a_stale_page_does_not_act(support_client: Client, customer: User, widget: Product) -> None:
+    order = make_order(customer, lines=[(widget, 1)], to="SHIPPED")
+    response = support_client.post(
+        transition(order.id, "deliver"), {"version": order.version - 1}, follow=True
+    )
+    assert "failed" in response.content.decode()
+    assert OrderView.objects.get(pk=order.id).status == "SHIPPED"
+
+
+def test_staff_without_the_permission_gets_no_button_and_cannot_post(
+    viewer_client: Client, customer: User, widget: Product
+) -> None:
+    order = make_order(customer, lines=[(widget, 1)], to="PAID")
+    html = viewer_client.get(page(order.id)).content.decode()
+    assert transition(order.id, "ship") not in html
+    viewer_client.post(
+        transition(order.id, "ship"),
+        {"carrier": "UPS", "tracking_number": "1Z999", "version": order.version},
+    )
+    assert OrderView.objects.get(pk=order.id).status == "PAID"
+
+
+def test_a_transition_not_open_from_the_status_is_refused(
+    admin_client: Client, customer: User, widget: Product
+) -> None:
+    order = make_order(customer, lines=[(widget, 1)])
+    admin_client.post(transition(order.id, "deliver"), {"version": order.version})
+    assert OrderView.objects.get(pk=order.id).status == "DRAFT"
+
+
+def test_customer_stats_page_lists_the_async_projection(admin_client: Client) -> None:
+    assert admin_client.get("/admin/orders/customerorderstats/").status_code == 200

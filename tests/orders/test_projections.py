@@ -1,0 +1,173 @@
+"""The read models: OrderView is exactly the aggregate's state, committed with its events,
+guarded by version, and rebuildable by folding the stream; the customer statistics follow
+through the asynchronous catch-up runner and never count an event twice."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from uuid import uuid4
+
+import pytest
+from django.db import connection, transaction
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from eventstore.commands import dispatch
+from eventstore.projections import checkpoint_get, get_projection, projection_lag, run_projection
+from eventstore.store import load
+from inventory.models import Product
+from orders.commands import CancelOrder, RefundOrder, orders
+from orders.models import CustomerOrderStats, OrderView
+from orders.projections import order_view_row
+from tests.orders.conftest import make_order
+
+pytestmark = pytest.mark.django_db
+
+
+def stored_row(order_id: object) -> dict[str, object]:
+    view = OrderView.objects.get(pk=order_id)
+    return {f.attname: getattr(view, f.attname) for f in OrderView._meta.fields}
+
+
+def test_order_view_is_the_aggregate_state(customer: User, widget: Product) -> None:
+    # given
+    order = make_order(customer, lines=[(widget, 3)], to="SHIPPED")
+    # then
+    expected = order_view_row(orders.get(order.id))
+    row = stored_row(order.id)
+    assert row == {k: expected[k] for k in row}
+    assert row["version"] == len(load(order.id))
+    assert row["total_amount"] == Decimal("37.50")
+
+
+def test_a_failed_command_leaves_no_trace_in_the_read_model(
+    customer: User, widget: Product
+) -> None:
+    order = make_order(customer, lines=[(widget, 1)])
+    before = stored_row(order.id)
+    with pytest.raises(Exception, match="Cannot refund"):
+        dispatch(RefundOrder(order_id=order.id, reason="damaged"))
+    assert stored_row(order.id) == before
+
+
+def test_redelivered_old_events_do_not_move_the_row_back(customer: User, widget: Product) -> None:
+    # given
+    order = make_order(customer, lines=[(widget, 1)], to="CONFIRMED")
+    before = stored_row(order.id)
+    # when: the first two events are handled again (a late or repeated delivery)
+    get_projection("order_views").handle(load(order.id, to_version=2))
+    # then
+    assert stored_row(order.id) == before
+
+
+def test_folding_the_stream_rebuilds_the_same_row(customer: User, widget: Product) -> None:
+    # given
+    order = make_order(customer, lines=[(widget, 2)], to="PAID")
+    dispatch(CancelOrder(order_id=order.id, reason="out_of_stock", by_staff=True))
+    before = stored_row(order.id)
+    # when: the row is lost and the projection folds the whole stream again
+    OrderView.objects.filter(pk=order.id).delete()
+    get_projection("order_views").project(load(order.id), table="order_views")
+    # then
+    assert stored_row(order.id) == before
+    assert before["payment_status"] == "REFUND_PENDING"
+
+
+def catch_up() -> int:
+    """Run the catch-up runner until it has seen every event. It reads only transactions
+    below the cluster's xmin, which another session on the same server may hold back for a
+    moment, so poll rather than assume one pass is enough."""
+    handled = 0
+    deadline = time.monotonic() + 10
+    projection = get_projection("customer_order_stats")
+    while time.monotonic() < deadline:
+        handled += run_projection("customer_order_stats")
+        if projection_lag(projection, checkpoint_get("customer_order_stats")) == 0:
+            return handled
+        time.sleep(0.02)
+    raise AssertionError("customer_order_stats did not catch up")
+
+
+def _stats(customer: User) -> CustomerOrderStats:
+    return CustomerOrderStats.objects.get(customer_id=customer.pk, currency="EUR")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_customer_stats_follow_through_the_catch_up_runner(
+    customer: User, widget: Product, gadget: Product
+) -> None:
+    # given
+    make_order(customer, lines=[(widget, 2)], to="PAID")
+    cancelled = make_order(customer, lines=[(gadget, 1)], to="CONFIRMED")
+    dispatch(CancelOrder(order_id=cancelled.id, reason="changed_mind"))
+    make_order(customer, lines=[(gadget, 5)])  # a draft is not an order placed
+    assert not CustomerOrderStats.objects.exists()  # asynchronous: nothing yet
+    # when
+    handled = catch_up()
+    # then
+    assert handled > 0
+    stats = _stats(customer)
+    assert (stats.orders_placed, stats.orders_paid, stats.orders_cancelled) == (2, 1, 1)
+    assert stats.amount_paid == Decimal("25.00")
+    assert stats.lifetime_value == Decimal("25.00")
+    # and a second pass has nothing to do
+    assert run_projection("customer_order_stats") == 0
+    assert _stats(customer).orders_placed == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_customer_stats_never_count_an_event_twice(customer: User, widget: Product) -> None:
+    # given
+    order = make_order(customer, lines=[(widget, 4)], to="PAID")
+    catch_up()
+    # when: the same events are delivered again
+    with transaction.atomic():
+        get_projection("customer_order_stats").handle(load(order.id))
+    # then
+    stats = _stats(customer)
+    assert (stats.orders_placed, stats.orders_paid, stats.amount_paid) == (1, 1, Decimal("50.00"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refunds_lower_the_lifetime_value(customer: User, widget: Product) -> None:
+    order = make_order(customer, lines=[(widget, 2)], to="SHIPPED")
+    dispatch(RefundOrder(order_id=order.id, reason="damaged"))
+    catch_up()
+    stats = _stats(customer)
+    assert (stats.amount_paid, stats.amount_refunded) == (Decimal("25.00"), Decimal("25.00"))
+    assert stats.lifetime_value == Decimal("0")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stats_endpoint_shows_customers_their_own(
+    customer: User,
+    other_customer: User,
+    customer_client: APIClient,
+    staff_client: APIClient,
+    widget: Product,
+) -> None:
+    make_order(customer, lines=[(widget, 1)], to="PAID")
+    make_order(other_customer, lines=[(widget, 2)], to="PAID")
+    catch_up()
+    own = customer_client.get("/api/v1/orders/customer-stats/").json()["results"]
+    assert [(s["customer_id"], s["amount_paid"]) for s in own] == [(str(customer.pk), "12.50")]
+    assert own[0]["lifetime_value"] == "12.50"
+    everyone = staff_client.get("/api/v1/orders/customer-stats/").json()["results"]
+    assert [s["customer_id"] for s in everyone] == [str(other_customer.pk), str(customer.pk)]
+    one = staff_client.get(
+        "/api/v1/orders/customer-stats/", {"customer_id": str(customer.pk)}
+    ).json()["results"]
+    assert len(one) == 1
+
+
+def test_order_views_has_indexes_for_the_list_filters() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'order_views'")
+        indexes = " ".join(row[0] for row in cursor.fetchall())
+    assert "(customer_id, created_at DESC)" in indexes
+    assert "(status, created_at DESC)" in indexes
+
+
+def test_an_unknown_order_has_no_row() -> None:
+    assert not OrderView.objects.filter(pk=uuid4()).exists()

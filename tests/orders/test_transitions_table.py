@@ -1,0 +1,151 @@
+"""Every (status, command) pair: each illegal one is rejected before any event exists, each
+legal one emits the right event and lands in the right status.
+
+The expected table below is written out by hand on purpose: it is the specification the
+aggregate's TRANSITIONS must match, not a copy of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+
+from eventstore.events import DomainEvent
+from orders.domain import TRANSITIONS, Order, OrderCancelled, OrderPaymentRefunded, OrderRefunded
+from orders.exceptions import IllegalTransition
+
+from .scenario import (
+    ADDRESS,
+    AT,
+    AUTHORIZED,
+    CONFIRMED,
+    CUSTOMER_ID,
+    DELIVERED,
+    PAID,
+    PAYMENT_ID,
+    READY,
+    SHIPPED,
+    WIDGET,
+    catalogue_item,
+    given,
+)
+
+_REFUND = OrderRefunded(reason="damaged", amount=Decimal("25.00"), occurred_at=AT)
+
+HISTORIES: dict[str, tuple[DomainEvent, ...]] = {
+    "NEW": (),
+    "DRAFT": READY,
+    "CONFIRMED": CONFIRMED,
+    "CONFIRMED+authorized": AUTHORIZED,
+    "PAID": PAID,
+    "SHIPPED": SHIPPED,
+    "DELIVERED": DELIVERED,
+    "CANCELLED": (
+        *CONFIRMED,
+        OrderCancelled(
+            reason="changed_mind",
+            by_staff=False,
+            refund_pending=False,
+            refunded=False,
+            refund_amount=Decimal("0"),
+            occurred_at=AT,
+        ),
+    ),
+    "CANCELLED+refund pending": (
+        *PAID,
+        OrderCancelled(
+            reason="out_of_stock",
+            by_staff=True,
+            refund_pending=True,
+            refunded=False,
+            refund_amount=Decimal("25.00"),
+            occurred_at=AT,
+        ),
+    ),
+    "REFUNDED+refund pending": (*DELIVERED, _REFUND),
+    "REFUNDED": (
+        *DELIVERED,
+        _REFUND,
+        OrderPaymentRefunded(payment_id=PAYMENT_ID, amount=Decimal("25.00"), occurred_at=AT),
+    ),
+}
+
+COMMANDS: dict[str, Callable[[Order], None]] = {
+    "create": lambda o: o.create(customer_id=CUSTOMER_ID, currency="EUR", at=AT),
+    "add_item": lambda o: o.add_item(item=catalogue_item(), quantity=1, at=AT),
+    "change_item_quantity": lambda o: o.change_item_quantity(
+        product_id=WIDGET.product_id, quantity=5, at=AT
+    ),
+    "remove_item": lambda o: o.remove_item(product_id=WIDGET.product_id, at=AT),
+    "set_shipping_address": lambda o: o.set_shipping_address(address=ADDRESS, at=AT),
+    "confirm": lambda o: o.confirm(payment_token="tok_ok", at=AT),
+    "authorize_payment": lambda o: o.authorize_payment(
+        payment_id=PAYMENT_ID, amount=Decimal("25.00"), at=AT
+    ),
+    "mark_paid": lambda o: o.mark_paid(payment_id=PAYMENT_ID, at=AT),
+    "ship": lambda o: o.ship(carrier="DHL", tracking_number="JD1", at=AT),
+    "deliver": lambda o: o.deliver(at=AT),
+    "cancel": lambda o: o.cancel(reason="changed_mind", by_staff=False, refunded=False, at=AT),
+    "cancel_with_refund": lambda o: o.cancel_with_refund(
+        reason="out_of_stock", refunded=False, at=AT
+    ),
+    "refund": lambda o: o.refund(reason="damaged", at=AT),
+    "record_refund": lambda o: o.record_refund(
+        payment_id=PAYMENT_ID, amount=Decimal("25.00"), at=AT
+    ),
+}
+
+# (history, command) -> (event type, status after). Every pair not listed is illegal.
+LEGAL: dict[tuple[str, str], tuple[str, str]] = {
+    ("NEW", "create"): ("OrderCreated", "DRAFT"),
+    ("DRAFT", "add_item"): ("OrderItemAdded", "DRAFT"),
+    ("DRAFT", "change_item_quantity"): ("OrderItemQuantityChanged", "DRAFT"),
+    ("DRAFT", "remove_item"): ("OrderItemRemoved", "DRAFT"),
+    ("DRAFT", "set_shipping_address"): ("ShippingAddressSet", "DRAFT"),
+    ("DRAFT", "confirm"): ("OrderConfirmed", "CONFIRMED"),
+    ("DRAFT", "cancel"): ("OrderCancelled", "CANCELLED"),
+    ("CONFIRMED", "authorize_payment"): ("OrderPaymentAuthorized", "CONFIRMED"),
+    ("CONFIRMED", "cancel"): ("OrderCancelled", "CANCELLED"),
+    ("CONFIRMED+authorized", "mark_paid"): ("OrderPaid", "PAID"),
+    ("CONFIRMED+authorized", "cancel"): ("OrderCancelled", "CANCELLED"),
+    ("PAID", "ship"): ("OrderShipped", "SHIPPED"),
+    ("PAID", "cancel_with_refund"): ("OrderCancelled", "CANCELLED"),
+    ("SHIPPED", "deliver"): ("OrderDelivered", "DELIVERED"),
+    ("SHIPPED", "refund"): ("OrderRefunded", "REFUNDED"),
+    ("DELIVERED", "refund"): ("OrderRefunded", "REFUNDED"),
+    ("CANCELLED+refund pending", "record_refund"): ("OrderPaymentRefunded", "CANCELLED"),
+    ("REFUNDED+refund pending", "record_refund"): ("OrderPaymentRefunded", "REFUNDED"),
+}
+
+PAIRS = [(state, command) for state in HISTORIES for command in COMMANDS]
+
+
+def test_the_table_covers_every_transition_of_the_aggregate() -> None:
+    assert set(COMMANDS) == {rule.method for rule in TRANSITIONS}
+
+
+@pytest.mark.parametrize(("state", "command"), PAIRS, ids=[f"{s}-{c}" for s, c in PAIRS])
+def test_command_in_status(state: str, command: str) -> None:
+    # given
+    order = given(*HISTORIES[state])
+    status_before, version_before = order.status, order.version
+    expected = LEGAL.get((state, command))
+    if expected is None:
+        # when
+        with pytest.raises(IllegalTransition) as raised:
+            COMMANDS[command](order)
+        # then
+        assert raised.value.current_status == status_before
+        assert command not in raised.value.allowed_transitions
+        assert order.pending_events == []
+        assert (order.status, order.version) == (status_before, version_before)
+    else:
+        event_type, status_after = expected
+        # when
+        COMMANDS[command](order)
+        # then
+        assert [e.event_type for e in order.pending_events] == [event_type]
+        assert order.status == status_after
+        assert order.version == version_before + 1
