@@ -9,8 +9,20 @@ class SagasConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     # Definitions shipped with the service; SAGA_DEFINITION_MODULES adds more.
-    definition_modules: tuple[str, ...] = ()
+    definition_modules: tuple[str, ...] = ("sagas.fulfilment", "sagas.refunds")
 
     def ready(self) -> None:
         for module in (*self.definition_modules, *settings.SAGA_DEFINITION_MODULES):
             importlib.import_module(module)
+
+        from eventstore.signals import events_appended
+        from inventory.services import reservation_guard_register
+
+        from . import checks  # noqa: F401  (registers the timer check)
+        from .fulfilment import fulfilment_is_active
+        from .subscribers import order_events_handle
+
+        # Sagas start because orders are confirmed, not because orders call us.
+        events_appended.connect(order_events_handle, dispatch_uid="sagas.order_events")
+        # Reservations of an order whose saga is still at work never expire under it.
+        reservation_guard_register(fulfilment_is_active)

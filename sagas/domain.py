@@ -141,7 +141,10 @@ class Step:
     """One step. `retry` and `deadline` may be values or zero-argument callables (read when
     the step runs, so they can come from settings); None means the SAGA_* defaults.
     `compensation=None`: nothing to undo. `best_effort=True`: a failure is recorded and the
-    saga moves on; it never undoes the steps before (e.g. sending an email)."""
+    saga moves on; it never undoes the steps before (e.g. sending an email).
+    `must_complete=True`: a step past the point of no return (e.g. paying money back): it is
+    retried, and when it fails for good the saga waits in FAILED for staff instead of
+    compensating; staff retry runs the step again."""
 
     name: str
     action: StepFunction
@@ -150,6 +153,11 @@ class Step:
     compensation_retry: RetryPolicy | Callable[[], RetryPolicy] | None = None
     deadline: timedelta | Callable[[], timedelta] | None = None
     best_effort: bool = False
+    must_complete: bool = False
+
+    def __post_init__(self) -> None:
+        if self.best_effort and self.must_complete:
+            raise ValueError(f"step {self.name!r} cannot be both best_effort and must_complete")
 
     def retry_policy(self) -> RetryPolicy:
         return _resolve(self.retry, RetryPolicy.from_settings)
@@ -323,6 +331,17 @@ def _after_action(
         # Recorded in the step log and last_error, and nothing before it is undone.
         moved = _move_on(definition, step, state, now)
         return Decision(replace(moved, last_error=outcome.error), StepOutcome.FAILED)
+    if step.must_complete:
+        # Undoing is not an option past the point of no return: staff take over.
+        stuck = replace(
+            state,
+            status=SagaStatus.FAILED,
+            failure_reason=outcome.reason,
+            last_error=outcome.error,
+            next_attempt_at=None,
+            step_deadline_at=None,
+        )
+        return Decision(stuck, StepOutcome.FAILED)
     compensating = replace(
         state,
         status=SagaStatus.COMPENSATING,
@@ -398,11 +417,35 @@ def _next_compensation(definition: SagaDefinition, state: SagaState, now: dateti
     )
 
 
+def failed_in_action(state: SagaState) -> bool:
+    """A FAILED saga stopped in a `must_complete` action (not in a compensation): its current
+    step never completed, whereas a compensation only ever runs for a completed step."""
+    return state.status == SagaStatus.FAILED and state.current_step not in state.completed_steps
+
+
+def retry_state(definition: SagaDefinition, state: SagaState, now: datetime) -> SagaState:
+    """Staff retry of a FAILED saga: the failing step (or compensation) runs again with fresh
+    attempts (and, for an action, a fresh deadline)."""
+    if failed_in_action(state):
+        step = definition.step(state.current_step)
+        return replace(
+            state,
+            status=SagaStatus.RUNNING,
+            attempts=0,
+            next_attempt_at=now,
+            step_deadline_at=now + step.deadline_after(),
+        )
+    return replace(state, status=SagaStatus.COMPENSATING, attempts=0, next_attempt_at=now)
+
+
 def compensate_state(
     definition: SagaDefinition, state: SagaState, reason: str, now: datetime
 ) -> SagaState:
-    """Staff asked to undo a RUNNING saga, or to resume the compensation of a FAILED one."""
-    if state.status == SagaStatus.FAILED:
+    """Staff asked to undo a RUNNING saga, or to resume the compensation of a FAILED one (for
+    one that failed in a `must_complete` action: undo its completed steps)."""
+    if state.status == SagaStatus.FAILED and not failed_in_action(state):
         return replace(state, status=SagaStatus.COMPENSATING, attempts=0, next_attempt_at=now)
-    compensating = replace(state, failure_reason=reason, step_deadline_at=None)
+    # A saga that failed in an action keeps that failure's reason.
+    kept = state.failure_reason if state.status == SagaStatus.FAILED else ""
+    compensating = replace(state, failure_reason=kept or reason, step_deadline_at=None)
     return _next_compensation(definition, compensating, now)

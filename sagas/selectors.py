@@ -68,7 +68,9 @@ def _step_state(saga: SagaInstance, name: str, attempts: list[SagaStepLog]) -> s
     if current and saga.status == SagaStatus.COMPENSATING:
         return "COMPENSATING"
     if current and saga.status == SagaStatus.FAILED:
-        return "COMPENSATION_FAILED"
+        # A compensation only runs for a completed step; otherwise a must_complete action
+        # failed for good.
+        return "COMPENSATION_FAILED" if name in saga.completed_steps else "FAILED"
     if name in saga.completed_steps:
         return "SUCCEEDED"
     if current and saga.status == SagaStatus.RUNNING:

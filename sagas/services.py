@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -51,6 +52,7 @@ from .domain import (
     compensate_state,
     deadline_passed,
     decide,
+    retry_state,
     start_state,
 )
 from .exceptions import SagaBusy, SagaIllegalTransition, SagaNotFound
@@ -372,33 +374,63 @@ def saga_sweep(*, limit: int | None = None) -> int:
 
 
 def saga_retry(*, saga_id: uuid.UUID, actor: str = "") -> SagaInstance:
-    """FAILED → COMPENSATING: try the failing compensation again, with fresh attempts."""
+    """FAILED → COMPENSATING: try the failing compensation again, with fresh attempts; or,
+    for a saga that failed in a `must_complete` step, FAILED → RUNNING: run that step again."""
     saga = _get(saga_id)
     if saga.status != SagaStatus.FAILED:
         raise SagaIllegalTransition(
             f"Only a FAILED saga can be retried; this one is {saga.status}.",
             saga_status=saga.status,
         )
-    state = _state(saga)
-    new = replace(state, status=SagaStatus.COMPENSATING, attempts=0, next_attempt_at=timezone.now())
+    new = retry_state(get_saga_definition(saga.saga_type), _state(saga), timezone.now())
     return _staff_write(saga, new, action="retry", actor=actor)
 
 
 def saga_compensate(
-    *, saga_id: uuid.UUID, reason: str = "compensated_by_staff", actor: str = ""
+    *,
+    saga_id: uuid.UUID,
+    reason: str = "compensated_by_staff",
+    actor: str = "",
+    only_at_steps: Collection[str] | None = None,
 ) -> SagaInstance:
     """Undo a RUNNING saga now (its completed steps, in reverse), or resume compensating a
-    FAILED one. Refused while a worker is running one of its steps (SagaBusy)."""
+    FAILED one. Refused while a worker is running one of its steps (SagaBusy).
+    `only_at_steps`: refuse (SagaIllegalTransition) unless the saga's current step is one of
+    these, checked on the same read that the compare-and-set write is based on — for callers
+    that may undo a saga only before it passed a point (e.g. a payment timeout)."""
     saga = _get(saga_id)
     if saga.status not in (SagaStatus.RUNNING, SagaStatus.FAILED):
         raise SagaIllegalTransition(
             f"Only a RUNNING or FAILED saga can be compensated; this one is {saga.status}.",
             saga_status=saga.status,
         )
+    if only_at_steps is not None and saga.current_step not in only_at_steps:
+        raise SagaIllegalTransition(
+            f"Saga {saga.pk} is at step {saga.current_step!r}, past the point where it may be"
+            " compensated this way.",
+            saga_status=saga.status,
+            current_step=saga.current_step,
+        )
     new = compensate_state(
         get_saga_definition(saga.saga_type), _state(saga), reason, timezone.now()
     )
     return _staff_write(saga, new, action="compensate", actor=actor)
+
+
+def saga_wake(*, saga_id: uuid.UUID) -> bool:
+    """Make an active saga that waits for a later attempt due now, and publish a run when the
+    caller's transaction commits — e.g. the order it serves was cancelled, so waiting out a
+    retry delay is pointless. A saga that a worker holds is left alone (its worker publishes
+    the next run itself). Returns whether it was woken."""
+    now = timezone.now()
+    woken = (
+        SagaInstance.objects.filter(pk=saga_id, status__in=ACTIVE_STATUSES, next_attempt_at__gt=now)
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
+        .update(next_attempt_at=now, dispatched_at=now, version=F("version") + 1, updated_at=now)
+    )
+    if woken:
+        transaction.on_commit(functools.partial(saga_enqueue, saga_id))
+    return bool(woken)
 
 
 def saga_mark_resolved(*, saga_id: uuid.UUID, actor: str, note: str = "") -> SagaInstance:

@@ -7,6 +7,7 @@ import uuid
 
 from celery import shared_task
 
+from .fulfilment import fulfilment_timeouts_enforce
 from .services import saga_advance, saga_sweep
 
 
@@ -18,3 +19,8 @@ def advance_saga(saga_id: str) -> str:
 @shared_task(name="sagas.tasks.sweep_sagas", ignore_result=True)
 def sweep_sagas() -> int:
     return saga_sweep()
+
+
+@shared_task(name="sagas.tasks.enforce_fulfilment_timeouts", ignore_result=True)
+def enforce_fulfilment_timeouts() -> int:
+    return fulfilment_timeouts_enforce()

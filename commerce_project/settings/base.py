@@ -376,3 +376,32 @@ CELERY_BEAT_SCHEDULE["sweep-sagas"] = {
     # A sweep that waited longer than one period is pointless: the next one is on its way.
     "options": {"queue": SAGA_QUEUE, "expires": SAGA_SWEEP_INTERVAL.total_seconds()},
 }
+# Order fulfilment. Timers nest (checked at start-up, sagas/checks.py):
+#   step deadline < payment timeout, and
+#   payment timeout + step deadline + SAGA_LEASE < reservation TTL and < authorization lifetime.
+# Each step of the fulfilment saga must finish within this time, or the saga compensates.
+FULFILMENT_STEP_DEADLINE = timedelta(
+    seconds=env.float("FULFILMENT_STEP_DEADLINE_SECONDS", default=120)
+)
+# An order not paid this long after it was confirmed is cancelled (reason "timeout") and its
+# stock released; it also bounds how long an authorization is held uncaptured.
+FULFILMENT_PAYMENT_TIMEOUT = timedelta(
+    seconds=env.float("FULFILMENT_PAYMENT_TIMEOUT_SECONDS", default=600)
+)
+# How long the payment gateway keeps an authorization capturable (the sandbox's TTL by
+# default; card networks typically allow 7 days).
+FULFILMENT_AUTHORIZATION_LIFETIME = timedelta(
+    seconds=env.float(
+        "FULFILMENT_AUTHORIZATION_LIFETIME_SECONDS",
+        default=PAYMENT_SANDBOX_AUTHORIZATION_TTL.total_seconds(),
+    )
+)
+# Beat period of the payment-timeout check.
+FULFILMENT_TIMEOUT_SWEEP_INTERVAL = timedelta(
+    seconds=env.float("FULFILMENT_TIMEOUT_SWEEP_SECONDS", default=10)
+)
+CELERY_BEAT_SCHEDULE["enforce-fulfilment-timeouts"] = {
+    "task": "sagas.tasks.enforce_fulfilment_timeouts",
+    "schedule": FULFILMENT_TIMEOUT_SWEEP_INTERVAL,
+    "options": {"queue": SAGA_QUEUE, "expires": FULFILMENT_TIMEOUT_SWEEP_INTERVAL.total_seconds()},
+}
