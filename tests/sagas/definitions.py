@@ -144,6 +144,16 @@ DEADLINE = register_saga(
     )
 )
 
+MUST_COMPLETE = register_saga(
+    SagaDefinition(
+        saga_type="test.must_complete",
+        steps=(
+            scripted_step("reserve"),
+            scripted_step("refund", compensated=False, must_complete=True),
+        ),
+    )
+)
+
 
 def drive(saga_id: uuid.UUID, max_runs: int = 50) -> SagaInstance:
     """Advance a saga in this process until it has finished, waiting out its retry delays

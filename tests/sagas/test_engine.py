@@ -22,6 +22,7 @@ from sagas.services import (
     saga_mark_resolved,
     saga_retry,
     saga_start,
+    saga_wake,
 )
 
 from .definitions import CALLS, WorkerDied, drive
@@ -355,3 +356,85 @@ def test_duplicate_concurrent_deliveries_run_the_step_once() -> None:
     assert sorted(results) == [Advance.LEASED, Advance.RAN]
     assert CALLS[(str(saga.saga_id), f"reserve:{StepKind.ACTION}")] == 1
     assert log_of(saga) == [("reserve", "ACTION", 1, StepOutcome.SUCCEEDED)]
+
+
+def test_a_must_complete_step_that_fails_for_good_waits_in_failed_without_compensating() -> None:
+    # given
+    saga = start_test_saga(saga_type="test.must_complete", script={"refund": "transient"})
+    # when
+    saga = drive(saga.saga_id)
+    # then
+    assert (saga.status, saga.current_step) == (SagaStatus.FAILED, "refund")
+    assert saga.failure_reason == "refund_unavailable"
+    assert saga.completed_steps == ["reserve"]
+    assert saga.compensated_steps == []
+    assert saga.saga_data["trail"] == ["reserve"]
+    assert [row[3] for row in log_of(saga)] == ["SUCCEEDED", "RETRY", "RETRY", "FAILED"]
+
+
+def test_staff_retry_runs_a_failed_must_complete_step_again() -> None:
+    # given: failed for good, then the cause is repaired
+    saga = drive(start_test_saga(saga_type="test.must_complete", script={"refund": "permanent"}).pk)
+    SagaInstance.objects.filter(pk=saga.pk).update(saga_data={**saga.saga_data, "script": {}})
+    # when
+    retried = saga_retry(saga_id=saga.saga_id, actor="staff")
+    saga = drive(saga.saga_id)
+    # then
+    assert (retried.status, retried.attempts) == (SagaStatus.RUNNING, 0)
+    assert retried.step_deadline_at is not None
+    assert saga.status == SagaStatus.COMPLETED
+    assert saga.saga_data["trail"] == ["reserve", "refund"]
+
+
+def test_compensating_a_saga_failed_in_a_must_complete_step_undoes_the_steps_before() -> None:
+    # given
+    saga = drive(start_test_saga(saga_type="test.must_complete", script={"refund": "permanent"}).pk)
+    # when
+    saga_compensate(saga_id=saga.saga_id, actor="staff")
+    saga = drive(saga.saga_id)
+    # then
+    assert saga.status == SagaStatus.COMPENSATED
+    assert saga.failure_reason == "refund_refused"
+    assert saga.saga_data["trail"] == ["reserve", "undo_reserve"]
+
+
+def test_only_at_steps_refuses_to_compensate_a_saga_past_them() -> None:
+    # given: a saga at "charge"
+    saga = start_test_saga(saga_type="test.deadline", script={"charge": "transient"})
+    saga_advance(saga_id=saga.saga_id)
+    # when / then
+    with pytest.raises(SagaIllegalTransition):
+        saga_compensate(saga_id=saga.saga_id, only_at_steps=("reserve",))
+    assert SagaInstance.objects.get(pk=saga.pk).status == SagaStatus.RUNNING
+    saga_compensate(saga_id=saga.saga_id, only_at_steps=("reserve", "charge"))
+    assert SagaInstance.objects.get(pk=saga.pk).status == SagaStatus.COMPENSATING
+
+
+def test_waking_a_saga_makes_its_waiting_retry_due_now() -> None:
+    # given: "charge" failed and waits seconds for its next attempt
+    saga = start_test_saga(saga_type="test.deadline", script={"charge": "transient"})
+    saga_advance(saga_id=saga.saga_id)
+    saga_advance(saga_id=saga.saga_id)
+    assert saga_advance(saga_id=saga.saga_id) == Advance.NOT_DUE
+    # when
+    woken = saga_wake(saga_id=saga.saga_id)
+    # then
+    assert woken
+    assert saga_advance(saga_id=saga.saga_id) == Advance.RAN
+
+
+def test_waking_leaves_leased_due_and_finished_sagas_alone() -> None:
+    # given
+    leased = start_test_saga(saga_type="test.deadline", script={"charge": "transient"})
+    saga_advance(saga_id=leased.saga_id)
+    saga_advance(saga_id=leased.saga_id)
+    SagaInstance.objects.filter(pk=leased.pk).update(
+        lease_owner="other", lease_expires_at=timezone.now() + timedelta(minutes=1)
+    )
+    due = start_test_saga()
+    finished = drive(start_test_saga().pk)
+    # when / then
+    assert not saga_wake(saga_id=leased.saga_id)
+    assert not saga_wake(saga_id=due.saga_id)
+    assert not saga_wake(saga_id=finished.saga_id)
+    assert not saga_wake(saga_id=uuid.uuid4())
