@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import uuid
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -57,7 +57,7 @@ class RecordedEvent:
         return (self.transaction_id, self.global_position)
 
 
-_COLUMNS = (
+SELECT_COLUMNS = (
     "id, aggregate_id, aggregate_type, event_type, event_data, version, metadata, created_at, "
     "global_position, transaction_id::text"
 )
@@ -66,10 +66,10 @@ _INSERT_COLUMNS = (
     "INSERT INTO events (id, aggregate_id, aggregate_type, event_type, event_data, metadata, "
     "version, created_at) "
 )
-# RETURNING also reports whether the stream had reached expected_version before this
-# statement (its snapshot does not see the rows being inserted). With the UNIQUE constraint
-# that makes the check complete: a stream that moved on fails the insert, one that never got
-# that far (a gap) fails the check, and append raises before its transaction can commit.
+# RETURNING also reports whether the stream had reached expected_version. With the UNIQUE
+# constraint that makes the check complete: a stream that moved on fails the insert, one that
+# never got that far (it would leave a gap) fails the check, and append raises before its
+# transaction can commit.
 _RETURNING = (
     " RETURNING version, global_position, transaction_id::text, created_at, "
     "%s = 0 OR EXISTS (SELECT FROM events p WHERE p.aggregate_id = %s AND p.version = %s)"
@@ -173,7 +173,7 @@ def load(
     as_of: datetime | None = None,
 ) -> list[RecordedEvent]:
     """The events of one stream in version order, optionally cut at a version or a time."""
-    sql = f"SELECT {_COLUMNS} FROM events WHERE aggregate_id = %s AND version >= %s"
+    sql = f"SELECT {SELECT_COLUMNS} FROM events WHERE aggregate_id = %s AND version >= %s"
     params: list[Any] = [aggregate_id, from_version]
     if to_version is not None:
         sql += " AND version <= %s"
@@ -207,7 +207,7 @@ def read_events(
     xmin guard (right only while writers are locked out, or inside one REPEATABLE READ
     snapshot), and `until` stops at a position (inclusive)."""
     sql = (
-        f"SELECT {_COLUMNS} FROM events "
+        f"SELECT {SELECT_COLUMNS} FROM events "
         "WHERE (transaction_id, global_position) > (%s::text::xid8, %s)"
     )
     params: list[Any] = [str(after[0]), after[1]]
@@ -234,23 +234,9 @@ def stream_version(aggregate_id: UUID) -> int:
     return int(row[0]) if row else 0
 
 
-def stream_type(aggregate_id: UUID) -> str | None:
-    """The aggregate type of a stream, None when it has no events."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT aggregate_type FROM events WHERE aggregate_id = %s AND version = 1",
-            [aggregate_id],
-        )
-        row = cursor.fetchone()
-    return str(row[0]) if row else None
-
-
 def recorded_from_row(row: Sequence[Any]) -> RecordedEvent:
-    """A RecordedEvent from a row selected as `eventstore.store.SELECT_COLUMNS`."""
+    """A RecordedEvent from a row selected as SELECT_COLUMNS."""
     return _recorded(row)
-
-
-SELECT_COLUMNS = _COLUMNS
 
 
 def _recorded(row: Sequence[Any]) -> RecordedEvent:
@@ -294,15 +280,3 @@ def _is_stream_version_conflict(exc: IntegrityError) -> bool:
     diag = getattr(exc.__cause__, "diag", None)
     return getattr(diag, "constraint_name", None) == _STREAM_VERSION_CONSTRAINT
 
-
-def iter_all(
-    *, batch_size: int = 1000, types: Collection[str] | None = None
-) -> Iterable[RecordedEvent]:
-    """Every committed event in read_all order, fetched in batches."""
-    after: Position = (0, 0)
-    while True:
-        batch = read_all(after, batch_size, types)
-        yield from batch
-        if len(batch) < batch_size:
-            return
-        after = batch[-1].position
