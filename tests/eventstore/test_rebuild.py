@@ -57,6 +57,12 @@ def test_rebuild_reproduces_the_inline_read_model(
     assert _table_rows("test_balances") == inline_rows
     assert (result.events, result.rows, result.resumed) == (18, 6, False)
     assert _index_and_constraint_names("test_balances") == names_before
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT convalidated, condeferred FROM pg_constraint "
+            "WHERE conrelid = 'test_balances'::regclass AND contype = 'f'"
+        )
+        assert cursor.fetchall() == [(True, True)]  # the foreign key is back, validated
     assert checkpoint_get("test_balances").events_processed == 18
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass('test_balances__rebuild')")
