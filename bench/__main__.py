@@ -2,8 +2,8 @@
 
 Runs every `bench/bench_*.py` module's `BENCHMARKS` (callables returning result dicts)
 against a database of its own, `commerce_bench` (created and migrated when missing, and
-freely wiped by the benchmarks), prints a markdown table of results against their baselines
-and writes it to bench/results/latest.md.
+freely wiped by the benchmarks), with DEBUG off; prints a markdown table of the results
+against their baselines and writes it to bench/results/latest.md.
 
 A result dict has: name, value, unit, baseline (what it is compared with), baseline_value,
 ratio (how many times better than the baseline: >1 is better, for throughput and latency
@@ -60,6 +60,8 @@ def ensure_database(url: str) -> None:
 def setup_django(url: str) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ["DJANGO_SETTINGS_MODULE"] = "commerce_project.settings.base"
+    # Measure what production runs: DEBUG records every query and times every transaction.
+    os.environ["DEBUG"] = "false"
     import django
     from django.core.management import call_command
 
@@ -86,6 +88,11 @@ def _number(value: float) -> str:
     return f"{value:,.2f}"
 
 
+def _ratio(ratio: float) -> str:
+    # Three decimals below 1, so 0.496x is not shown as a rounded 0.50x.
+    return f"{ratio:.3f}x" if ratio < 1 else f"{ratio:.2f}x"
+
+
 def render(results: list[Result], context: str) -> str:
     lines = [
         "# Benchmark results",
@@ -101,11 +108,11 @@ def render(results: list[Result], context: str) -> str:
     for r in results:
         goal = r.get("goal", "")
         if goal and "goal_met" in r:
-            goal = f"{goal} {'met' if r['goal_met'] else 'MISSED'}"
+            goal = f"{goal}: {'met' if r['goal_met'] else 'missed'}"
         lines.append(
             f"| {r['name']} | {_number(r['value'])} {r['unit']} | {r['baseline']}: "
             f"{_number(r['baseline_value'])} {r.get('baseline_unit', r['unit'])} | "
-            f"{r['ratio']:.2f}x | {goal} |"
+            f"{_ratio(r['ratio'])} | {goal} |"
         )
     return "\n".join(lines) + "\n"
 

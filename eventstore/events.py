@@ -72,7 +72,7 @@ def upcaster(
 
 
 def serialize_event(event: DomainEvent) -> dict[str, Any]:
-    return {f.name: to_json_value(getattr(event, f.name)) for f in dataclasses.fields(event)}
+    return {name: to_json_value(getattr(event, name)) for name, _ in _typed_fields(type(event))}
 
 
 def deserialize_event(event_type: str, schema_version: int, data: dict[str, Any]) -> DomainEvent:
