@@ -287,6 +287,10 @@ def _swap(
         shadow_indexes = _index_names(shadow)
         foreign_keys = _foreign_keys(table)
         with connection.cursor() as cursor:
+            # Deferred constraint checks this transaction still owes on the old table (only
+            # when the rebuild runs inside a caller's transaction that wrote to it) would
+            # block the DROP: run them now.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f"ALTER TABLE {qn(table)} RENAME TO {qn(old)}")
             cursor.execute(f"ALTER TABLE {qn(shadow)} RENAME TO {qn(table)}")
             cursor.execute(f"DROP TABLE {qn(old)}")

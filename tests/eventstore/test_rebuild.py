@@ -200,3 +200,17 @@ def test_rebuilding_an_async_projection_sets_its_checkpoint(
         cursor.execute("SELECT id FROM test_balances_async ORDER BY id")
         assert [r[0] for r in cursor.fetchall()] == sorted(ids)
     assert checkpoint_get("test_balances_async").events_processed == 6
+
+
+@pytest.mark.django_db
+def test_a_rebuild_inside_a_callers_transaction_sees_its_events(
+    balances: BalanceProjection, open_account: Callable[..., uuid.UUID]
+) -> None:
+    # given events this (test) transaction appended and has not committed
+    _accounts(open_account, 2)
+    inline_rows = _table_rows("test_balances")
+    # when
+    result = rebuild_projection("test_balances")
+    # then the final catch-up, past the xmin guard, folded them all
+    assert (result.events, result.rows) == (6, 2)
+    assert _table_rows("test_balances") == inline_rows
