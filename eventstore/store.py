@@ -279,4 +279,3 @@ def _loads(value: Any) -> Any:
 def _is_stream_version_conflict(exc: IntegrityError) -> bool:
     diag = getattr(exc.__cause__, "diag", None)
     return getattr(diag, "constraint_name", None) == _STREAM_VERSION_CONSTRAINT
-
