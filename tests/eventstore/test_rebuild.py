@@ -214,3 +214,26 @@ def test_a_rebuild_inside_a_callers_transaction_sees_its_events(
     # then the final catch-up, past the xmin guard, folded them all
     assert (result.events, result.rows) == (6, 2)
     assert _table_rows("test_balances") == inline_rows
+
+
+def test_a_resumed_rebuild_starts_over_when_the_table_changed_meanwhile(
+    balances: BalanceProjection, open_account: Callable[..., uuid.UUID]
+) -> None:
+    # given an interrupted rebuild, then a migration that adds a column
+    _accounts(open_account, 2)
+    wait_until_readable()
+
+    def interrupt(_: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        rebuild_projection("test_balances", batch_size=2, on_batch=interrupt)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE test_balances ADD COLUMN note text NOT NULL DEFAULT 'n/a'")
+    # when
+    result = rebuild_projection("test_balances", batch_size=2)
+    # then
+    assert (result.resumed, result.events_this_run, result.rows) == (False, 6, 2)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT note FROM test_balances")
+        assert cursor.fetchall() == [("n/a",)]
