@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from uuid import UUID
 
-from commerce_project.api.errors import ConflictError, InvalidInput, NotFound, ServiceUnavailable
+from commerce_project.api.errors import (
+    ApplicationError,
+    ConflictError,
+    InvalidInput,
+    NotFound,
+    ServiceUnavailable,
+)
 
 
 class CartNotFound(NotFound):
@@ -36,3 +43,20 @@ class CartEmpty(InvalidInput):
 class CartStoreUnavailable(ServiceUnavailable):
     def __init__(self) -> None:
         super().__init__("Carts are unavailable right now (the cart store is unreachable).")
+
+
+class PriceChanged(ApplicationError):
+    """The total the customer was shown is not what the cart costs now."""
+
+    type = "price-changed"
+    title = "Prices changed"
+    status = 409
+
+    def __init__(self, *, total: Decimal, expected_total: Decimal, currency: str) -> None:
+        super().__init__(
+            f"The cart now costs {total:.2f} {currency}, not {expected_total:.2f}; "
+            "show the customer the new total and check out again.",
+            total=f"{total:.2f}",
+            expected_total=f"{expected_total:.2f}",
+            currency=currency,
+        )

@@ -72,7 +72,7 @@ def upcaster(
 
 
 def serialize_event(event: DomainEvent) -> dict[str, Any]:
-    return {f.name: to_json_value(getattr(event, f.name)) for f in dataclasses.fields(event)}
+    return {name: to_json_value(getattr(event, name)) for name, _ in _typed_fields(type(event))}
 
 
 def deserialize_event(event_type: str, schema_version: int, data: dict[str, Any]) -> DomainEvent:
@@ -114,23 +114,25 @@ def to_json_value(value: Any) -> Any:
     raise TypeError(f"cannot serialize {type(value).__name__} in an event")
 
 
-_hints_cache: dict[type, dict[str, Any]] = {}
+_fields_cache: dict[type, list[tuple[str, Any]]] = {}
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    hints = _hints_cache.get(cls)
-    if hints is None:
+def _typed_fields(cls: type) -> list[tuple[str, Any]]:
+    """(name, type hint) of each dataclass field; looked up once per class, since loading
+    a long stream decodes the same classes over and over."""
+    fields = _fields_cache.get(cls)
+    if fields is None:
         hints = typing.get_type_hints(cls)
-        _hints_cache[cls] = hints
-    return hints
+        fields = [(f.name, hints[f.name]) for f in dataclasses.fields(cls)]
+        _fields_cache[cls] = fields
+    return fields
 
 
 def _decode_dataclass(cls: type[Any], data: dict[str, Any]) -> Any:
-    hints = _hints(cls)
     kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name in data:
-            kwargs[f.name] = from_json_value(hints[f.name], data[f.name])
+    for name, hint in _typed_fields(cls):
+        if name in data:
+            kwargs[name] = from_json_value(hint, data[name])
     return cls(**kwargs)
 
 

@@ -68,14 +68,13 @@ from uuid import UUID
 from django.db import connection, transaction
 
 from .exceptions import ProjectionNotRebuildable, UnknownProjection
+from .prepared import execute_prepared, fetch_prepared_described
 from .store import Position, RecordedEvent, read_all
 
 Row = dict[str, Any]
 
 # pg_advisory_xact_lock(classid, objid): the first key keeps our locks apart from others'.
 _LOCK_CLASS = 0x45565354  # "EVST"
-
-_JSON_OIDS = frozenset({114, 3802})  # json, jsonb
 
 
 class Projection:
@@ -134,21 +133,25 @@ class Projection:
     def fetch_rows(self, table: str, keys: Collection[Any]) -> dict[Any, Row]:
         if not keys:
             return {}
+        info = table_info(table)
         qn = connection.ops.quote_name
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT * FROM {qn(table)} WHERE {qn(self.key)} = ANY(%s)",
-                [list(keys)],
-            )
-            return {row[self.key]: row for row in _dict_rows(cursor)}
+        names, rows = fetch_prepared_described(
+            f"SELECT {info.select_list} FROM {qn(table)} "
+            f"WHERE {qn(self.key)} = ANY(%b::{info.types[self.key]}[])",
+            [list(keys)],
+        )
+        key_index = names.index(self.key)
+        return {row[key_index]: dict(zip(names, row, strict=True)) for row in rows}
 
     def rows(self, table: str | None = None) -> list[Row]:
         """Every stored row of the read model (or of `table`), ordered by key."""
-        qn = connection.ops.quote_name
         target = table or self.require_table()
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT * FROM {qn(target)} ORDER BY {qn(self.key)}")
-            return list(_dict_rows(cursor))
+        qn = connection.ops.quote_name
+        names, rows = fetch_prepared_described(
+            f"SELECT {table_info(target).select_list} FROM {qn(target)} ORDER BY {qn(self.key)}",
+            [],
+        )
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def upsert(self, table: str, rows: Sequence[Row]) -> int:
         return upsert_guarded(table, rows, self.key, self.version_column)
@@ -203,7 +206,8 @@ def upsert_guarded(
 ) -> int:
     """INSERT the rows, or UPDATE the existing row with the same `key` only where the stored
     version is lower (`... ON CONFLICT (key) DO UPDATE ... WHERE version < EXCLUDED.version`).
-    Rows with the same key are reduced to the highest version. Returns rows written."""
+    Rows with the same key are reduced to the highest version. One statement per set of
+    columns, the rows passed as one array per column. Returns the number of rows written."""
     if not rows:
         return 0
     latest: dict[Any, Row] = {}
@@ -211,65 +215,120 @@ def upsert_guarded(
         current = latest.get(row[key])
         if current is None or row[version_column] > current[version_column]:
             latest[row[key]] = row
-    json_columns = _json_columns(table)
+    info = table_info(table)
     groups: dict[tuple[str, ...], list[Row]] = {}
     for row in latest.values():
         groups.setdefault(tuple(row), []).append(row)
     qn = connection.ops.quote_name
     written = 0
-    with connection.cursor() as cursor:
-        for columns, group in groups.items():
-            # Same order in every writer, so two upserts cannot deadlock on each other's rows.
-            group.sort(key=lambda r: _sort_key(r[key]))
-            column_list = ", ".join(qn(c) for c in columns)
-            updates = ", ".join(f"{qn(c)} = EXCLUDED.{qn(c)}" for c in columns if c != key)
-            placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
-            chunk = max(1, 20000 // len(columns))
-            for start in range(0, len(group), chunk):
-                part = group[start : start + chunk]
-                params: list[Any] = []
-                for row in part:
-                    params.extend(
-                        _json_param(row[c]) if c in json_columns else row[c] for c in columns
-                    )
-                cursor.execute(
-                    f"INSERT INTO {qn(table)} AS t ({column_list}) "
-                    f"VALUES {', '.join([placeholder] * len(part))} "
-                    f"ON CONFLICT ({qn(key)}) DO UPDATE SET {updates} "
-                    f"WHERE t.{qn(version_column)} < EXCLUDED.{qn(version_column)}",
-                    params,
-                )
-                written += cursor.rowcount
+    for columns, group in groups.items():
+        arrays: list[list[Any]] = []
+        placeholders = []
+        selected = []
+        for column in columns:
+            column_type = info.types[column]
+            values = [row[column] for row in group]
+            if column in info.json:
+                values = [_json_param(v) for v in values]
+                placeholders.append("%b::text[]")
+                selected.append(f"u.{qn(column)}::{column_type}")
+            elif _uniform(values):
+                placeholders.append(f"%b::{column_type}[]")
+                selected.append(f"u.{qn(column)}")
+            else:
+                # Mixed or unusual Python types: let PostgreSQL parse their text.
+                values = [_text_param(v) for v in values]
+                placeholders.append("%b::text[]")
+                selected.append(f"u.{qn(column)}::{column_type}")
+            arrays.append(values)
+        column_list = ", ".join(qn(c) for c in columns)
+        updates = ", ".join(f"{qn(c)} = EXCLUDED.{qn(c)}" for c in columns if c != key)
+        # Rows in key order, the same in every writer, so two upserts cannot deadlock.
+        written += execute_prepared(
+            f"INSERT INTO {qn(table)} AS t ({column_list}) "
+            f"SELECT {', '.join(selected)} FROM unnest({', '.join(placeholders)}) "
+            f"AS u({column_list}) ORDER BY u.{qn(key)} "
+            f"ON CONFLICT ({qn(key)}) DO UPDATE SET {updates} "
+            f"WHERE t.{qn(version_column)} < EXCLUDED.{qn(version_column)}",
+            arrays,
+        )
     return written
 
 
-_json_columns_cache: dict[str, frozenset[str]] = {}
+@dataclass(frozen=True)
+class TableInfo:
+    columns: tuple[str, ...]
+    types: dict[str, str]  # column: SQL type, as format_type() spells it
+    json: frozenset[str]
+
+    @property
+    def select_list(self) -> str:
+        return ", ".join(connection.ops.quote_name(c) for c in self.columns)
 
 
-def _json_columns(table: str) -> frozenset[str]:
-    cached = _json_columns_cache.get(table)
+_table_info_cache: dict[str, TableInfo] = {}
+
+
+def table_info(table: str) -> TableInfo:
+    """Columns and types of a table (cached by name: the shadow and temporary copies have
+    the same columns as the table they copy)."""
+    cached = _table_info_cache.get(table)
     if cached is None:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass "
-                "AND attnum > 0 AND NOT attisdropped AND atttypid IN ('json'::regtype, "
-                "'jsonb'::regtype)",
+                "SELECT attname, format_type(atttypid, atttypmod), "
+                "atttypid IN ('json'::regtype, 'jsonb'::regtype) "
+                "FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+                "AND NOT attisdropped ORDER BY attnum",
                 [table],
             )
-            cached = frozenset(r[0] for r in cursor.fetchall())
-        _json_columns_cache[table] = cached
+            found = cursor.fetchall()
+        cached = TableInfo(
+            columns=tuple(r[0] for r in found),
+            types={r[0]: r[1] for r in found},
+            json=frozenset(r[0] for r in found if r[2]),
+        )
+        _table_info_cache[table] = cached
     return cached
 
 
 def forget_table_types() -> None:
     """Drop cached column types (after DDL that changes tables)."""
-    _json_columns_cache.clear()
+    _table_info_cache.clear()
 
 
-def _json_param(value: Any) -> Any:
+_BINARY_TYPES = (str, bool, int, Decimal, UUID, datetime, date)
+
+
+def _uniform(values: list[Any]) -> bool:
+    """All non-null values of one plain type psycopg sends as a typed array."""
+    kind: type | None = None
+    for value in values:
+        if value is None:
+            continue
+        if kind is None:
+            kind = type(value)
+            if kind not in _BINARY_TYPES:
+                return False
+        elif type(value) is not kind:
+            return False
+    return kind is not None
+
+
+def _text_param(value: Any) -> str | None:
     if value is None:
         return None
-    return json.dumps(value, separators=(",", ":"), default=_json_default)
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _json_param(value: Any) -> str | None:
+    if value is None:
+        return None
+    return _encode_json(value)
 
 
 def _json_default(value: Any) -> Any:
@@ -284,21 +343,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in a JSON column")
 
 
-def _sort_key(value: Any) -> Any:
-    return value if isinstance(value, int | str | UUID) else str(value)
-
-
-def _dict_rows(cursor: Any) -> Iterable[Row]:
-    description = cursor.description
-    names = [d.name for d in description]
-    json_indexes = [i for i, d in enumerate(description) if d.type_code in _JSON_OIDS]
-    for values in cursor.fetchall():
-        row = dict(zip(names, values, strict=True))
-        for i in json_indexes:
-            value = values[i]
-            if isinstance(value, str | bytes):
-                row[names[i]] = json.loads(value)
-        yield row
+_encode_json = json.JSONEncoder(separators=(",", ":"), default=_json_default).encode
 
 
 # --- checkpoints and the catch-up runner

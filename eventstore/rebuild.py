@@ -190,8 +190,15 @@ def _prepare_shadow(
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [shadow])
         exists_row = cursor.fetchone()
         shadow_exists = bool(exists_row and exists_row[0])
-        if row is not None and shadow_exists and row[3] == shadow and not restart:
+        if (
+            row is not None
+            and shadow_exists
+            and row[3] == shadow
+            and not restart
+            and _columns(shadow) == _columns(table)
+        ):
             return (int(row[0]), int(row[1])), int(row[2]), True
+        # Nothing to resume (or the table changed since, e.g. a migration): start over.
         cursor.execute(f"DROP TABLE IF EXISTS {qn(shadow)}")
         cursor.execute(f"CREATE TABLE {qn(shadow)} (LIKE {qn(table)} INCLUDING ALL)")
         cursor.execute(
@@ -204,6 +211,16 @@ def _prepare_shadow(
             [name, shadow, timezone.now(), timezone.now()],
         )
     return (0, 0), 0, False
+
+
+def _columns(table: str) -> list[tuple[str, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            [table],
+        )
+        return [(r[0], r[1]) for r in cursor.fetchall()]
 
 
 def _save_progress(name: str, position: Position, count: int) -> None:
@@ -287,6 +304,10 @@ def _swap(
         shadow_indexes = _index_names(shadow)
         foreign_keys = _foreign_keys(table)
         with connection.cursor() as cursor:
+            # Deferred constraint checks this transaction still owes on the old table (only
+            # when the rebuild runs inside a caller's transaction that wrote to it) would
+            # block the DROP: run them now.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f"ALTER TABLE {qn(table)} RENAME TO {qn(old)}")
             cursor.execute(f"ALTER TABLE {qn(shadow)} RENAME TO {qn(table)}")
             cursor.execute(f"DROP TABLE {qn(old)}")

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from django.db import connection
-
 from .events import to_json_value
+from .prepared import execute_prepared, fetch_prepared
 
 
 @dataclass(frozen=True)
@@ -25,16 +24,14 @@ class StoredSnapshot:
 
 
 def snapshot_load(aggregate_id: UUID) -> StoredSnapshot | None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT aggregate_type, version, schema_version, state FROM snapshots "
-            "WHERE aggregate_id = %s",
-            [aggregate_id],
-        )
-        row = cursor.fetchone()
-    if row is None:
+    rows = fetch_prepared(
+        "SELECT aggregate_type, version, schema_version, state FROM snapshots "
+        "WHERE aggregate_id = %s",
+        [aggregate_id],
+    )
+    if not rows:
         return None
-    aggregate_type, version, schema_version, state = row
+    aggregate_type, version, schema_version, state = rows[0]
     return StoredSnapshot(
         aggregate_id=aggregate_id,
         aggregate_type=aggregate_type,
@@ -53,9 +50,8 @@ def snapshot_save(
     state: dict[str, Any],
 ) -> None:
     """Store the snapshot unless a newer one is already there."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
+    execute_prepared(
+        """
             INSERT INTO snapshots AS s
                 (aggregate_id, aggregate_type, version, schema_version, state, created_at)
             VALUES (%s, %s, %s, %s, %s::jsonb, clock_timestamp())
@@ -64,11 +60,11 @@ def snapshot_save(
                     state = EXCLUDED.state, created_at = EXCLUDED.created_at
                 WHERE s.version < EXCLUDED.version OR s.schema_version <> EXCLUDED.schema_version
             """,
-            [
-                aggregate_id,
-                aggregate_type,
-                version,
-                schema_version,
-                json.dumps(to_json_value(state), separators=(",", ":")),
-            ],
-        )
+        [
+            aggregate_id,
+            aggregate_type,
+            version,
+            schema_version,
+            json.dumps(to_json_value(state), separators=(",", ":")),
+        ],
+    )

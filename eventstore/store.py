@@ -1,8 +1,9 @@
 """Append to and read from the `events` table.
 
-`append` writes all events of one command with a single INSERT that also checks the
-expected version, and the UNIQUE(aggregate_id, version) constraint settles races between
-writers that both passed the check: the loser gets `ConcurrencyError`. The INSERT runs in
+`append` writes all events of one command with a single INSERT numbered from the expected
+version. The UNIQUE(aggregate_id, version) constraint is the lock: of two writers at the
+same version the second fails (`ConcurrencyError`), and the same statement checks that the
+stream had reached the expected version at all. The INSERT runs in
 `transaction.atomic()`, so inside an outer transaction it is a savepoint and a conflict
 leaves the outer transaction usable.
 
@@ -15,9 +16,10 @@ appear behind the checkpoint.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +30,7 @@ from django.db import IntegrityError, connection, transaction
 from .events import DomainEvent, deserialize_event, serialize_event
 from .exceptions import ConcurrencyError
 from .metadata import current_metadata
+from .prepared import fetch_prepared
 from .signals import events_appended
 
 Position = tuple[int, int]
@@ -54,24 +57,37 @@ class RecordedEvent:
         return (self.transaction_id, self.global_position)
 
 
-_COLUMNS = (
+SELECT_COLUMNS = (
     "id, aggregate_id, aggregate_type, event_type, event_data, version, metadata, created_at, "
     "global_position, transaction_id::text"
 )
 
-# One statement: unnest the batch, number it from expected_version + 1, and insert only if
-# the stream is still at expected_version. One clock reading stamps the whole batch.
-_APPEND_SQL = """
-INSERT INTO events
-    (id, aggregate_id, aggregate_type, event_type, event_data, metadata, version, created_at)
-SELECT e.id, %(aggregate_id)s, %(aggregate_type)s, e.event_type, e.data::jsonb,
-       e.metadata::jsonb, %(expected)s + e.n, (SELECT clock_timestamp())
-FROM unnest(%(ids)s::uuid[], %(types)s::text[], %(data)s::text[], %(metadata)s::text[])
-     WITH ORDINALITY AS e(id, event_type, data, metadata, n)
-WHERE (SELECT coalesce(max(version), 0) FROM events WHERE aggregate_id = %(aggregate_id)s)
-      = %(expected)s
-RETURNING id, version, created_at, global_position, transaction_id::text
-"""
+_INSERT_COLUMNS = (
+    "INSERT INTO events (id, aggregate_id, aggregate_type, event_type, event_data, metadata, "
+    "version, created_at) "
+)
+# RETURNING also reports whether the stream had reached expected_version. With the UNIQUE
+# constraint that makes the check complete: a stream that moved on fails the insert, one that
+# never got that far (it would leave a gap) fails the check, and append raises before its
+# transaction can commit.
+_RETURNING = (
+    " RETURNING version, global_position, transaction_id::text, created_at, "
+    "%s = 0 OR EXISTS (SELECT FROM events p WHERE p.aggregate_id = %s AND p.version = %s)"
+)
+# Small batches as VALUES rows, large ones as arrays: both plan and bind fastest that way.
+_VALUES_UP_TO = 10
+_VALUES_ROW = "(%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, statement_timestamp())"
+_UNNEST = (
+    _INSERT_COLUMNS + "SELECT e.id, %s, %s, e.event_type, e.data::jsonb, e.metadata::jsonb, "
+    "%s + e.n, statement_timestamp() "
+    "FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::text[]) "
+    "WITH ORDINALITY AS e(id, event_type, data, metadata, n) ORDER BY e.n" + _RETURNING
+)
+
+
+@functools.cache
+def _values_sql(count: int) -> str:
+    return _INSERT_COLUMNS + "VALUES " + ", ".join([_VALUES_ROW] * count) + _RETURNING
 
 
 def append(
@@ -88,40 +104,59 @@ def append(
     base_metadata = {**current_metadata(), **(metadata or {})}
     ids = [uuid.uuid4() for _ in events]
     metadatas = [{**base_metadata, "schema_version": e.schema_version} for e in events]
-    params: dict[str, Any] = {
-        "aggregate_id": aggregate_id,
-        "aggregate_type": aggregate_type,
-        "expected": expected_version,
-        "ids": ids,
-        "types": [e.event_type for e in events],
-        "data": [_dumps(serialize_event(e)) for e in events],
-        "metadata": [_dumps(m) for m in metadatas],
-    }
+    data = [_dumps(serialize_event(e)) for e in events]
+    encoded_metadata: dict[int, str] = {}
+    for m in metadatas:
+        if m["schema_version"] not in encoded_metadata:
+            encoded_metadata[m["schema_version"]] = _dumps(m)
+    guard = [expected_version, aggregate_id, expected_version]
+    params: list[Any]
+    if len(events) <= _VALUES_UP_TO:
+        sql = _values_sql(len(events))
+        params = []
+        for n, event in enumerate(events):
+            params += [
+                ids[n],
+                aggregate_id,
+                aggregate_type,
+                event.event_type,
+                data[n],
+                encoded_metadata[event.schema_version],
+                expected_version + n + 1,
+            ]
+        params += guard
+    else:
+        sql = _UNNEST
+        params = [
+            aggregate_id,
+            aggregate_type,
+            expected_version,
+            ids,
+            [e.event_type for e in events],
+            data,
+            [encoded_metadata[e.schema_version] for e in events],
+            *guard,
+        ]
     try:
         with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(_APPEND_SQL, params)
-                rows = cursor.fetchall()
-            if not rows:
+            rows = sorted(fetch_prepared(sql, params))
+            if not rows[0][4]:
                 raise ConcurrencyError(aggregate_id, expected_version)
-            by_id = {row[0]: row for row in rows}
-            recorded = []
-            for event_id, event, event_metadata in zip(ids, events, metadatas, strict=True):
-                _, version, created_at, global_position, transaction_id = by_id[event_id]
-                recorded.append(
-                    RecordedEvent(
-                        id=event_id,
-                        aggregate_id=aggregate_id,
-                        aggregate_type=aggregate_type,
-                        event_type=event.event_type,
-                        version=version,
-                        event=event,
-                        metadata=event_metadata,
-                        created_at=created_at,
-                        global_position=global_position,
-                        transaction_id=int(transaction_id),
-                    )
+            recorded = [
+                RecordedEvent(
+                    id=ids[n],
+                    aggregate_id=aggregate_id,
+                    aggregate_type=aggregate_type,
+                    event_type=event.event_type,
+                    version=expected_version + n + 1,
+                    event=event,
+                    metadata=metadatas[n],
+                    created_at=row[3],
+                    global_position=row[1],
+                    transaction_id=int(row[2]),
                 )
+                for n, (event, row) in enumerate(zip(events, rows, strict=True))
+            ]
             events_appended.send(sender=aggregate_type, events=recorded)
     except IntegrityError as exc:
         if _is_stream_version_conflict(exc):
@@ -138,7 +173,7 @@ def load(
     as_of: datetime | None = None,
 ) -> list[RecordedEvent]:
     """The events of one stream in version order, optionally cut at a version or a time."""
-    sql = f"SELECT {_COLUMNS} FROM events WHERE aggregate_id = %s AND version >= %s"
+    sql = f"SELECT {SELECT_COLUMNS} FROM events WHERE aggregate_id = %s AND version >= %s"
     params: list[Any] = [aggregate_id, from_version]
     if to_version is not None:
         sql += " AND version <= %s"
@@ -147,9 +182,7 @@ def load(
         sql += " AND created_at <= %s"
         params.append(as_of)
     sql += " ORDER BY version"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [_recorded(row) for row in cursor.fetchall()]
+    return [_recorded(row) for row in fetch_prepared(sql, params)]
 
 
 def read_all(
@@ -174,7 +207,7 @@ def read_events(
     xmin guard (right only while writers are locked out, or inside one REPEATABLE READ
     snapshot), and `until` stops at a position (inclusive)."""
     sql = (
-        f"SELECT {_COLUMNS} FROM events "
+        f"SELECT {SELECT_COLUMNS} FROM events "
         "WHERE (transaction_id, global_position) > (%s::text::xid8, %s)"
     )
     params: list[Any] = [str(after[0]), after[1]]
@@ -188,9 +221,7 @@ def read_events(
         params.append(list(types))
     sql += " ORDER BY transaction_id, global_position LIMIT %s"
     params.append(limit)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [_recorded(row) for row in cursor.fetchall()]
+    return [_recorded(row) for row in fetch_prepared(sql, params)]
 
 
 def stream_version(aggregate_id: UUID) -> int:
@@ -203,23 +234,9 @@ def stream_version(aggregate_id: UUID) -> int:
     return int(row[0]) if row else 0
 
 
-def stream_type(aggregate_id: UUID) -> str | None:
-    """The aggregate type of a stream, None when it has no events."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT aggregate_type FROM events WHERE aggregate_id = %s AND version = 1",
-            [aggregate_id],
-        )
-        row = cursor.fetchone()
-    return str(row[0]) if row else None
-
-
 def recorded_from_row(row: Sequence[Any]) -> RecordedEvent:
-    """A RecordedEvent from a row selected as `eventstore.store.SELECT_COLUMNS`."""
+    """A RecordedEvent from a row selected as SELECT_COLUMNS."""
     return _recorded(row)
-
-
-SELECT_COLUMNS = _COLUMNS
 
 
 def _recorded(row: Sequence[Any]) -> RecordedEvent:
@@ -251,8 +268,7 @@ def _recorded(row: Sequence[Any]) -> RecordedEvent:
     )
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _loads(value: Any) -> Any:
@@ -263,16 +279,3 @@ def _loads(value: Any) -> Any:
 def _is_stream_version_conflict(exc: IntegrityError) -> bool:
     diag = getattr(exc.__cause__, "diag", None)
     return getattr(diag, "constraint_name", None) == _STREAM_VERSION_CONSTRAINT
-
-
-def iter_all(
-    *, batch_size: int = 1000, types: Collection[str] | None = None
-) -> Iterable[RecordedEvent]:
-    """Every committed event in read_all order, fetched in batches."""
-    after: Position = (0, 0)
-    while True:
-        batch = read_all(after, batch_size, types)
-        yield from batch
-        if len(batch) < batch_size:
-            return
-        after = batch[-1].position

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from rest_framework import serializers
+
+from orders.api.serializers import ShippingAddressSerializer
 
 
 class CartLineSerializer(serializers.Serializer[Any]):
@@ -49,3 +52,27 @@ class CartItemSetSerializer(serializers.Serializer[Any]):
 
     def validate_quantity(self, value: int) -> int:
         return _check_range(value, 0)
+
+
+class CheckoutSerializer(serializers.Serializer[None]):
+    payment_token = serializers.CharField(max_length=255)
+    shipping_address = ShippingAddressSerializer()
+    expected_total = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        min_value=Decimal(0),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The total shown to the customer; 409 price-changed if it differs now.",
+    )
+
+
+class CheckoutResultSerializer(serializers.Serializer[None]):
+    order_id = serializers.UUIDField()
+    saga_id = serializers.UUIDField()
+    status = serializers.CharField()
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()
+    order_url = serializers.CharField()
+    saga_url = serializers.CharField()

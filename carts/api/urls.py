@@ -1,6 +1,12 @@
 from django.urls import URLPattern, URLResolver, path, register_converter
 
-from .views import CartCreateView, CartDetailView, CartItemDetailView, CartItemsView
+from .views import (
+    CartCheckoutView,
+    CartCreateView,
+    CartDetailView,
+    CartItemDetailView,
+    CartItemsView,
+)
 
 
 class SessionIdConverter:
@@ -21,6 +27,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("carts/", CartCreateView.as_view(), name="cart-create"),
     path("carts/<cart_sid:session_id>/", CartDetailView.as_view(), name="cart-detail"),
     path("carts/<cart_sid:session_id>/items/", CartItemsView.as_view(), name="cart-items"),
+    path("carts/<cart_sid:session_id>/checkout/", CartCheckoutView.as_view(), name="cart-checkout"),
     path(
         "carts/<cart_sid:session_id>/items/<uuid:product_id>/",
         CartItemDetailView.as_view(),

@@ -9,16 +9,26 @@ from uuid import UUID
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from carts import services
+from carts.checkout import cart_checkout
 from carts.repository import StoredCart
 from carts.selectors import cart_view
-from commerce_project.api.idempotency import idempotent
+from commerce_project.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
+from orders.api.views import actor
+from orders.domain import ShippingAddress
 
-from .serializers import CartItemAddSerializer, CartItemSetSerializer, CartSerializer
+from .serializers import (
+    CartItemAddSerializer,
+    CartItemSetSerializer,
+    CartSerializer,
+    CheckoutResultSerializer,
+    CheckoutSerializer,
+)
 
 
 def _user_id(request: Request) -> UUID | None:
@@ -133,3 +143,43 @@ class CartItemDetailView(CartViewBase):
             session_id=session_id, user_id=_user_id(request), product_id=product_id
         )
         return _render(cart)
+
+
+class CartCheckoutView(APIView):
+    """A signed-in customer turns the cart into a confirmed order; the saga takes it from
+    there. 202: the order exists and is CONFIRMED, payment is still to come."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        request=CheckoutSerializer,
+        responses={202: CheckoutResultSerializer},
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+    )
+    @idempotent
+    def post(self, request: Request, session_id: str) -> Response:
+        serializer = CheckoutSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        user_id = _user_id(request)
+        if user_id is None:  # IsAuthenticated already refused anonymous callers
+            raise NotAuthenticated()
+        result = cart_checkout(
+            session_id=session_id,
+            user_id=user_id,
+            payment_token=data["payment_token"],
+            shipping_address=ShippingAddress(**data["shipping_address"]),
+            expected_total=data["expected_total"],
+            actor=actor(request),
+        )
+        order_url = f"/api/v1/orders/{result.order_id}/"
+        body = {
+            "order_id": str(result.order_id),
+            "saga_id": str(result.saga_id),
+            "status": result.status,
+            "total": _money(result.total),
+            "currency": result.currency,
+            "order_url": order_url,
+            "saga_url": f"/api/v1/sagas/{result.saga_id}/",
+        }
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": order_url})

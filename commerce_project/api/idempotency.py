@@ -17,6 +17,8 @@ from typing import Any, TypeVar, cast
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
@@ -27,6 +29,14 @@ from .models import IdempotencyKey
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
 _REPLAYED_HEADERS = ("Location", "ETag")
+
+# For `extend_schema(parameters=[...])` of every view decorated with `idempotent`.
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Repeat a command safely: the same key and body replay the first response.",
+)
 
 ViewMethod = TypeVar("ViewMethod", bound=Callable[..., Response])
 

@@ -310,6 +310,9 @@ EVENTSTORE_ASYNC_PROJECTIONS_INTERVAL = env.float(
 EVENTSTORE_REBUILD_BATCH_SIZE = env.int("EVENTSTORE_REBUILD_BATCH_SIZE", default=5000)
 EVENTSTORE_REBUILD_LOCK_TIMEOUT = env.float("EVENTSTORE_REBUILD_LOCK_TIMEOUT", default=10.0)
 EVENTSTORE_REBUILD_SWAP_ATTEMPTS = env.int("EVENTSTORE_REBUILD_SWAP_ATTEMPTS", default=3)
+# Run the event store's hot statements as server-side prepared statements (off behind a
+# pooler in transaction mode that cannot keep them).
+EVENTSTORE_PREPARED_STATEMENTS = env.bool("EVENTSTORE_PREPARED_STATEMENTS", default=True)
 CELERY_BEAT_SCHEDULE["eventstore-run-async-projections"] = {
     "task": "eventstore.tasks.run_async_projections",
     "schedule": timedelta(seconds=EVENTSTORE_ASYNC_PROJECTIONS_INTERVAL),

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from commerce_project.api.errors import InvalidInput
-from commerce_project.api.idempotency import idempotent
+from commerce_project.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from eventstore.commands import dispatch
 from orders import selectors
 from orders.commands import (
@@ -62,12 +62,6 @@ IF_MATCH = OpenApiParameter(
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
     description='The order version last seen, as its ETag ("3"); 412 when the order moved on.',
-)
-IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description="Repeat a command safely: the same key and body replay the first response.",
 )
 
 
@@ -129,7 +123,7 @@ class OrderListCreateView(generics.ListAPIView[OrderView]):
     @extend_schema(
         request=OrderCreateSerializer,
         responses={201: OrderSerializer},
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
     )
     @idempotent
     def post(self, request: Request) -> Response:
@@ -166,7 +160,7 @@ class OrderItemsView(OrderCommandView):
     @extend_schema(
         request=LineInputSerializer,
         responses={200: OrderSerializer},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY_PARAMETER],
     )
     @idempotent
     def post(self, request: Request, order_id: UUID) -> Response:
@@ -188,7 +182,7 @@ class OrderItemView(OrderCommandView):
     @extend_schema(
         request=QuantitySerializer,
         responses={200: OrderSerializer},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY_PARAMETER],
     )
     @idempotent
     def put(self, request: Request, order_id: UUID, product_id: UUID) -> Response:
@@ -205,7 +199,9 @@ class OrderItemView(OrderCommandView):
             ),
         )
 
-    @extend_schema(responses={200: OrderSerializer}, parameters=[IF_MATCH, IDEMPOTENCY_KEY])
+    @extend_schema(
+        responses={200: OrderSerializer}, parameters=[IF_MATCH, IDEMPOTENCY_KEY_PARAMETER]
+    )
     @idempotent
     def delete(self, request: Request, order_id: UUID, product_id: UUID) -> Response:
         self.visible_order(request, order_id)
@@ -223,7 +219,7 @@ class OrderShippingAddressView(OrderCommandView):
     @extend_schema(
         request=ShippingAddressSerializer,
         responses={200: OrderSerializer},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY_PARAMETER],
     )
     @idempotent
     def put(self, request: Request, order_id: UUID) -> Response:
@@ -244,7 +240,7 @@ class OrderConfirmView(OrderCommandView):
     @extend_schema(
         request=ConfirmSerializer,
         responses={200: OrderSerializer},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY_PARAMETER],
     )
     @idempotent
     def post(self, request: Request, order_id: UUID) -> Response:
@@ -266,7 +262,7 @@ class OrderCancelView(OrderCommandView):
     @extend_schema(
         request=CancelSerializer,
         responses={200: OrderSerializer},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY_PARAMETER],
     )
     @idempotent
     def post(self, request: Request, order_id: UUID) -> Response:
@@ -292,7 +288,7 @@ class OrderShipView(StaffOrderCommandView):
     @extend_schema(
         request=ShipSerializer,
         responses={200: OrderSerializer},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY_PARAMETER],
     )
     @idempotent
     def post(self, request: Request, order_id: UUID) -> Response:
@@ -324,7 +320,7 @@ class OrderRefundView(StaffOrderCommandView):
     @extend_schema(
         request=RefundSerializer,
         responses={200: OrderSerializer},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY_PARAMETER],
     )
     @idempotent
     def post(self, request: Request, order_id: UUID) -> Response:

@@ -140,6 +140,7 @@ def create_balance_table(table: str) -> None:
                 movements jsonb NOT NULL DEFAULT '[]',
                 opened_at timestamptz NOT NULL,
                 version integer NOT NULL,
+                opened_by uuid NULL REFERENCES users (id) DEFERRABLE INITIALLY DEFERRED,
                 CONSTRAINT {table}_balance_sane CHECK (balance > -1000000)
             );
             CREATE INDEX IF NOT EXISTS {table}_owner_idx ON {table} (owner);
@@ -149,4 +150,6 @@ def create_balance_table(table: str) -> None:
 
 def drop_balance_table(table: str) -> None:
     with connection.cursor() as cursor:
+        # Deferred foreign-key checks still pending in the test's transaction block a DROP.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f"DROP TABLE IF EXISTS {table}, {table}__rebuild")

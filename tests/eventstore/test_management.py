@@ -208,7 +208,7 @@ def test_verify_projections_names_the_corrupted_row_and_exits_1(
         cursor.execute("UPDATE test_balances SET balance = 99 WHERE id = %s", [corrupted])
         cursor.execute("DELETE FROM test_balances WHERE id = %s", [deleted])
         cursor.execute(
-            "INSERT INTO test_balances VALUES (%s, 'x', 'EUR', 0, '[]', now(), 1)", [stray]
+            "INSERT INTO test_balances VALUES (%s, 'x', 'EUR', 0, '[]', now(), 1, NULL)", [stray]
         )
     out = StringIO()
     # when

@@ -235,7 +235,7 @@ def test_an_unknown_projection_is_named_with_the_known_ones() -> None:
 def test_read_back_rows_decode_json_columns(balances: BalanceProjection) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO test_balances VALUES (%s, 'x', 'EUR', 1, '[\"1\"]', now(), 1)",
+            "INSERT INTO test_balances VALUES (%s, 'x', 'EUR', 1, '[\"1\"]', now(), 1, NULL)",
             [uuid.uuid4()],
         )
     (row,) = balances.rows()

@@ -57,6 +57,12 @@ def test_rebuild_reproduces_the_inline_read_model(
     assert _table_rows("test_balances") == inline_rows
     assert (result.events, result.rows, result.resumed) == (18, 6, False)
     assert _index_and_constraint_names("test_balances") == names_before
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT convalidated, condeferred FROM pg_constraint "
+            "WHERE conrelid = 'test_balances'::regclass AND contype = 'f'"
+        )
+        assert cursor.fetchall() == [(True, True)]  # the foreign key is back, validated
     assert checkpoint_get("test_balances").events_processed == 18
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass('test_balances__rebuild')")
@@ -194,3 +200,40 @@ def test_rebuilding_an_async_projection_sets_its_checkpoint(
         cursor.execute("SELECT id FROM test_balances_async ORDER BY id")
         assert [r[0] for r in cursor.fetchall()] == sorted(ids)
     assert checkpoint_get("test_balances_async").events_processed == 6
+
+
+@pytest.mark.django_db
+def test_a_rebuild_inside_a_callers_transaction_sees_its_events(
+    balances: BalanceProjection, open_account: Callable[..., uuid.UUID]
+) -> None:
+    # given events this (test) transaction appended and has not committed
+    _accounts(open_account, 2)
+    inline_rows = _table_rows("test_balances")
+    # when
+    result = rebuild_projection("test_balances")
+    # then the final catch-up, past the xmin guard, folded them all
+    assert (result.events, result.rows) == (6, 2)
+    assert _table_rows("test_balances") == inline_rows
+
+
+def test_a_resumed_rebuild_starts_over_when_the_table_changed_meanwhile(
+    balances: BalanceProjection, open_account: Callable[..., uuid.UUID]
+) -> None:
+    # given an interrupted rebuild, then a migration that adds a column
+    _accounts(open_account, 2)
+    wait_until_readable()
+
+    def interrupt(_: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        rebuild_projection("test_balances", batch_size=2, on_batch=interrupt)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE test_balances ADD COLUMN note text NOT NULL DEFAULT 'n/a'")
+    # when
+    result = rebuild_projection("test_balances", batch_size=2)
+    # then
+    assert (result.resumed, result.events_this_run, result.rows) == (False, 6, 2)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT note FROM test_balances")
+        assert cursor.fetchall() == [("n/a",)]

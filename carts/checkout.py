@@ -1,0 +1,133 @@
+"""Checkout: a cart becomes a confirmed order (which starts the fulfilment saga).
+
+One cart yields one order, however often or concurrently it is checked out:
+- the cart is claimed atomically in Redis, so one checkout at a time holds it;
+- the order id is derived from the cart's session id, so even a checkout that crashed after
+  COMMIT but before the cart was cleared names the same order on the next attempt, and is
+  answered with it instead of creating another;
+- a completed cart remembers its order, so a later repeat gets the same answer.
+
+Prices are the catalogue's at checkout time. A client that shows the customer a total may
+send it as `expected_total`; if prices moved since, nothing is created and the answer is 409
+`price-changed` with the new total. A line that obviously exceeds the available stock (by the
+stock cache) is refused at once; otherwise the saga's reservation decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from uuid import UUID
+
+from django.db import transaction
+
+from eventstore.commands import dispatch
+from inventory.exceptions import OutOfStock, ShortLine
+from inventory.selectors import product_availability
+from orders.catalogue import product_infos_get
+from orders.commands import ConfirmOrder, CreateOrder, LineRequest, orders
+from orders.domain import ShippingAddress, saga_id_for
+from orders.models import OrderView
+
+from .exceptions import CartCheckoutInProgress, PriceChanged
+from .services import (
+    cart_checkout_claim,
+    cart_checkout_complete,
+    cart_checkout_complete_on_commit,
+    cart_checkout_release,
+)
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    order_id: UUID
+    saga_id: UUID
+    status: str
+    total: Decimal
+    currency: str
+    # False when this call found the cart already checked out and answered with that order.
+    created: bool
+
+
+def cart_checkout(
+    *,
+    session_id: str,
+    user_id: UUID,
+    payment_token: str,
+    shipping_address: ShippingAddress,
+    expected_total: Decimal | None = None,
+    actor: str,
+) -> CheckoutResult:
+    claim = cart_checkout_claim(session_id=session_id, user_id=user_id)
+    if not claim.won:
+        if claim.completed:
+            return _existing(claim.order_id)
+        raise CartCheckoutInProgress(claim.order_id)
+
+    order_id = claim.order_id
+    try:
+        if orders.exists(order_id):
+            # An earlier attempt committed the order but died before clearing the cart.
+            cart_checkout_complete(session_id=session_id, order_id=order_id)
+            return _existing(order_id)
+        lines = sorted(claim.lines.items(), key=lambda item: str(item[0]))
+        total, currency = _priced_total(lines)
+        if expected_total is not None and expected_total != total:
+            raise PriceChanged(total=total, expected_total=expected_total, currency=currency)
+        _refuse_obvious_shortage(lines)
+        with transaction.atomic():
+            dispatch(
+                CreateOrder(
+                    order_id=order_id,
+                    customer_id=user_id,
+                    currency=currency,
+                    lines=tuple(LineRequest(product_id=p, quantity=q) for p, q in lines),
+                    shipping_address=shipping_address,
+                ),
+                actor=actor,
+            )
+            dispatch(ConfirmOrder(order_id=order_id, payment_token=payment_token), actor=actor)
+            cart_checkout_complete_on_commit(session_id=session_id, order_id=order_id)
+    except BaseException:
+        cart_checkout_release(session_id=session_id, order_id=order_id)
+        raise
+    return CheckoutResult(
+        order_id=order_id,
+        saga_id=saga_id_for(order_id),
+        status="CONFIRMED",
+        total=total,
+        currency=currency,
+        created=True,
+    )
+
+
+def _priced_total(lines: list[tuple[UUID, int]]) -> tuple[Decimal, str]:
+    infos = product_infos_get([product_id for product_id, _ in lines])
+    total = sum(
+        (infos[product_id].unit_price * quantity for product_id, quantity in lines), Decimal(0)
+    )
+    currency = infos[lines[0][0]].currency
+    return total.quantize(Decimal("0.01")), currency
+
+
+def _refuse_obvious_shortage(lines: list[tuple[UUID, int]]) -> None:
+    available = product_availability(product_id for product_id, _ in lines)
+    short = [
+        ShortLine(product_id=product_id, requested=quantity, available=available.get(product_id, 0))
+        for product_id, quantity in lines
+        if quantity > available.get(product_id, 0)
+    ]
+    if short:
+        raise OutOfStock(short)
+
+
+def _existing(order_id: UUID) -> CheckoutResult:
+    view = OrderView.objects.get(pk=order_id)
+    return CheckoutResult(
+        order_id=order_id,
+        saga_id=saga_id_for(order_id),
+        status=view.status,
+        total=view.total_amount,
+        currency=view.currency,
+        created=False,
+    )

@@ -1,0 +1,73 @@
+"""Server-side prepared statements on Django's database connection.
+
+Django binds parameters on the client and never prepares. The event store runs a handful
+of statements thousands of times (append, stream and log reads, read-model upserts), and for
+those parsing and planning is a large part of the cost, so they go through here: same
+connection, same transaction, errors wrapped like Django's. Results are fetched in binary
+format (faster to decode; jsonb arrives decoded).
+
+Django opens its psycopg connections with `prepare_threshold=None`, which turns preparing
+off; the first use here sets a threshold so high that nothing is prepared automatically and
+only these explicit requests are. Django's own queries use client-side binding and are
+never prepared either way. EVENTSTORE_PREPARED_STATEMENTS=false keeps everything unprepared
+(for a pooler in transaction mode without prepared-statement support).
+
+These statements bypass Django's cursor wrapper, so they do not show in
+`connection.queries` or `assertNumQueries`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from django.conf import settings
+from django.db import connection
+
+_ONLY_WHEN_ASKED = 2**31 - 1
+
+
+def fetch_prepared(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Rows of a prepared statement (placeholders `%s`, or `%b` for binary parameters)."""
+    with _cursor() as cursor:
+        cursor.execute(sql, params, prepare=_prepare(), binary=True)
+        return cursor.fetchall() if cursor.description else []
+
+
+def fetch_prepared_described(
+    sql: str, params: Sequence[Any]
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Column names and rows of a prepared statement."""
+    with _cursor() as cursor:
+        cursor.execute(sql, params, prepare=_prepare(), binary=True)
+        names = [c.name for c in cursor.description or []]
+        return names, cursor.fetchall() if cursor.description else []
+
+
+def execute_prepared(sql: str, params: Sequence[Any]) -> int:
+    """Run a prepared statement; the number of rows it affected."""
+    with _cursor() as cursor:
+        cursor.execute(sql, params, prepare=_prepare())
+        return cursor.rowcount
+
+
+def _prepare() -> bool | None:
+    return True if settings.EVENTSTORE_PREPARED_STATEMENTS else None
+
+
+class _cursor:
+    def __enter__(self) -> psycopg.Cursor[Any]:
+        connection.ensure_connection()
+        connection.validate_no_broken_transaction()
+        self._errors = connection.wrap_database_errors
+        self._errors.__enter__()
+        raw = connection.connection
+        if raw.prepare_threshold is None and settings.EVENTSTORE_PREPARED_STATEMENTS:
+            raw.prepare_threshold = _ONLY_WHEN_ASKED
+        self._cursor: psycopg.Cursor[Any] = psycopg.Cursor(raw)
+        return self._cursor
+
+    def __exit__(self, *exc: Any) -> None:
+        self._cursor.close()
+        self._errors.__exit__(*exc)
