@@ -23,7 +23,10 @@ from sagas.services import Advance, saga_advance
 from tests.inventory.factories import ProductFactory
 
 ADDRESS = ShippingAddress(
-    name="Ada Lovelace", line1="12 St James's Square", city="London", postal_code="SW1Y 4JH",
+    name="Ada Lovelace",
+    line1="12 St James's Square",
+    city="London",
+    postal_code="SW1Y 4JH",
     country="GB",
 )
 

@@ -43,5 +43,5 @@ def test_a_celery_process_refuses_to_start_with_tangled_timers(settings: Setting
     # given
     settings.INVENTORY_RESERVATION_TTL = timedelta(minutes=1)
     # when / then
-    with pytest.raises(SystemExit, match="sagas.E003"):
+    with pytest.raises(SystemExit, match=r"sagas\.E003"):
         _refuse_tangled_timers()

@@ -105,7 +105,8 @@ def test_happy_path_pays_the_order_commits_the_stock_and_sends_the_confirmation(
     assert (payment.status, payment.captured_amount) == ("CAPTURED", Decimal("29.00"))
     assert paid.payment_id == payment.id
     assert [c.status for c in charges(order_id)] == ["CAPTURED"]
-    assert stock(mug) == (3, 0) and stock(tea) == (2, 0)
+    assert stock(mug) == (3, 0)
+    assert stock(tea) == (2, 0)
     assert reservation_statuses(order_id) == ["COMMITTED", "COMMITTED"]
     assert_stock_consistent()
     [email] = mail.outbox
@@ -126,7 +127,8 @@ def test_out_of_stock_cancels_the_order_and_takes_no_money(customer: User) -> No
     cancelled = order(order_id)
     assert (cancelled.status, cancelled.cancellation_reason) == ("CANCELLED", "out_of_stock")
     assert payments(order_id) == []
-    assert stock(mug) == (5, 0) and stock(tea) == (1, 0)
+    assert stock(mug) == (5, 0)
+    assert stock(tea) == (1, 0)
     assert reservation_statuses(order_id) == []
     assert_stock_consistent()
 
