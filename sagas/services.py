@@ -191,12 +191,14 @@ def _claim(
             )
             if not taken:
                 continue  # changed under us: read again and decide again
-            # We hold the only lease, so an attempt still STARTED belonged to a dead lease.
-            SagaStepLog.objects.filter(saga_id=saga_id, outcome=StepOutcome.STARTED).update(
-                outcome=StepOutcome.ABANDONED,
-                finished_at=now,
-                error="its worker lost the lease before reporting",
-            )
+            if saga.lease_owner:
+                # A lease that was never given back: its worker died (or lost it) while its
+                # attempt was still STARTED. Recording an outcome always clears the owner.
+                SagaStepLog.objects.filter(saga_id=saga_id, outcome=StepOutcome.STARTED).update(
+                    outcome=StepOutcome.ABANDONED,
+                    finished_at=now,
+                    error="its worker lost the lease before reporting",
+                )
             kind = (
                 StepKind.COMPENSATION if saga.status == SagaStatus.COMPENSATING else StepKind.ACTION
             )
@@ -489,6 +491,13 @@ def _staff_write(
         )
         if not written:
             raise SagaBusy(f"Saga {saga.pk} changed meanwhile; reload and try again.")
+        if saga.lease_owner:
+            # The expired lease is cleared here, so the next claim cannot tell: close it now.
+            SagaStepLog.objects.filter(saga_id=saga.pk, outcome=StepOutcome.STARTED).update(
+                outcome=StepOutcome.ABANDONED,
+                finished_at=now,
+                error="its worker lost the lease before reporting",
+            )
         if runnable:
             transaction.on_commit(functools.partial(saga_enqueue, saga.pk))
     logger.info("saga %s: %s by %s -> %s", saga.pk, action, actor or "system", new.status)

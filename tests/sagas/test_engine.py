@@ -438,3 +438,20 @@ def test_waking_leaves_leased_due_and_finished_sagas_alone() -> None:
     assert not saga_wake(saga_id=due.saga_id)
     assert not saga_wake(saga_id=finished.saga_id)
     assert not saga_wake(saga_id=uuid.uuid4())
+
+
+def test_staff_acting_on_a_saga_whose_worker_died_close_its_dead_attempt(
+    settings: SettingsWrapper,
+) -> None:
+    # given: a worker died in "reserve" and its lease has expired
+    settings.SAGA_LEASE = timedelta(milliseconds=100)
+    saga = start_test_saga(script={"reserve": "die"})
+    with pytest.raises(WorkerDied):
+        saga_advance(saga_id=saga.saga_id, worker="dead-worker")
+    time.sleep(0.15)
+    # when
+    saga_compensate(saga_id=saga.saga_id, reason="stuck", actor="staff")
+    # then
+    saga = drive(saga.saga_id)
+    assert saga.status == SagaStatus.COMPENSATED
+    assert log_of(saga) == [("reserve", "ACTION", 1, "ABANDONED")]
