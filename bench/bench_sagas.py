@@ -172,7 +172,13 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def _result(
-    name: str, value: float, unit: str, baseline: str, baseline_value: float, ratio: float
+    name: str,
+    value: float,
+    unit: str,
+    baseline: str,
+    baseline_value: float,
+    baseline_unit: str,
+    ratio: float,
 ) -> Result:
     return {
         "name": name,
@@ -180,6 +186,7 @@ def _result(
         "unit": unit,
         "baseline": baseline,
         "baseline_value": baseline_value,
+        "baseline_unit": baseline_unit,
         "ratio": ratio,
     }
 
@@ -310,6 +317,7 @@ def bench_checkout_to_paid_latency() -> list[Result]:
             "ms",
             "Celery no-op round trip p50",
             base * 1000,
+            "ms",
             base / p50,
         ),
         _result(
@@ -318,6 +326,7 @@ def bench_checkout_to_paid_latency() -> list[Result]:
             "ms",
             "Celery no-op round trip p95",
             base95 * 1000,
+            "ms",
             base95 / p95,
         ),
     ]
@@ -335,6 +344,7 @@ def _throughput(count: int) -> Result:
         "sagas/s",
         f"Celery no-op tasks/s, {processes}",
         noop_rate,
+        "tasks/s",
         saga_rate / noop_rate,
     )
 
