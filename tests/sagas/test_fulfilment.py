@@ -25,6 +25,7 @@ from sagas.fulfilment import (
     RESERVE_STOCK,
     SEND_CONFIRMATION,
     cancel_order,
+    capture_payment,
     fulfilment_timeouts_enforce,
     release_stock,
     void_or_refund_payment,
@@ -442,3 +443,42 @@ def test_the_same_step_delivered_twice_concurrently_runs_once(
     assert SandboxCharge.objects.filter(status="CAPTURED").count() == 1
     assert Payment.objects.get(order_id=order_id).status == "CAPTURED"
     assert stock(mug) == (4, 0)
+
+
+def test_a_capture_whose_outcome_was_lost_and_then_timed_out_is_undone_completely(
+    customer: User,
+) -> None:
+    # given: a worker ran the whole capture step (the order is PAID) and died before
+    # recording it; by the time the step is claimed again its deadline has passed
+    mug = stocked_product(5)
+    order_id = confirmed_order(customer, [(mug, 2)])
+    saga = advance(order_id, until_step=CAPTURE_PAYMENT)
+    capture_payment(
+        StepContext(
+            saga_id=saga.saga_id,
+            saga_type=saga.saga_type,
+            correlation_id=saga.correlation_id,
+            owner_id=saga.owner_id,
+            step=CAPTURE_PAYMENT,
+            kind=StepKind.ACTION,
+            attempt=1,
+            data=dict(saga.saga_data),
+        )
+    )
+    assert order(order_id).status == "PAID"
+    SagaInstance.objects.filter(pk=saga.pk).update(
+        step_deadline_at=timezone.now() - timedelta(seconds=1)
+    )
+    # when
+    saga = advance(order_id)
+    # then: money back, stock back, order cancelled (through the PAID → CANCELLED
+    # transition, with the refund already made, so no refund saga is owed)
+    assert (saga.status, saga.failure_reason) == (SagaStatus.COMPENSATED, "timeout")
+    cancelled = order(order_id)
+    assert (cancelled.status, cancelled.payment_status) == ("CANCELLED", "REFUNDED")
+    assert cancelled.cancellation_reason == "timeout"
+    assert [p.status for p in payments(order_id)] == ["REFUNDED"]
+    assert stock(mug) == (5, 0)
+    assert reservation_statuses(order_id) == ["RETURNED"]
+    assert not SagaInstance.objects.filter(saga_type="order_refund").exists()
+    assert_stock_consistent()
