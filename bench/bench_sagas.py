@@ -10,8 +10,8 @@ this run, with emails rendered and dropped (`EMAIL_URL=dummymail://`).
   checks out (`POST /api/v1/carts/{sid}/checkout/` through the whole Django stack, in this
   process); the latency runs from the request to the `paid_at` the worker records. The
   baseline is one no-op task round trip (publish, run, result back). Reaching PAID takes
-  four hops through the broker (accept, reserve, authorize, capture), each with its claim
-  and record transactions and the step's own work.
+  three runs through the broker (reserve, authorize, capture), each with its claim and
+  record transactions and the step's own work.
 - completed sagas per second with one and with two worker processes: N orders are confirmed
   while their first runs go to a queue nobody reads (which is then dropped: lost messages),
   then the saga sweeper publishes them all at once to the workers — so only the workers are

@@ -144,10 +144,13 @@ class Step:
     saga moves on; it never undoes the steps before (e.g. sending an email).
     `must_complete=True`: a step past the point of no return (e.g. paying money back): it is
     retried, and when it fails for good the saga waits in FAILED for staff instead of
-    compensating; staff retry runs the step again."""
+    compensating; staff retry runs the step again.
+    `action=None`: a compensation-only step, for something done before the saga reached it
+    (e.g. the order confirmation that started the saga): it counts as completed when the saga
+    gets there, without a run of its own, and its compensation runs when the saga is undone."""
 
     name: str
-    action: StepFunction
+    action: StepFunction | None
     compensation: StepFunction | None = None
     retry: RetryPolicy | Callable[[], RetryPolicy] | None = None
     compensation_retry: RetryPolicy | Callable[[], RetryPolicy] | None = None
@@ -158,6 +161,12 @@ class Step:
     def __post_init__(self) -> None:
         if self.best_effort and self.must_complete:
             raise ValueError(f"step {self.name!r} cannot be both best_effort and must_complete")
+        if self.action is None and (
+            self.compensation is None or self.best_effort or self.must_complete
+        ):
+            raise ValueError(
+                f"step {self.name!r} without an action needs a compensation (and nothing else)"
+            )
 
     def retry_policy(self) -> RetryPolicy:
         return _resolve(self.retry, RetryPolicy.from_settings)
@@ -186,6 +195,8 @@ class SagaDefinition:
         names = [step.name for step in self.steps]
         if len(set(names)) != len(names):
             raise ValueError(f"saga {self.saga_type!r} has duplicate step names: {names}")
+        if all(step.action is None for step in self.steps):
+            raise ValueError(f"saga {self.saga_type!r} has no step with an action")
 
     @property
     def step_names(self) -> list[str]:
@@ -268,19 +279,19 @@ def deadline_passed(state: SagaState, now: datetime) -> bool:
 
 
 def start_state(definition: SagaDefinition, data: dict[str, Any], now: datetime) -> SagaState:
-    first = definition.steps[0]
-    return SagaState(
+    before = SagaState(
         status=SagaStatus.RUNNING,
-        current_step=first.name,
+        current_step="",
         attempts=0,
         completed_steps=[],
         compensated_steps=[],
         failure_reason="",
-        step_deadline_at=now + first.deadline_after(),
+        step_deadline_at=None,
         next_attempt_at=now,
         last_error="",
         data=data,
     )
+    return _enter(definition, definition.steps[0], before, now)
 
 
 def decide(
@@ -308,11 +319,9 @@ def _after_action(
     rng: random.Random | None,
 ) -> Decision:
     if isinstance(outcome, Succeeded):
-        moved = _move_on(definition, step, state, now)
-        return Decision(
-            replace(moved, completed_steps=[*state.completed_steps, step.name], data=outcome.data),
-            StepOutcome.SUCCEEDED,
-        )
+        done = replace(state, completed_steps=[*state.completed_steps, step.name])
+        moved = _move_on(definition, step, done, now)
+        return Decision(replace(moved, data=outcome.data), StepOutcome.SUCCEEDED)
     policy = step.retry_policy()
     if (
         outcome.transient
@@ -379,21 +388,33 @@ def _after_compensation(
 
 
 def _move_on(definition: SagaDefinition, step: Step, state: SagaState, now: datetime) -> SagaState:
-    following = definition.next_step(step.name)
-    if following is None:
+    return _enter(definition, definition.next_step(step.name), state, now)
+
+
+def _enter(
+    definition: SagaDefinition, step: Step | None, state: SagaState, now: datetime
+) -> SagaState:
+    """Make `step` current; compensation-only steps on the way count as completed at once."""
+    completed = list(state.completed_steps)
+    while step is not None and step.action is None:
+        completed.append(step.name)
+        step = definition.next_step(step.name)
+    if step is None:
         return replace(
             state,
             status=SagaStatus.COMPLETED,
             current_step="",
+            completed_steps=completed,
             attempts=0,
             step_deadline_at=None,
             next_attempt_at=None,
         )
     return replace(
         state,
-        current_step=following.name,
+        current_step=step.name,
+        completed_steps=completed,
         attempts=0,
-        step_deadline_at=now + following.deadline_after(),
+        step_deadline_at=now + step.deadline_after(),
         next_attempt_at=now,
     )
 

@@ -1,20 +1,22 @@
 """The order-fulfilment saga: what turns a confirmed order into a paid one, or back into
 nothing — no stock held, no money taken.
 
-    accept_order ─► reserve_stock ─► authorize_payment ─► capture_payment ─► send_confirmation
-    cancel_order ◄─ release_stock ◄─ void_or_refund        (no undo: the       (best effort)
-                                                             point of no return)
+    (order_confirmed) ─► reserve_stock ─► authorize_payment ─► capture_payment ─► send_confirmation
+     cancel_order    ◄─ release_stock ◄─ void_or_refund       (point of no        (best effort)
+                                                                return)
 
 It starts because `sagas` subscribes to OrderConfirmed (subscribers.py); its id is
 `orders.domain.saga_id_for(order_id)`, so an order has at most one. Each step reads the order
 again and stops (compensates) when the customer cancelled meanwhile:
 
-- accept_order: the order is CONFIRMED; its lines, total and currency go into the saga data.
-  Compensation: cancel the order with the saga's failure reason (skipped when the order is
-  already CANCELLED). It runs last, after the money and the stock were given back.
-- reserve_stock: `stock_reserve` of the lines, expiring after INVENTORY_RESERVATION_TTL.
-  OutOfStock is permanent (`out_of_stock`), StockBusy transient. Compensation: release the
-  reservation, and return committed units if a crashed capture step had committed them.
+- order_confirmed: the confirmation that started the saga, a compensation-only step
+  (completed on start, no run of its own). Compensation: cancel the order with the saga's
+  failure reason (skipped when it is already CANCELLED); it runs last, after the money and
+  the stock were given back.
+- reserve_stock: the order is CONFIRMED; its lines, total and currency go into the saga data,
+  and `stock_reserve` holds the lines until INVENTORY_RESERVATION_TTL. OutOfStock is
+  permanent (`out_of_stock`), StockBusy transient. Compensation: release the reservation,
+  and return committed units if a crashed capture step had committed them.
 - authorize_payment: `payment_authorize` with the token from the OrderConfirmed event (never
   copied into the saga data), then RecordPaymentAuthorized on the order. A decline is
   permanent (`payment_declined`); gateway trouble is retried, and when retries run out the
@@ -102,14 +104,14 @@ PAYMENT_FAILED = "payment_failed"
 TIMEOUT = DEADLINE_REASON  # "timeout": a step deadline or the payment timeout passed
 CANCELLED_BY_CUSTOMER = "cancelled_by_customer"
 
-ACCEPT_ORDER = "accept_order"
+ORDER_CONFIRMED_STEP = "order_confirmed"
 RESERVE_STOCK = "reserve_stock"
 AUTHORIZE_PAYMENT = "authorize_payment"
 CAPTURE_PAYMENT = "capture_payment"
 SEND_CONFIRMATION = "send_confirmation"
 # Where the payment timeout may still undo the saga. The capture step is excluded: it is
 # bounded by its own deadline, and once it has run the order may already be PAID.
-BEFORE_CAPTURE = (ACCEPT_ORDER, RESERVE_STOCK, AUTHORIZE_PAYMENT)
+BEFORE_CAPTURE = (RESERVE_STOCK, AUTHORIZE_PAYMENT)
 
 
 # --- reading the order
@@ -157,19 +159,6 @@ def _dispatch(ctx: StepContext, command: Any) -> Any:
 # --- steps and their compensations
 
 
-def accept_order(ctx: StepContext) -> Mapping[str, Any]:
-    view = _still_wanted(ctx)
-    if view.status != OrderStatus.CONFIRMED:
-        raise PermanentStepError(
-            f"order is {view.status}, not CONFIRMED", reason=f"order_{view.status.lower()}"
-        )
-    return {
-        "total": str(view.total_amount),
-        "currency": view.currency,
-        "lines": [[item["product_id"], item["quantity"]] for item in view.items],
-    }
-
-
 def cancel_order(ctx: StepContext) -> Mapping[str, Any]:
     """Runs last, once money and stock are back. Cancelling twice is a no-op."""
     order_id = _order_id(ctx)
@@ -196,9 +185,17 @@ def cancel_order(ctx: StepContext) -> Mapping[str, Any]:
 
 
 def reserve_stock(ctx: StepContext) -> Mapping[str, Any]:
-    _still_wanted(ctx)
+    view = _still_wanted(ctx)
+    if view.status != OrderStatus.CONFIRMED:
+        raise PermanentStepError(
+            f"order is {view.status}, not CONFIRMED", reason=f"order_{view.status.lower()}"
+        )
+    # What later steps need, as the order was confirmed (its lines cannot change since).
+    ctx.data["total"] = str(view.total_amount)
+    ctx.data["currency"] = view.currency
+    ctx.data["lines"] = [[item["product_id"], item["quantity"]] for item in view.items]
+    lines = [(uuid.UUID(item["product_id"]), int(item["quantity"])) for item in view.items]
     expires_at = timezone.now() + settings.INVENTORY_RESERVATION_TTL
-    lines = [(uuid.UUID(product_id), quantity) for product_id, quantity in ctx.data["lines"]]
     try:
         reservations = stock_reserve(order_id=_order_id(ctx), lines=lines, expires_at=expires_at)
     except OutOfStock as exc:
@@ -332,7 +329,7 @@ FULFILMENT = register_saga(
     SagaDefinition(
         saga_type=FULFILMENT_SAGA,
         steps=(
-            Step(ACCEPT_ORDER, accept_order, compensation=cancel_order, deadline=_step_deadline),
+            Step(ORDER_CONFIRMED_STEP, None, compensation=cancel_order),
             Step(RESERVE_STOCK, reserve_stock, compensation=release_stock, deadline=_step_deadline),
             Step(
                 AUTHORIZE_PAYMENT,

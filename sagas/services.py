@@ -113,7 +113,7 @@ def saga_start(
                 last_error, resolved_by, resolved_at, created_at, updated_at
             ) VALUES (
                 %s, %s, %s, %s, %s, %s::jsonb, %s,
-                '[]'::jsonb, '[]'::jsonb, '', 1, '',
+                %s::jsonb, '[]'::jsonb, '', 1, '',
                 NULL, %s, %s, %s, 0,
                 '', '', NULL, %s, %s
             )
@@ -128,6 +128,7 @@ def saga_start(
                 state.current_step,
                 _dumps(state.data),
                 state.status.value,
+                _dumps(state.completed_steps),
                 state.next_attempt_at,
                 now,
                 state.step_deadline_at,
@@ -236,7 +237,9 @@ def _state(saga: SagaInstance) -> SagaState:
 def _run(definition: SagaDefinition, saga: SagaInstance, state: SagaState) -> Outcome:
     step = definition.step(saga.current_step)
     function = step.action if state.kind is StepKind.ACTION else step.compensation
-    assert function is not None, "only steps with a compensation are compensated"
+    # Compensation-only steps never become current as actions; only steps with a
+    # compensation are compensated.
+    assert function is not None, f"step {step.name!r} has no {state.kind.lower()}"
     context = StepContext(
         saga_id=saga.saga_id,
         saga_type=saga.saga_type,

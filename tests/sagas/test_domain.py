@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sagas.domain import RetryPolicy, SagaDefinition, Step, StepContext
+from sagas.domain import (
+    RetryPolicy,
+    SagaDefinition,
+    SagaStatus,
+    Step,
+    StepContext,
+    StepOutcome,
+    Succeeded,
+    decide,
+    start_state,
+)
 
 POLICY = RetryPolicy(
     max_attempts=5,
@@ -46,6 +56,10 @@ def test_jitter_takes_off_at_most_its_share() -> None:
     [
         lambda: SagaDefinition(saga_type="empty", steps=()),
         lambda: SagaDefinition(saga_type="twice", steps=(Step("a", noop), Step("a", noop))),
+        lambda: Step("undo-less", None),
+        lambda: Step("loud", None, noop, best_effort=True),
+        lambda: SagaDefinition(saga_type="idle", steps=(Step("a", None, noop),)),
+        lambda: Step("both", noop, best_effort=True, must_complete=True),
         lambda: RetryPolicy(max_attempts=0, base_delay=timedelta(0), max_delay=timedelta(0)),
         lambda: RetryPolicy(
             max_attempts=1, base_delay=timedelta(0), max_delay=timedelta(0), jitter=2
@@ -65,3 +79,36 @@ def test_compensations_run_latest_first_and_skip_steps_without_one() -> None:
     assert definition.next_compensation(["a", "b", "c"], []) == definition.step("c")
     assert definition.next_compensation(["a", "b", "c"], ["c"]) == definition.step("a")
     assert definition.next_compensation(["a", "b", "c"], ["c", "a"]) is None
+
+
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+WITH_COMPENSATION_ONLY = SagaDefinition(
+    saga_type="t",
+    steps=(
+        Step("confirmed", None, noop),
+        Step("reserve", noop, noop),
+        Step("promised", None, noop),
+        Step("charge", noop),
+    ),
+)
+
+
+def test_compensation_only_steps_count_as_completed_when_reached_without_a_run() -> None:
+    # when
+    started = start_state(WITH_COMPENSATION_ONLY, {}, NOW)
+    after_reserve = decide(WITH_COMPENSATION_ONLY, started, Succeeded(data={}), NOW)
+    # then
+    assert (started.current_step, started.completed_steps) == ("reserve", ["confirmed"])
+    assert after_reserve.log_outcome == StepOutcome.SUCCEEDED
+    assert after_reserve.state.current_step == "charge"
+    assert after_reserve.state.completed_steps == ["confirmed", "reserve", "promised"]
+    assert after_reserve.state.status == SagaStatus.RUNNING
+
+
+def test_compensation_only_steps_are_undone_like_any_other() -> None:
+    definition = WITH_COMPENSATION_ONLY
+    completed = ["confirmed", "reserve", "promised"]
+    assert definition.next_compensation(completed, []) == definition.step("promised")
+    assert definition.next_compensation(completed, ["promised", "reserve"]) == definition.step(
+        "confirmed"
+    )

@@ -94,7 +94,7 @@ def test_happy_path_pays_the_order_commits_the_stock_and_sends_the_confirmation(
     # then
     assert saga.status == SagaStatus.COMPLETED
     assert saga.completed_steps == [
-        "accept_order",
+        "order_confirmed",
         "reserve_stock",
         "authorize_payment",
         "capture_payment",
@@ -124,7 +124,7 @@ def test_out_of_stock_cancels_the_order_and_takes_no_money(customer: User) -> No
     saga = advance(order_id)
     # then
     assert (saga.status, saga.failure_reason) == (SagaStatus.COMPENSATED, "out_of_stock")
-    assert saga.compensated_steps == ["accept_order"]
+    assert saga.compensated_steps == ["order_confirmed"]
     cancelled = order(order_id)
     assert (cancelled.status, cancelled.cancellation_reason) == ("CANCELLED", "out_of_stock")
     assert payments(order_id) == []
@@ -142,7 +142,7 @@ def test_declined_card_releases_the_stock_and_cancels_the_order(customer: User) 
     saga = advance(order_id)
     # then
     assert (saga.status, saga.failure_reason) == (SagaStatus.COMPENSATED, "payment_declined")
-    assert saga.compensated_steps == ["reserve_stock", "accept_order"]
+    assert saga.compensated_steps == ["reserve_stock", "order_confirmed"]
     cancelled = order(order_id)
     assert (cancelled.status, cancelled.cancellation_reason) == ("CANCELLED", "payment_declined")
     assert [(p.status, p.failure_code) for p in payments(order_id)] == [("FAILED", "card_declined")]
@@ -160,7 +160,7 @@ def test_failed_capture_voids_the_authorization_and_releases_the_stock(customer:
     saga = advance(order_id)
     # then
     assert (saga.status, saga.failure_reason) == (SagaStatus.COMPENSATED, "payment_failed")
-    assert saga.compensated_steps == ["authorize_payment", "reserve_stock", "accept_order"]
+    assert saga.compensated_steps == ["authorize_payment", "reserve_stock", "order_confirmed"]
     cancelled = order(order_id)
     assert (cancelled.status, cancelled.cancellation_reason) == ("CANCELLED", "payment_failed")
     assert [p.status for p in payments(order_id)] == ["VOIDED"]
@@ -341,7 +341,7 @@ def test_compensations_run_again_change_nothing(customer: User) -> None:
         for step, compensation in (
             (AUTHORIZE_PAYMENT, void_or_refund_payment),
             (RESERVE_STOCK, release_stock),
-            ("accept_order", cancel_order),
+            ("order_confirmed", cancel_order),
         ):
             compensation(
                 StepContext(
