@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -133,10 +133,14 @@ def _order_id(ctx: StepContext) -> uuid.UUID:
     return uuid.UUID(ctx.data["order_id"])
 
 
-def _still_wanted(ctx: StepContext) -> OrderView:
-    """Re-read the order; a cancelled order stops the saga (its compensations run)."""
+def _still_wanted(ctx: StepContext, undo_own_effect: Callable[[], Any] | None = None) -> OrderView:
+    """Re-read the order; a cancelled order stops the saga (its compensations run). A step
+    that stops here first undoes what an earlier run of itself may have done before its
+    outcome was lost (`undo_own_effect`): only completed steps are compensated."""
     view = order_read(_order_id(ctx))
     if view.status == OrderStatus.CANCELLED:
+        if undo_own_effect is not None:
+            undo_own_effect()
         raise PermanentStepError(
             f"order was cancelled ({view.cancellation_reason})", reason=CANCELLED_BY_CUSTOMER
         )
@@ -185,7 +189,7 @@ def cancel_order(ctx: StepContext) -> Mapping[str, Any]:
 
 
 def reserve_stock(ctx: StepContext) -> Mapping[str, Any]:
-    view = _still_wanted(ctx)
+    view = _still_wanted(ctx, lambda: stock_release(order_id=_order_id(ctx)))
     if view.status != OrderStatus.CONFIRMED:
         raise PermanentStepError(
             f"order is {view.status}, not CONFIRMED", reason=f"order_{view.status.lower()}"
@@ -220,7 +224,7 @@ def release_stock(ctx: StepContext) -> Mapping[str, Any]:
 
 def authorize_payment(ctx: StepContext) -> Mapping[str, Any]:
     order_id = _order_id(ctx)
-    _still_wanted(ctx)
+    _still_wanted(ctx, lambda: _void(order_id, f"{ctx.idempotency_key}:void"))
     try:
         payment = payment_authorize(
             order_id=order_id,
@@ -248,6 +252,14 @@ def authorize_payment(ctx: StepContext) -> Mapping[str, Any]:
         # Cancelled while we authorized: the step still succeeded (money is held), so the
         # capture step sees the cancellation and the void compensation gives it back.
     return {"payment_id": str(payment.id)}
+
+
+def _void(order_id: uuid.UUID, key: str) -> None:
+    try:
+        payment_void(order_id=order_id, idempotency_key=key)
+    except PaymentTransientError as exc:
+        message = f"void failed: {exc.code}: {exc.message}"
+        raise TransientStepError(message, reason=exc.code) from exc
 
 
 def void_or_refund_payment(ctx: StepContext) -> Mapping[str, Any]:

@@ -18,6 +18,7 @@ from orders.commands import ConfirmOrder, CreateOrder, LineRequest
 from orders.domain import ShippingAddress, saga_id_for
 from orders.models import OrderView
 from payments.models import Payment, SandboxCharge, SandboxRequest
+from sagas.domain import StepContext, StepKind
 from sagas.models import SagaInstance
 from sagas.services import Advance, saga_advance
 from tests.inventory.factories import ProductFactory
@@ -117,3 +118,19 @@ def ledger_rows(order_id: uuid.UUID) -> int:
 def assert_stock_consistent() -> None:
     """inventory's verify_stock: every stock row equals its ledger and its reservations."""
     assert stock_drift() == []
+
+
+def context_for(saga: SagaInstance, step: str, kind: StepKind = StepKind.ACTION) -> StepContext:
+    """What the engine hands a step of `saga` — to run it the way a worker that then died
+    (or a duplicate delivery) would."""
+    return StepContext(
+        saga_id=saga.saga_id,
+        saga_type=saga.saga_type,
+        correlation_id=saga.correlation_id,
+        owner_id=saga.owner_id,
+        step=step,
+        kind=kind,
+        attempt=saga.attempts + 1,
+        data=dict(saga.saga_data),
+        failure_reason=saga.failure_reason or None,
+    )

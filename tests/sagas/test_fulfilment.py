@@ -5,6 +5,7 @@ Real PostgreSQL, the sandbox gateway, the real order commands and inventory serv
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
@@ -24,10 +25,12 @@ from sagas.fulfilment import (
     CAPTURE_PAYMENT,
     RESERVE_STOCK,
     SEND_CONFIRMATION,
+    authorize_payment,
     cancel_order,
     capture_payment,
     fulfilment_timeouts_enforce,
     release_stock,
+    reserve_stock,
     void_or_refund_payment,
 )
 from sagas.models import SagaInstance
@@ -38,6 +41,7 @@ from tests.sagas.shop import (
     assert_stock_consistent,
     charges,
     confirmed_order,
+    context_for,
     gateway_requests,
     ledger_rows,
     order,
@@ -343,19 +347,7 @@ def test_compensations_run_again_change_nothing(customer: User) -> None:
             (RESERVE_STOCK, release_stock),
             ("order_confirmed", cancel_order),
         ):
-            compensation(
-                StepContext(
-                    saga_id=saga.saga_id,
-                    saga_type=saga.saga_type,
-                    correlation_id=saga.correlation_id,
-                    owner_id=saga.owner_id,
-                    step=step,
-                    kind=StepKind.COMPENSATION,
-                    attempt=2,
-                    data=dict(saga.saga_data),
-                    failure_reason=saga.failure_reason,
-                )
-            )
+            compensation(context_for(saga, step, StepKind.COMPENSATION))
     # then
     after = (
         order(order_id).version,
@@ -453,18 +445,7 @@ def test_a_capture_whose_outcome_was_lost_and_then_timed_out_is_undone_completel
     mug = stocked_product(5)
     order_id = confirmed_order(customer, [(mug, 2)])
     saga = advance(order_id, until_step=CAPTURE_PAYMENT)
-    capture_payment(
-        StepContext(
-            saga_id=saga.saga_id,
-            saga_type=saga.saga_type,
-            correlation_id=saga.correlation_id,
-            owner_id=saga.owner_id,
-            step=CAPTURE_PAYMENT,
-            kind=StepKind.ACTION,
-            attempt=1,
-            data=dict(saga.saga_data),
-        )
-    )
+    capture_payment(context_for(saga, CAPTURE_PAYMENT))
     assert order(order_id).status == "PAID"
     SagaInstance.objects.filter(pk=saga.pk).update(
         step_deadline_at=timezone.now() - timedelta(seconds=1)
@@ -481,4 +462,31 @@ def test_a_capture_whose_outcome_was_lost_and_then_timed_out_is_undone_completel
     assert stock(mug) == (5, 0)
     assert reservation_statuses(order_id) == ["RETURNED"]
     assert not SagaInstance.objects.filter(saga_type="order_refund").exists()
+    assert_stock_consistent()
+
+
+@pytest.mark.parametrize(
+    ("step", "run", "payment_statuses"),
+    [(RESERVE_STOCK, reserve_stock, []), (AUTHORIZE_PAYMENT, authorize_payment, ["VOIDED"])],
+)
+def test_a_step_whose_outcome_was_lost_leaves_nothing_when_it_finds_the_order_cancelled(
+    customer: User,
+    customer_client: APIClient,
+    step: str,
+    run: Callable[[StepContext], object],
+    payment_statuses: list[str],
+) -> None:
+    # given: a worker ran the step and died before recording it; then the customer cancelled
+    mug = stocked_product(5)
+    order_id = confirmed_order(customer, [(mug, 2)])
+    saga = advance(order_id, until_step=step)
+    run(context_for(saga, step))
+    customer_client.post(f"/api/v1/orders/{order_id}/cancel/", {}, format="json")
+    # when: the step runs again
+    saga = advance(order_id)
+    # then: it undid its own effect before giving up
+    assert (saga.status, saga.failure_reason) == (SagaStatus.COMPENSATED, "cancelled_by_customer")
+    assert [p.status for p in payments(order_id)] == payment_statuses
+    assert stock(mug) == (5, 0)
+    assert reservation_statuses(order_id) == ["RELEASED"]
     assert_stock_consistent()
