@@ -15,6 +15,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -103,7 +104,17 @@ def _drf_type(exc: Exception) -> str:
     return _STATUS_TYPES.get(status, "error")
 
 
+def _render_as_json(context: dict[str, Any]) -> None:
+    """Problems are JSON whatever the client negotiated (the browsable API's HTML, the
+    schema view's YAML): DRF renders with the request's renderer, so replace it."""
+    request = context.get("request")
+    if request is not None:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = CONTENT_TYPE
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    _render_as_json(context)
     if isinstance(exc, ApplicationError):
         body = problem_body(
             status=exc.status, type_=exc.type, title=exc.title, detail=exc.detail, **exc.extra

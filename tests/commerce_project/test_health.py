@@ -73,3 +73,8 @@ def test_an_unsafe_client_request_id_is_replaced(api_client: APIClient) -> None:
     response = api_client.get("/healthz", HTTP_X_REQUEST_ID="bad id\nwith newline")
     assert response["X-Request-ID"] != "bad id\nwith newline"
     assert len(response["X-Request-ID"]) == 32
+
+
+def test_probes_accept_only_safe_methods(api_client: APIClient) -> None:
+    assert api_client.post("/healthz").status_code == 405
+    assert api_client.head("/healthz").status_code == 200

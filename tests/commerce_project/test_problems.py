@@ -107,3 +107,57 @@ def test_throttled_is_429_with_retry_after(
     assert codes == [400, 400]
     assert_problem(response, 429, "throttled")
     assert int(response["Retry-After"]) > 0
+
+
+@pytest.mark.django_db
+def test_a_write_without_the_trailing_slash_is_not_found_not_redirected(
+    customer_client: APIClient,
+) -> None:
+    # a redirect would turn the POST into a GET in most clients and create nothing
+    response = customer_client.post("/api/v1/auth/logout", {})
+    assert_problem(response, 404, "not-found")
+
+
+@pytest.mark.django_db
+def test_json_nested_too_deeply_is_invalid_input(api_client: APIClient) -> None:
+    body = "[" * 100_000 + "]" * 100_000
+    response = api_client.post("/api/v1/auth/token/", data=body, content_type="application/json")
+    assert_problem(response, 400, "invalid-input")
+
+
+@pytest.mark.django_db
+def test_form_bodies_are_unsupported(api_client: APIClient) -> None:
+    response = api_client.post("/api/v1/auth/token/", {"username": "x"}, format="multipart")
+    assert_problem(response, 415, "unsupported-media-type")
+
+
+@pytest.mark.django_db
+def test_errors_are_json_even_when_the_client_asked_for_html(customer_client: APIClient) -> None:
+    response = customer_client.post("/api/v1/auth/token/", {}, HTTP_ACCEPT="text/html")
+    body = assert_problem(response, 400, "invalid-input")
+    assert "username" in body["errors"]  # type: ignore[operator]
+
+
+@pytest.mark.django_db
+def test_the_schema_view_answers_a_wrong_method_with_a_json_problem(api_client: APIClient) -> None:
+    assert_problem(api_client.post("/api/schema/"), 405, "method-not-allowed")
+
+
+@pytest.mark.django_db
+def test_a_client_accepting_only_problem_json_gets_the_real_error(api_client: APIClient) -> None:
+    response = api_client.post(
+        "/api/v1/auth/token/",
+        data="{bad",
+        content_type="application/json",
+        HTTP_ACCEPT="application/problem+json",
+    )
+    assert_problem(response, 400, "invalid-input")
+
+
+def test_the_django_request_log_line_carries_the_request_id(
+    api_client: APIClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    api_client.get("/api/v1/no-such-thing/", HTTP_X_REQUEST_ID="trace-404")
+    lines = [r for r in caplog.records if r.name == "django.request"]
+    assert lines
+    assert {getattr(r, "request_id", None) for r in lines} == {"trace-404"}
