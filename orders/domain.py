@@ -73,6 +73,8 @@ class PaymentStatus(models.TextChoices):
     NONE = "NONE", "NONE"
     AUTHORIZED = "AUTHORIZED", "AUTHORIZED"
     CAPTURED = "CAPTURED", "CAPTURED"
+    # The order was cancelled before capture: the authorization is released, nothing taken.
+    VOIDED = "VOIDED", "VOIDED"
     # Money is owed back (refund, or staff cancel of a PAID order) and not yet returned.
     REFUND_PENDING = "REFUND_PENDING", "REFUND_PENDING"
     REFUNDED = "REFUNDED", "REFUNDED"
@@ -695,6 +697,9 @@ class Order(Aggregate, models.Model):
                     self.payment_status = PaymentStatus.REFUNDED
                 elif event.refund_pending:
                     self.payment_status = PaymentStatus.REFUND_PENDING
+                elif self.payment_status == PaymentStatus.AUTHORIZED:
+                    # Cancelling before capture releases the hold (the saga voids it).
+                    self.payment_status = PaymentStatus.VOIDED
             case OrderRefunded():
                 self.refund_reason = event.reason
                 self.refunded_at = at
