@@ -354,7 +354,8 @@ class OrderEventsView(generics.GenericAPIView[Any]):
     @extend_schema(responses={200: OrderEventSerializer(many=True)})
     def get(self, request: Request, order_id: UUID) -> Response:
         events = selectors.order_events(user=request.user, order_id=order_id)
-        page = self.paginate_queryset(events)
+        # Django's Paginator takes any sized, sliceable sequence; the stubs only know QuerySet.
+        page = self.paginate_queryset(events)  # type: ignore[arg-type]
         assert page is not None  # pagination is always on
         return self.get_paginated_response(OrderEventSerializer(page, many=True).data)
 

@@ -593,6 +593,26 @@ def test_events_paginate_in_version_order(
     assert_problem(customer_client.get(url, {"page_size": 2, "page": 4}), 404, "not-found")
 
 
+def test_the_event_stream_sequence_loads_what_is_indexed(
+    customer: User, widget: Product, gadget: Product
+) -> None:
+    from orders.selectors import order_events
+
+    # given
+    order = make_order(customer, lines=[(widget, 1), (gadget, 2)], to="CONFIRMED")
+    every = load(order.id)
+    # when
+    stream = order_events(user=customer, order_id=order.id)
+    # then
+    assert len(stream) == len(every) == 5
+    assert [e.version for e in stream[1:4]] == [2, 3, 4]
+    assert [e.version for e in stream[::2]] == [1, 3, 5]
+    assert stream[3:1] == []
+    assert (stream[0].version, stream[-1].version) == (1, 5)
+    with pytest.raises(IndexError):
+        stream[5]
+
+
 def test_the_schema_describes_the_events_as_a_page(api_client: APIClient) -> None:
     schema = json.loads(
         api_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").content
