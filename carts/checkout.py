@@ -5,7 +5,14 @@ One cart yields one order, however often or concurrently it is checked out:
 - the order id is derived from the cart's session id, so even a checkout that crashed after
   COMMIT but before the cart was cleared names the same order on the next attempt, and is
   answered with it instead of creating another;
-- a completed cart remembers its order, so a later repeat gets the same answer.
+- a completed cart remembers its order, so a later repeat is answered with it.
+
+A repeat never changes the order: its payment token, address and expected total are not
+used. It is answered honestly instead: the result says the order already existed
+(`created=False`; the API answers 200 with `already_checked_out: true` rather than 202),
+and a repeat whose `expected_total` differs from that order's total is refused with
+CartAlreadyCheckedOut (409), since answering with an order of another total would pass it
+off as what the client asked for.
 
 Prices are the catalogue's at checkout time. A client that shows the customer a total may
 send it as `expected_total`; if prices moved since, nothing is created and the answer is 409
@@ -29,7 +36,7 @@ from orders.commands import ConfirmOrder, CreateOrder, LineRequest, orders
 from orders.domain import ShippingAddress, saga_id_for
 from orders.models import OrderView
 
-from .exceptions import CartCheckoutInProgress, PriceChanged
+from .exceptions import CartAlreadyCheckedOut, CartCheckoutInProgress, PriceChanged
 from .services import (
     cart_checkout_claim,
     cart_checkout_complete,
@@ -45,7 +52,8 @@ class CheckoutResult:
     status: str
     total: Decimal
     currency: str
-    # False when this call found the cart already checked out and answered with that order.
+    # False when this call found the cart already checked out and answered with that order
+    # (none of its own data was used).
     created: bool
 
 
@@ -61,7 +69,7 @@ def cart_checkout(
     claim = cart_checkout_claim(session_id=session_id, user_id=user_id)
     if not claim.won:
         if claim.completed:
-            return _existing(claim.order_id)
+            return _existing(claim.order_id, expected_total)
         raise CartCheckoutInProgress(claim.order_id)
 
     order_id = claim.order_id
@@ -69,7 +77,7 @@ def cart_checkout(
         if orders.exists(order_id):
             # An earlier attempt committed the order but died before clearing the cart.
             cart_checkout_complete(session_id=session_id, order_id=order_id)
-            return _existing(order_id)
+            return _existing(order_id, expected_total)
         lines = sorted(claim.lines.items(), key=lambda item: str(item[0]))
         total, currency = _priced_total(lines)
         if expected_total is not None and expected_total != total:
@@ -121,8 +129,16 @@ def _refuse_obvious_shortage(lines: list[tuple[UUID, int]]) -> None:
         raise OutOfStock(short)
 
 
-def _existing(order_id: UUID) -> CheckoutResult:
+def _existing(order_id: UUID, expected_total: Decimal | None) -> CheckoutResult:
+    """The cart's order, created by an earlier checkout."""
     view = OrderView.objects.get(pk=order_id)
+    if expected_total is not None and expected_total != view.total_amount:
+        raise CartAlreadyCheckedOut(
+            order_id=order_id,
+            total=view.total_amount,
+            expected_total=expected_total,
+            currency=view.currency,
+        )
     return CheckoutResult(
         order_id=order_id,
         saga_id=saga_id_for(order_id),

@@ -35,6 +35,25 @@ class CartCheckoutInProgress(ConflictError):
         )
 
 
+class CartAlreadyCheckedOut(ConflictError):
+    """A repeated checkout expected a total that the cart's order does not have: the repeat
+    cannot be answered with that order as if it were what the client asked for."""
+
+    title = "Cart already checked out"
+
+    def __init__(
+        self, *, order_id: UUID, total: Decimal, expected_total: Decimal, currency: str
+    ) -> None:
+        self.order_id = order_id
+        super().__init__(
+            f"This cart was already checked out as order {order_id}.",
+            order_id=str(order_id),
+            total=f"{total:.2f}",
+            expected_total=f"{expected_total:.2f}",
+            currency=currency,
+        )
+
+
 class CartEmpty(InvalidInput):
     def __init__(self) -> None:
         super().__init__("The cart is empty.", errors={"cart": ["The cart has no lines."]})

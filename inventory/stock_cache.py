@@ -7,8 +7,13 @@ that refuses to replace a newer version with an older one, so two after-commit w
 arrive out of order (or a slow fallback read racing a reservation) cannot leave a stale
 number behind. `inventory:{product_id}:product` is a hash of what a cart shows and checks
 (sku, name, price, currency, active), guarded the same way by the product's updated_at, so
-a cart is priced without a database query. Keys expire after INVENTORY_CACHE_TTL, which
-bounds the damage of a write lost to a crash between COMMIT and the after-commit hook.
+a cart is priced without a database query.
+
+Every key expires after INVENTORY_CACHE_TTL (60 s by default), which bounds how long a
+value can stay wrong when its after-commit write is lost: to a crash between COMMIT and
+the hook, or to Redis being unreachable at that moment (the failure is logged with the
+product ids). A write refused by the version guard still caps the TTL of the keys it
+leaves in place, so no key outlives the setting, whatever wrote it.
 
 The cache is advisory: reservations and commits read StockItem in PostgreSQL, never this.
 """
@@ -75,21 +80,62 @@ def _version_key(product_id: UUID) -> str:
     return f"inventory:{product_id}:version"
 
 
+# Caps the TTL of every key in KEYS at ARGV[ttl_at] (seconds), giving one to keys that have
+# none. A refused write runs it: the value it leaves in place then still expires in time,
+# even when no accepted write ever comes (a key set by hand, or under a longer TTL setting).
+_BOUND_TTL = """
+local function bound_ttl(ttl_at)
+  local ttl = tonumber(ARGV[ttl_at])
+  for _, key in ipairs(KEYS) do
+    local left = redis.call('TTL', key)
+    if left == -1 or left > ttl then
+      redis.call('EXPIRE', key, ttl)
+    end
+  end
+end
+"""
+
 # KEYS: value key, version key. ARGV: available, version, ttl seconds.
-_GUARDED_SET = """
+_GUARDED_SET = (
+    _BOUND_TTL
+    + """
 local stored = tonumber(redis.call('GET', KEYS[2]) or '-1')
 if stored > tonumber(ARGV[2]) then
+  bound_ttl(3)
   return 0
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 return 1
 """
+)
+
+
+_LOGGED_IDS = 20
+
+
+def _lost_write(what: str, product_ids: Sequence[UUID], exc: redis.RedisError) -> None:
+    """Logs a cache write that did not happen. What Redis holds for these products may now
+    be stale until their keys expire (INVENTORY_CACHE_TTL) or the next change rewrites them."""
+    shown = ", ".join(str(pid) for pid in product_ids[:_LOGGED_IDS])
+    more = len(product_ids) - _LOGGED_IDS
+    if more > 0:
+        shown += f" and {more} more"
+    logger.warning(
+        "%s cache write of %d products failed (%s); their cached values may be stale for up "
+        "to %d s: %s",
+        what,
+        len(product_ids),
+        shown,
+        int(settings.INVENTORY_CACHE_TTL),
+        exc,
+    )
 
 
 def stock_cache_write(levels: Iterable[StockLevel]) -> None:
-    """Writes now, in one round trip. A Redis failure is logged and swallowed: the database
-    stays the truth and the keys heal on the next change or read."""
+    """Writes now, in one round trip. A Redis failure is logged (naming the products) and
+    swallowed: the database stays the truth, and what Redis still holds expires within
+    INVENTORY_CACHE_TTL, after which reads fall back to the database and rewrite the key."""
     batch = list(levels)
     if not batch:
         return
@@ -106,7 +152,7 @@ def stock_cache_write(levels: Iterable[StockLevel]) -> None:
             )
         pipe.execute()
     except redis.RedisError as exc:
-        logger.warning("stock cache write of %d products failed: %s", len(batch), exc)
+        _lost_write("stock", [level.product_id for level in batch], exc)
 
 
 def stock_cache_write_on_commit(levels: Iterable[StockLevel]) -> None:
@@ -152,14 +198,18 @@ def product_cache_key(product_id: UUID) -> str:
 
 
 # KEYS: product key. ARGV: version, ttl, entry as JSON (with the version as "v").
-_GUARDED_PRODUCT_SET = """
+_GUARDED_PRODUCT_SET = (
+    _BOUND_TTL
+    + """
 local stored = redis.call('GET', KEYS[1])
 if stored and tonumber(cjson.decode(stored)['v']) > tonumber(ARGV[1]) then
+  bound_ttl(2)
   return 0
 end
 redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[2])
 return 1
 """
+)
 
 
 def _entry_json(entry: ProductEntry) -> str:
@@ -207,7 +257,7 @@ def product_cache_write(entries: Iterable[ProductEntry]) -> None:
             )
         pipe.execute()
     except redis.RedisError as exc:
-        logger.warning("product cache write of %d products failed: %s", len(batch), exc)
+        _lost_write("product", [entry.product_id for entry in batch], exc)
 
 
 def product_cache_write_on_commit(entries: Iterable[ProductEntry]) -> None:

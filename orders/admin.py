@@ -9,6 +9,7 @@ holding the transition's permission (see `TRANSITIONS` and the "support" group).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from uuid import UUID
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -93,6 +95,11 @@ ADMIN_TRANSITIONS: dict[str, AdminTransition] = {
         ),
     ),
 }
+
+
+def _pretty_json(data: Any) -> str:
+    """Event data as staff read it: indented JSON with keys sorted (escaped by the caller)."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, cls=DjangoJSONEncoder)
 
 
 def transitions_for(view: OrderView, user: Any) -> list[str]:
@@ -244,14 +251,15 @@ class OrderViewAdmin(admin.ModelAdmin):
     def event_timeline(self, view: OrderView) -> SafeString:
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            '<td><pre style="margin:0">{}</pre></td></tr>',
             (
                 (
                     e.version,
                     e.created_at.isoformat(timespec="seconds"),
                     e.event_type,
                     e.metadata.get("actor", ""),
-                    redacted_event_data(e.event_type, serialize_event(e.event)),
+                    _pretty_json(redacted_event_data(e.event_type, serialize_event(e.event))),
                 )
                 for e in load(view.order_id)
             ),
@@ -310,7 +318,20 @@ class OrderViewAdmin(admin.ModelAdmin):
             )
             return HttpResponseRedirect(change_url)
         spec = ADMIN_TRANSITIONS[name]
-        version = int(request.POST.get("version") or view.version)
+        version = view.version
+        if request.method == "POST":
+            posted = _posted_version(request.POST.get("version"))
+            if posted is None:
+                # The form always carries the version it was shown at; without a usable one
+                # the stale-page guard cannot work, so nothing is dispatched.
+                self.message_user(
+                    request,
+                    f"{spec.label} failed: the form did not carry a valid order version "
+                    "(a whole number). Reload the order and try again.",
+                    messages.ERROR,
+                )
+                return HttpResponseRedirect(change_url)
+            version = posted
         form = spec.form(request.POST or None)
         if request.method == "POST" and form.is_valid():
             command = spec.command(view.order_id, version, form.cleaned_data)
@@ -331,6 +352,20 @@ class OrderViewAdmin(admin.ModelAdmin):
             "change_url": change_url,
         }
         return TemplateResponse(request, "admin/orders/orderview/transition_form.html", context)
+
+
+_MAX_VERSION_DIGITS = 18  # stream versions are bigint
+
+
+def _posted_version(raw: str | None) -> int | None:
+    """The version a transition form was shown at, or None when it is missing or not a
+    non-negative whole number."""
+    if raw is None:
+        return None
+    text = raw.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > _MAX_VERSION_DIGITS:
+        return None
+    return int(text)
 
 
 @admin.register(CustomerOrderStats)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
@@ -47,20 +48,33 @@ class InvalidQuantity(InvalidInput):
         super().__init__(message, errors={"quantity": [message]})
 
 
-class CurrencyMismatch(InvalidInput):
-    def __init__(self, product_id: UUID, product_currency: str, order_currency: str) -> None:
-        message = (
-            f"Product {product_id} is priced in {product_currency}; "
-            f"this order is in {order_currency}."
-        )
-        super().__init__(message, errors={"product_id": [message]})
+class ProductRefused(InvalidInput):
+    """A product that cannot go on an order line. `errors` names `product_id`, the field of
+    a body with one product (adding an item); `at_field` names where the product was in a
+    body with several (`items.1.product_id` when creating an order with lines)."""
 
-
-class ProductUnavailable(InvalidInput):
-    def __init__(self, product_id: UUID) -> None:
-        message = f"Product {product_id} does not exist or is not for sale."
+    def __init__(self, product_id: UUID, message: str) -> None:
         super().__init__(message, errors={"product_id": [message]})
         self.product_id = product_id
+        self.message = message
+
+    def at_field(self, field: str) -> ProductRefused:
+        self.extra["errors"] = {field: [self.message]}
+        return self
+
+
+class CurrencyMismatch(ProductRefused):
+    def __init__(self, product_id: UUID, product_currency: str, order_currency: str) -> None:
+        super().__init__(
+            product_id,
+            f"Product {product_id} is priced in {product_currency}; "
+            f"this order is in {order_currency}.",
+        )
+
+
+class ProductUnavailable(ProductRefused):
+    def __init__(self, product_id: UUID) -> None:
+        super().__init__(product_id, f"Product {product_id} does not exist or is not for sale.")
 
 
 class PaymentAmountMismatch(InvalidInput):
@@ -77,3 +91,29 @@ class OrderLineNotFound(NotFound):
 class OrderNotFound(NotFound):
     def __init__(self, order_id: UUID) -> None:
         super().__init__(f"Order {order_id} does not exist.")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class OrderVersionOutOfRange(InvalidInput):
+    """History asked for a version the order's stream has not reached."""
+
+    def __init__(self, order_id: UUID, version: int, current_version: int) -> None:
+        super().__init__(
+            f"Order {order_id} has no version {version}; it has versions 1..{current_version}.",
+            errors={"version": [f"The order has versions 1..{current_version}."]},
+            current_version=current_version,
+        )
+
+
+class OrderNotYetCreated(NotFound):
+    """History asked for a moment before the order's first event."""
+
+    def __init__(self, order_id: UUID, as_of: datetime, created_at: datetime) -> None:
+        super().__init__(
+            f"Order {order_id} did not exist yet at {_iso(as_of)}; "
+            f"it was created at {_iso(created_at)}.",
+            created_at=_iso(created_at),
+        )

@@ -5,18 +5,20 @@ staff see all; someone else's order does not exist (404)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 from uuid import UUID
 
 from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import QuerySet
 
-from eventstore.store import RecordedEvent, load
+from eventstore.exceptions import AggregateNotFound
+from eventstore.store import RecordedEvent, load, stream_version
 
 from .commands import orders
 from .domain import Order
-from .exceptions import OrderNotFound
+from .exceptions import OrderNotFound, OrderNotYetCreated, OrderVersionOutOfRange
 from .models import CustomerOrderStats, OrderView
 from .projections import order_view_row
 
@@ -57,17 +59,61 @@ def order_view_get(*, user: Any, order_id: UUID) -> OrderView:
     return OrderView.from_db(DEFAULT_DB_ALIAS, _COLUMNS, values)
 
 
-def order_events_list(*, user: Any, order_id: UUID) -> list[RecordedEvent]:
+class EventStream(Sequence[RecordedEvent]):
+    """One stream's events as a sequence that loads only the slice asked for. A stream's
+    versions run 1..N without gaps, so its length is its version and a slice is a version
+    range: a paginator reading one page costs one ranged query, however long the stream."""
+
+    def __init__(self, aggregate_id: UUID, length: int) -> None:
+        self.aggregate_id = aggregate_id
+        self._length = length
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> RecordedEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[RecordedEvent]: ...
+
+    def __getitem__(self, index: int | slice) -> RecordedEvent | list[RecordedEvent]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._length)
+            if start >= stop:
+                return []
+            events = load(self.aggregate_id, from_version=start + 1, to_version=stop)
+            return events[::step]
+        position = index + self._length if index < 0 else index
+        if not 0 <= position < self._length:
+            raise IndexError(index)
+        return load(self.aggregate_id, from_version=position + 1, to_version=position + 1)[0]
+
+
+def order_events(*, user: Any, order_id: UUID) -> EventStream:
+    """The order's event stream in version order, loaded page by page."""
     order_view_get(user=user, order_id=order_id)
-    return load(order_id)
+    return EventStream(order_id, stream_version(order_id))
 
 
 def order_as_of(
     *, user: Any, order_id: UUID, version: int | None = None, as_of: datetime | None = None
 ) -> Order:
-    """The order rebuilt from its events as it was at `version` or at time `as_of`."""
+    """The order rebuilt from its events as it was at `version` or at time `as_of`.
+
+    The order exists (someone else's answers OrderNotFound), so a point outside its stream
+    says which: OrderVersionOutOfRange (400) for a version past the last one,
+    OrderNotYetCreated (404) for a moment before its first event."""
     order_view_get(user=user, order_id=order_id)
-    return orders.get(order_id, version=version, as_of=as_of)
+    try:
+        return orders.get(order_id, version=version, as_of=as_of)
+    except AggregateNotFound:
+        if version is not None:
+            raise OrderVersionOutOfRange(order_id, version, stream_version(order_id)) from None
+        first = load(order_id, to_version=1)
+        if as_of is not None and first:
+            raise OrderNotYetCreated(order_id, as_of, first[0].created_at) from None
+        raise
 
 
 def order_view_from_aggregate(order: Order) -> OrderView:

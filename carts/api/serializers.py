@@ -64,7 +64,9 @@ class CheckoutSerializer(serializers.Serializer[None]):
         required=False,
         allow_null=True,
         default=None,
-        help_text="The total shown to the customer; 409 price-changed if it differs now.",
+        help_text="The total shown to the customer; 409 price-changed if it differs now "
+        "(409 concurrency-conflict if the cart was already checked out as an order of "
+        "another total).",
     )
 
 
@@ -76,3 +78,7 @@ class CheckoutResultSerializer(serializers.Serializer[None]):
     currency = serializers.CharField()
     order_url = serializers.CharField()
     saga_url = serializers.CharField()
+    already_checked_out = serializers.BooleanField(
+        help_text="True when the cart had been checked out before: this is that order "
+        "(answered with 200, not 202), and the request's own data was not used."
+    )

@@ -147,13 +147,15 @@ class CartItemDetailView(CartViewBase):
 
 class CartCheckoutView(APIView):
     """A signed-in customer turns the cart into a confirmed order; the saga takes it from
-    there. 202: the order exists and is CONFIRMED, payment is still to come."""
+    there. 202: this call created the order, CONFIRMED, payment still to come. 200 with
+    `already_checked_out: true`: the cart had been checked out before and this is that
+    order, untouched by this request's data."""
 
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(
         request=CheckoutSerializer,
-        responses={202: CheckoutResultSerializer},
+        responses={202: CheckoutResultSerializer, 200: CheckoutResultSerializer},
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
     )
     @idempotent
@@ -181,5 +183,7 @@ class CartCheckoutView(APIView):
             "currency": result.currency,
             "order_url": order_url,
             "saga_url": f"/api/v1/sagas/{result.saga_id}/",
+            "already_checked_out": not result.created,
         }
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": order_url})
+        code = status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK
+        return Response(body, status=code, headers={"Location": order_url})

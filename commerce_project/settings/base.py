@@ -338,8 +338,10 @@ INVENTORY_RESERVATION_TTL = timedelta(
 # back-off; it doubles with each attempt.
 INVENTORY_RESERVE_MAX_ATTEMPTS = env.int("INVENTORY_RESERVE_MAX_ATTEMPTS", default=12)
 INVENTORY_RESERVE_BACKOFF = env.float("INVENTORY_RESERVE_BACKOFF_SECONDS", default=0.002)
-# The stock cache heals itself within this time if an after-commit write was ever lost.
-INVENTORY_CACHE_TTL = env.int("INVENTORY_CACHE_TTL_SECONDS", default=3600)
+# Lifetime of the Redis catalogue cache keys: the longest a cached value can stay wrong
+# after an after-commit write was lost (a crash, or Redis down at that moment). The values
+# are advisory (nothing is reserved from them), so a short life costs little.
+INVENTORY_CACHE_TTL = env.int("INVENTORY_CACHE_TTL_SECONDS", default=60)
 INVENTORY_EXPIRY_SWEEP_INTERVAL = env.int("INVENTORY_EXPIRY_SWEEP_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE["inventory-expire-reservations"] = {
     "task": "inventory.tasks.expire_reservations",

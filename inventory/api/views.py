@@ -46,7 +46,8 @@ def _actor(request: Request) -> str:
 )
 class ProductViewSet(viewsets.GenericViewSet[Product]):
     """The catalogue. Reading is open to anyone; changing it is for staff. `available` is
-    read from the Redis stock cache (falling back to the database)."""
+    read from the Redis stock cache (falling back to the database) on reads, and from the
+    database row on the answers to writes."""
 
     lookup_value_regex = "[0-9a-fA-F-]{32,36}"
     filter_backends = [DjangoFilterBackend, filters.OrderingFilter, filters.SearchFilter]
@@ -66,16 +67,24 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
     def get_serializer_class(self) -> type[ProductSerializer]:
         return StaffProductSerializer if _is_staff(self.request) else ProductSerializer
 
-    def _render(self, products: Sequence[Product]) -> Any:
-        availability = selectors.product_availability(p.id for p in products)
+    def _render(
+        self, products: Sequence[Product], availability: dict[Any, int] | None = None
+    ) -> Any:
+        if availability is None:
+            availability = selectors.product_availability(p.id for p in products)
         serializer = self.get_serializer_class()(
             products, many=True, context={"request": self.request, "availability": availability}
         )
         return serializer.data
 
-    def _render_one(self, product_id: Any, status_code: int = status.HTTP_200_OK) -> Response:
+    def _render_written(self, product_id: Any, status_code: int = status.HTTP_200_OK) -> Response:
+        """The answer to a write: `available` from the stock row just read back, never from
+        the cache. The write's cache update runs after COMMIT, and under an Idempotency-Key
+        the view runs inside the key's transaction, so the cache still holds the old number
+        here (and the replayed answer would keep it)."""
         product = selectors.product_get(product_id=product_id, include_inactive=True)
-        return Response(self._render([product])[0], status=status_code)
+        availability = {product.id: product.stock.available}
+        return Response(self._render([product], availability)[0], status=status_code)
 
     def list(self, request: Request) -> Response:
         products = self.filter_queryset(self.get_queryset())
@@ -93,7 +102,7 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
         serializer = ProductCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         product = services.product_create(**serializer.validated_data, actor=_actor(request))
-        response = self._render_one(product.id, status.HTTP_201_CREATED)
+        response = self._render_written(product.id, status.HTTP_201_CREATED)
         response["Location"] = f"{request.path.rstrip('/')}/{product.id}/"
         return response
 
@@ -103,7 +112,7 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
         serializer = ProductUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.product_update(product_id=product.id, **serializer.validated_data)
-        return self._render_one(product.id)
+        return self._render_written(product.id)
 
     @extend_schema(request=RestockSerializer, responses={200: StaffProductSerializer})
     @action(detail=True, methods=["post"])
@@ -118,7 +127,7 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
             reason=serializer.validated_data["reason"],
             actor=_actor(request),
         )
-        return self._render_one(product.id)
+        return self._render_written(product.id)
 
     @extend_schema(responses={200: StockMovementSerializer(many=True)})
     @action(detail=True, methods=["get"], url_path="stock-movements", filter_backends=[])

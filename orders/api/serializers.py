@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from orders.commands import LineRequest
@@ -22,12 +23,22 @@ REASON = RegexValidator(
 class ShippingAddressSerializer(serializers.Serializer[ShippingAddress]):
     name = serializers.CharField(max_length=200)
     line1 = serializers.CharField(max_length=200)
-    line2 = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    line2 = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        default="",
+        help_text="Optional; null or absent means no second line.",
+    )
     city = serializers.CharField(max_length=100)
     postal_code = serializers.CharField(max_length=20)
     country = serializers.CharField(
         min_length=2, max_length=2, help_text="ISO 3166-1 alpha-2, e.g. DE."
     )
+
+    def validate_line2(self, value: str | None) -> str:
+        return value or ""
 
     def validate_country(self, value: str) -> str:
         code = value.upper()
@@ -37,6 +48,13 @@ class ShippingAddressSerializer(serializers.Serializer[ShippingAddress]):
 
     def to_address(self) -> ShippingAddress:
         return ShippingAddress(**self.validated_data)
+
+
+@extend_schema_serializer(component_name="ShippingAddress")
+class ShippingAddressOutputSerializer(ShippingAddressSerializer):
+    """The address in answers, where line2 is always a string ("" when there is none)."""
+
+    line2 = serializers.CharField(max_length=200)
 
 
 def address_from(data: dict[str, Any] | None) -> ShippingAddress | None:
@@ -106,7 +124,7 @@ class OrderSerializer(serializers.ModelSerializer[OrderView]):
     id = serializers.UUIDField(source="order_id")
     customer_id = serializers.UUIDField()
     items = OrderLineSerializer(many=True)
-    shipping_address = ShippingAddressSerializer(allow_null=True)
+    shipping_address = ShippingAddressOutputSerializer(allow_null=True)
     links = serializers.SerializerMethodField()
 
     class Meta:

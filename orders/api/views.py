@@ -8,7 +8,7 @@ the order moved on). Someone else's order answers 404; a customer on a staff com
 from __future__ import annotations
 
 import re
-from typing import cast
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 from django.db.models import QuerySet
@@ -36,6 +36,7 @@ from orders.commands import (
     SetShippingAddress,
     ShipOrder,
 )
+from orders.exceptions import ProductRefused
 from orders.models import CustomerOrderStats, OrderView
 
 from .filters import CustomerOrderStatsFilter, OrderFilter
@@ -137,7 +138,14 @@ class OrderListCreateView(generics.ListAPIView[OrderView]):
             lines=serializer.lines(),
             shipping_address=address_from(data["shipping_address"]),
         )
-        dispatch(command, actor=actor(request))
+        try:
+            dispatch(command, actor=actor(request))
+        except ProductRefused as exc:
+            # Name the line as a validation error of `items` would: items.<index>.product_id.
+            positions = [line.product_id for line in command.lines]
+            if exc.product_id in positions:
+                exc.at_field(f"items.{positions.index(exc.product_id)}.product_id")
+            raise
         response = order_response(
             OrderView.objects.get(pk=command.order_id), status_code=status.HTTP_201_CREATED
         )
@@ -337,11 +345,19 @@ class OrderRefundView(StaffOrderCommandView):
         )
 
 
-class OrderEventsView(APIView):
+class OrderEventsView(generics.GenericAPIView[Any]):
+    """The order's events, paginated like every list, in version order."""
+
+    serializer_class = OrderEventSerializer
+    filter_backends: list[Any] = []
+
     @extend_schema(responses={200: OrderEventSerializer(many=True)})
     def get(self, request: Request, order_id: UUID) -> Response:
-        events = selectors.order_events_list(user=request.user, order_id=order_id)
-        return Response(OrderEventSerializer(events, many=True).data)
+        events = selectors.order_events(user=request.user, order_id=order_id)
+        # Django's Paginator takes any sized, sliceable sequence; the stubs only know QuerySet.
+        page = self.paginate_queryset(events)  # type: ignore[arg-type]
+        assert page is not None  # pagination is always on
+        return self.get_paginated_response(OrderEventSerializer(page, many=True).data)
 
 
 class OrderHistoryView(APIView):

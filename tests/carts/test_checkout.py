@@ -73,6 +73,7 @@ def test_checkout_creates_and_confirms_one_order_and_clears_the_cart(
     order_id = uuid.UUID(body["order_id"])
     assert body["saga_id"] == str(saga_id_for(order_id))
     assert body["status"] == "CONFIRMED"
+    assert body["already_checked_out"] is False
     assert (body["total"], body["currency"]) == ("9.00", "EUR")
     assert response["Location"] == f"/api/v1/orders/{order_id}/"
     view = OrderView.objects.get(pk=order_id)
@@ -151,17 +152,90 @@ def test_bad_input_names_each_field_and_creates_nothing(customer_client: APIClie
 
 
 @pytest.mark.django_db
-def test_checking_out_twice_in_sequence_yields_the_same_order(
+def test_checking_out_twice_in_sequence_yields_the_same_order_and_says_so(
     customer_client: APIClient, django_capture_on_commit_callbacks: Any
 ) -> None:
+    # given
     pen = ProductFactory(stock=5)
     session_id = filled_cart(customer_client, (pen, 1))
     with django_capture_on_commit_callbacks(execute=True):
         first = customer_client.post(checkout_url(session_id), checkout_body())
+    # when
     second = customer_client.post(checkout_url(session_id), checkout_body())
-    assert first.status_code == second.status_code == 202
-    assert second.json()["order_id"] == first.json()["order_id"]
+    # then the first call created the order (202); the repeat is answered with it (200)
+    assert (first.status_code, second.status_code) == (202, 200)
+    assert first.json()["already_checked_out"] is False
+    assert second.json() == {**first.json(), "already_checked_out": True}
+    assert second["Location"] == first["Location"]
     assert orders_count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "repeat",
+    [
+        {"payment_token": "tok_declined"},
+        {"expected_total": "10.00"},
+        {"payment_token": "tok_other", "expected_total": "10.00"},
+        {"shipping_address": {**ADDRESS, "city": "Paris", "country": "FR"}},
+    ],
+)
+def test_a_repeat_with_new_data_changes_nothing_and_says_the_cart_was_checked_out(
+    customer_client: APIClient, django_capture_on_commit_callbacks: Any, repeat: dict[str, Any]
+) -> None:
+    # given a checked-out cart worth 10.00
+    pen = ProductFactory(stock=5, price=Decimal("10.00"))
+    session_id = filled_cart(customer_client, (pen, 1))
+    with django_capture_on_commit_callbacks(execute=True):
+        first = customer_client.post(checkout_url(session_id), checkout_body())
+    order_id = uuid.UUID(first.json()["order_id"])
+    events_before = len(load(order_id))
+    # when the checkout is repeated with other data (and a total that matches the order)
+    second = customer_client.post(checkout_url(session_id), checkout_body(**repeat))
+    # then it answers with the existing order, flagged, and the new data is not used
+    assert second.status_code == 200, second.content
+    assert second.json() == {**first.json(), "already_checked_out": True}
+    assert len(load(order_id)) == events_before
+    confirmed = load(order_id)[-1].event
+    assert confirmed.payment_token == "tok_ok"  # type: ignore[attr-defined]
+    assert orders_count() == 1
+
+
+@pytest.mark.django_db
+def test_a_repeat_expecting_another_total_is_a_conflict_naming_the_order(
+    customer_client: APIClient, django_capture_on_commit_callbacks: Any
+) -> None:
+    # given a checked-out cart worth 10.00
+    pen = ProductFactory(stock=5, price=Decimal("10.00"))
+    session_id = filled_cart(customer_client, (pen, 1))
+    with django_capture_on_commit_callbacks(execute=True):
+        first = customer_client.post(checkout_url(session_id), checkout_body())
+    order_id = first.json()["order_id"]
+    # when the repeat expects a total the order does not have
+    response = customer_client.post(
+        checkout_url(session_id), checkout_body(expected_total="12.00", payment_token="tok_new")
+    )
+    # then
+    body = assert_problem(response, 409, "concurrency-conflict")
+    assert body["detail"] == f"This cart was already checked out as order {order_id}."
+    assert body["order_id"] == order_id
+    assert (body["total"], body["expected_total"], body["currency"]) == ("10.00", "12.00", "EUR")
+    assert orders_count() == 1
+
+
+@pytest.mark.django_db
+def test_an_address_without_line2_may_send_null(customer_client: APIClient) -> None:
+    pen = ProductFactory(stock=5)
+    session_id = filled_cart(customer_client, (pen, 1))
+    response = customer_client.post(
+        checkout_url(session_id),
+        checkout_body(shipping_address={**ADDRESS, "line2": None}),
+        format="json",
+    )
+    assert response.status_code == 202, response.content
+    order = OrderView.objects.get(pk=response.json()["order_id"])
+    assert order.shipping_address is not None
+    assert order.shipping_address["line2"] == ""
 
 
 @pytest.mark.django_db
@@ -200,12 +274,13 @@ def test_concurrent_checkouts_of_one_cart_yield_one_order(customer: User) -> Non
     # when
     with ThreadPoolExecutor(max_workers=8) as pool:
         outcomes = list(pool.map(lambda _: attempt(), range(8)))
-    # then
+    # then one call created the order (202); each other one either met the checkout in
+    # progress (409 concurrency-conflict) or found it done (200, the same order, flagged)
     assert orders_count() == 1
     statuses = [status for status, _ in outcomes]
-    assert set(statuses) <= {202, 409}
-    assert statuses.count(202) >= 1
-    assert len({order_id for status, order_id in outcomes if status == 202}) == 1
+    assert set(statuses) <= {202, 200, 409}
+    assert statuses.count(202) == 1
+    assert len({order_id for status, order_id in outcomes if status in (200, 202)}) == 1
 
 
 @pytest.mark.django_db
@@ -226,9 +301,10 @@ def test_a_checkout_that_died_after_commit_is_answered_with_its_order(
     )
     # when
     response = customer_client.post(checkout_url(session_id), checkout_body())
-    # then
-    assert response.status_code == 202
+    # then the order is not created again: the repeat answers with it
+    assert response.status_code == 200
     assert response.json()["order_id"] == str(order_id)
+    assert response.json()["already_checked_out"] is True
     assert orders_count() == 1
     assert customer_client.get(f"/api/v1/carts/{session_id}/").status_code == 404
 

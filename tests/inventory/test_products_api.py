@@ -11,7 +11,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from inventory import services
-from inventory.models import Product, StockMovement
+from inventory.models import Product, StockItem, StockMovement
+from inventory.stock_cache import StockLevel, stock_cache_write
 from tests.commerce_project.test_problems import assert_problem
 from tests.inventory.factories import ProductFactory
 
@@ -208,6 +209,54 @@ def test_staff_restock_and_read_the_movements(staff_client: APIClient) -> None:
         ("RESTOCK", 8, "PO-42"),
         ("RESTOCK", 2, "test stock"),
     ]
+
+
+def _cache_says(product: Product, available: int) -> None:
+    """The stock cache as a committed earlier change left it."""
+    item = StockItem.objects.get(pk=product.pk)
+    stock_cache_write([StockLevel(product.id, available, item.version)])
+
+
+def test_a_restock_under_an_idempotency_key_answers_and_replays_the_new_availability(
+    staff_client: APIClient,
+) -> None:
+    # given 60 units, and the cache saying so
+    mug = ProductFactory(stock=60)
+    _cache_says(mug, 60)
+    url = f"{URL}{mug.id}/restock/"
+    # when 5 more arrive, under a key (the view then runs inside the key's transaction,
+    # before the after-commit cache write)
+    first = staff_client.post(url, {"quantity": 5}, format="json", HTTP_IDEMPOTENCY_KEY="r-1")
+    replay = staff_client.post(url, {"quantity": 5}, format="json", HTTP_IDEMPOTENCY_KEY="r-1")
+    # then both answers agree with the row just written
+    assert first.status_code == replay.status_code == 200, first.content
+    body = first.json()
+    assert (body["on_hand"], body["reserved"], body["available"]) == (65, 0, 65)
+    assert replay["Idempotent-Replayed"] == "true"
+    assert json.loads(replay.content)["available"] == 65
+
+
+def test_a_patch_answers_the_availability_of_the_database_row(staff_client: APIClient) -> None:
+    # given a cache that has not caught up with the row (its after-commit write is pending
+    # or was lost)
+    mug = ProductFactory(stock=8)
+    services.stock_reserve(order_id=uuid.uuid4(), lines=[(mug.id, 3)])
+    _cache_says(mug, 8)
+    # when
+    response = staff_client.patch(f"{URL}{mug.id}/", {"name": "Big mug"}, format="json")
+    # then
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["on_hand"], body["reserved"], body["available"]) == (8, 3, 5)
+
+
+def test_a_create_under_an_idempotency_key_answers_the_initial_availability(
+    staff_client: APIClient,
+) -> None:
+    payload = {"sku": "LAMP-1", "name": "Desk lamp", "price": "79.00", "initial_stock": 4}
+    response = staff_client.post(URL, payload, format="json", HTTP_IDEMPOTENCY_KEY="c-1")
+    assert response.status_code == 201, response.content
+    assert (response.json()["on_hand"], response.json()["available"]) == (4, 4)
 
 
 @pytest.mark.parametrize("quantity", [0, -5, "many", None])

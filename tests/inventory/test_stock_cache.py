@@ -20,7 +20,15 @@ from django.test import override_settings
 from inventory import services
 from inventory.models import StockItem
 from inventory.selectors import product_availability, product_snapshots
-from inventory.stock_cache import StockLevel, stock_cache_forget, stock_cache_key, stock_cache_write
+from inventory.stock_cache import (
+    ProductEntry,
+    StockLevel,
+    product_cache_key,
+    product_cache_write,
+    stock_cache_forget,
+    stock_cache_key,
+    stock_cache_write,
+)
 from tests.inventory.factories import ProductFactory
 
 
@@ -134,6 +142,75 @@ def test_a_failed_cache_write_is_logged_not_raised(
     with override_settings(REDIS_URL=closed_redis_url), caplog.at_level(logging.WARNING):
         stock_cache_write([StockLevel(uuid.uuid4(), available=1, version=1)])
     assert "stock cache write" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_whose_cache_write_failed_is_logged_and_its_stale_value_expires_soon(
+    raw_redis: redis.Redis, closed_redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a committed product, cached
+    mug = ProductFactory(stock=10)
+    assert raw_redis.get(stock_cache_key(mug.id)) == "10"
+    # when a restock commits while Redis is unreachable (the after-commit write fails)
+    with override_settings(REDIS_URL=closed_redis_url), caplog.at_level(logging.WARNING):
+        services.stock_restock(product_id=mug.id, quantity=5, actor="a", reason="")
+    # then the failure is logged with the product it concerns
+    assert "stock cache write" in caplog.text
+    assert str(mug.id) in caplog.text
+    # and once Redis is back the old value is still there, but bound to expire within the
+    # (short) TTL, after which reads fall back to the database and heal the key
+    assert raw_redis.get(stock_cache_key(mug.id)) == "10"
+    assert settings.INVENTORY_CACHE_TTL <= 60
+    assert 0 < raw_redis.ttl(stock_cache_key(mug.id)) <= settings.INVENTORY_CACHE_TTL
+
+
+def test_every_write_path_leaves_a_bounded_ttl_even_when_it_is_refused(
+    raw_redis: redis.Redis,
+) -> None:
+    # given keys with an old value and no TTL (or one longer than the setting allows, as a
+    # key written under a longer INVENTORY_CACHE_TTL_SECONDS has), at a version newer than
+    # what the writes below carry, so the version guard refuses their values
+    product_id, other_id = uuid.uuid4(), uuid.uuid4()
+    raw_redis.set(stock_cache_key(product_id), "60")
+    raw_redis.set(f"{stock_cache_key(product_id)}:version", "9")
+    raw_redis.set(stock_cache_key(other_id), "7", ex=86_400)
+    raw_redis.set(f"{stock_cache_key(other_id)}:version", "9", ex=86_400)
+    entry = ProductEntry(product_id, "SKU", "Old name", Decimal("1.00"), "EUR", True, 5)
+    raw_redis.set(
+        product_cache_key(product_id),
+        '{"v":9,"sku":"SKU","name":"Old","price":"1.00","currency":"EUR","active":true}',
+    )
+    # when every write path runs
+    stock_cache_write([StockLevel(product_id, 65, 3), StockLevel(other_id, 8, 3)])
+    product_cache_write([entry])
+    # then the values stand (older versions never win) but each key now expires in time
+    assert raw_redis.get(stock_cache_key(product_id)) == "60"
+    ttl = settings.INVENTORY_CACHE_TTL
+    for key in (
+        stock_cache_key(product_id),
+        f"{stock_cache_key(product_id)}:version",
+        stock_cache_key(other_id),
+        f"{stock_cache_key(other_id)}:version",
+        product_cache_key(product_id),
+    ):
+        assert 0 < raw_redis.ttl(key) <= ttl, key
+
+
+@pytest.mark.django_db(transaction=True)
+def test_keys_written_after_commit_and_by_fallback_reads_have_a_ttl(
+    raw_redis: redis.Redis,
+) -> None:
+    # given
+    mug = ProductFactory(stock=4)
+    services.product_update(product_id=mug.id, name="Renamed")
+    keys = [stock_cache_key(mug.id), product_cache_key(mug.id)]
+    ttl = settings.INVENTORY_CACHE_TTL
+    assert all(0 < raw_redis.ttl(key) <= ttl for key in keys)
+    # when the keys are lost and a read falls back to the database
+    stock_cache_forget([mug.id])
+    product_snapshots([mug.id])
+    # then the written-back keys expire too
+    assert all(0 < raw_redis.ttl(key) <= ttl for key in keys)
 
 
 @pytest.mark.django_db

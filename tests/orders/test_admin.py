@@ -160,6 +160,37 @@ def test_a_stale_page_does_not_act(support_client: Client, customer: User, widge
     assert OrderView.objects.get(pk=order.id).status == "SHIPPED"
 
 
+@pytest.mark.parametrize("version", ["abc", "", "1.5", "99999999999999999999999"])
+def test_a_tampered_version_is_refused_with_a_message(
+    support_client: Client, customer: User, widget: Product, version: str
+) -> None:
+    # given
+    order = make_order(customer, lines=[(widget, 1)], to="SHIPPED")
+    # when
+    response = support_client.post(transition(order.id, "deliver"), {"version": version})
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == page(order.id)
+    html = support_client.get(response["Location"]).content.decode()
+    assert "Mark delivered failed" in html
+    assert "version" in html
+    assert OrderView.objects.get(pk=order.id).status == "SHIPPED"
+
+
+def test_the_timeline_shows_event_data_as_json(
+    admin_client: Client, customer: User, widget: Product
+) -> None:
+    # given
+    order = make_order(customer, lines=[(widget, 2)], to="CONFIRMED")
+    # when
+    html = admin_client.get(page(order.id)).content.decode()
+    # then the data is indented JSON (quotes escaped by the template), not a Python dict
+    assert "&quot;unit_price&quot;: &quot;12.50&quot;" in html
+    assert "&#x27;unit_price&#x27;" not in html
+    assert "&quot;payment_token&quot;: &quot;[redacted]&quot;" in html
+    assert "tok_ok" not in html
+
+
 def test_staff_without_the_permission_gets_no_button_and_cannot_post(
     viewer_client: Client, customer: User, widget: Product
 ) -> None:

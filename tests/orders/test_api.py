@@ -95,8 +95,54 @@ def test_create_validation_names_each_field(customer_client: APIClient) -> None:
 def test_create_with_an_unknown_product_writes_nothing(customer_client: APIClient) -> None:
     response = create(customer_client, {"items": [{"product_id": str(uuid4()), "quantity": 1}]})
     body = assert_problem(response, 400, "invalid-input")
-    assert "product_id" in body["errors"]  # type: ignore[operator]
+    assert list(body["errors"]) == ["items.0.product_id"]  # type: ignore[call-overload]
     assert OrderView.objects.count() == 0
+
+
+@pytest.mark.parametrize("problem", ["unknown", "inactive", "other currency"])
+def test_a_bad_product_in_items_is_named_by_its_position(
+    customer_client: APIClient, widget: Product, problem: str
+) -> None:
+    # given a second line whose product cannot be sold in this order
+    bad_id = {
+        "unknown": lambda: uuid4(),
+        "inactive": lambda: ProductFactory(active=False).pk,
+        "other currency": lambda: ProductFactory(currency="USD").pk,
+    }[problem]()
+    # when
+    response = create(
+        customer_client,
+        {
+            "items": [
+                {"product_id": str(widget.pk), "quantity": 1},
+                {"product_id": str(bad_id), "quantity": 1},
+            ]
+        },
+    )
+    # then the key has the format of every other nested field error (items.N.field)
+    body = assert_problem(response, 400, "invalid-input")
+    assert list(body["errors"]) == ["items.1.product_id"]  # type: ignore[call-overload]
+    assert str(bad_id) in body["errors"]["items.1.product_id"][0]  # type: ignore[index]
+    assert OrderView.objects.count() == 0
+
+
+def test_a_shipping_address_without_line2_may_send_null(
+    customer_client: APIClient, customer: User, widget: Product
+) -> None:
+    # when
+    created = create(customer_client, {"shipping_address": {**ADDRESS_JSON, "line2": None}})
+    order = make_order(customer, lines=[(widget, 1)], address=None)
+    put = customer_client.put(
+        order_url(order.id, "shipping-address/"),
+        {**ADDRESS_JSON, "line2": None},
+        format="json",
+    )
+    # then null is the empty line2
+    assert created.status_code == 201, created.content
+    assert put.status_code == 200, put.content
+    assert created.json()["shipping_address"]["line2"] == ""
+    assert put.json()["shipping_address"]["line2"] == ""
+    assert load(order.id)[-1].event.address.line2 == ""  # type: ignore[attr-defined]
 
 
 def test_anonymous_cannot_create(api_client: APIClient) -> None:
@@ -221,7 +267,7 @@ def test_confirm_records_the_payment_token_but_never_shows_it(
     stored = load(order.id)[-1]
     assert stored.event_type == "OrderConfirmed"
     assert stored.event.payment_token == "tok_ok"  # type: ignore[attr-defined]
-    events = customer_client.get(order_url(order.id, "events/")).json()
+    events = customer_client.get(order_url(order.id, "events/")).json()["results"]
     assert events[-1]["data"]["payment_token"] == "[redacted]"
     assert "tok_ok" not in str(events)
 
@@ -512,7 +558,9 @@ def test_events_list_the_stream_in_order(
     customer_client: APIClient, customer: User, widget: Product
 ) -> None:
     order = make_order(customer, lines=[(widget, 1)], to="CONFIRMED")
-    events = customer_client.get(order_url(order.id, "events/")).json()
+    body = customer_client.get(order_url(order.id, "events/")).json()
+    assert (body["count"], body["next"], body["previous"]) == (4, None, None)
+    events = body["results"]
     assert [(e["version"], e["event_type"]) for e in events] == [
         (1, "OrderCreated"),
         (2, "OrderItemAdded"),
@@ -520,6 +568,59 @@ def test_events_list_the_stream_in_order(
         (4, "OrderConfirmed"),
     ]
     assert events[1]["data"]["unit_price"] == "12.50"
+
+
+def test_events_paginate_in_version_order(
+    customer_client: APIClient, customer: User, widget: Product, gadget: Product
+) -> None:
+    # given an order with five events
+    order = make_order(customer, lines=[(widget, 1), (gadget, 2)], to="CONFIRMED")
+    url = order_url(order.id, "events/")
+    # when
+    first = customer_client.get(url, {"page_size": 2})
+    last = customer_client.get(url, {"page_size": 2, "page": 3})
+    # then
+    assert first.status_code == last.status_code == 200, first.content
+    page_one, page_three = first.json(), last.json()
+    assert page_one["count"] == page_three["count"] == 5
+    assert [e["version"] for e in page_one["results"]] == [1, 2]
+    assert page_one["previous"] is None
+    assert "page=2" in page_one["next"]
+    second = customer_client.get(page_one["next"]).json()
+    assert [e["version"] for e in second["results"]] == [3, 4]
+    assert [e["version"] for e in page_three["results"]] == [5]
+    assert page_three["next"] is None
+    assert_problem(customer_client.get(url, {"page_size": 2, "page": 4}), 404, "not-found")
+
+
+def test_the_event_stream_sequence_loads_what_is_indexed(
+    customer: User, widget: Product, gadget: Product
+) -> None:
+    from orders.selectors import order_events
+
+    # given
+    order = make_order(customer, lines=[(widget, 1), (gadget, 2)], to="CONFIRMED")
+    every = load(order.id)
+    # when
+    stream = order_events(user=customer, order_id=order.id)
+    # then
+    assert len(stream) == len(every) == 5
+    assert [e.version for e in stream[1:4]] == [2, 3, 4]
+    assert [e.version for e in stream[::2]] == [1, 3, 5]
+    assert stream[3:1] == []
+    assert (stream[0].version, stream[-1].version) == (1, 5)
+    with pytest.raises(IndexError):
+        stream[5]
+
+
+def test_the_schema_describes_the_events_as_a_page(api_client: APIClient) -> None:
+    schema = json.loads(
+        api_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").content
+    )
+    get = schema["paths"]["/api/v1/orders/{order_id}/events/"]["get"]
+    ok = get["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/PaginatedOrderEventList"}
+    assert {"page", "page_size"} <= {p["name"] for p in get["parameters"]}
 
 
 def test_history_rebuilds_the_order_as_of_a_version(
@@ -561,17 +662,44 @@ def test_history_needs_exactly_one_valid_point(
     )
 
 
-def test_history_before_the_order_existed_is_not_found(
+def test_history_before_the_order_existed_is_not_found_and_says_so(
     customer_client: APIClient, customer: User, widget: Product
 ) -> None:
+    # given
     order = make_order(customer, lines=[(widget, 1)])
-    long_ago = (timezone.now() - timedelta(days=365)).isoformat()
-    assert_problem(
-        customer_client.get(order_url(order.id, "history/"), {"as_of": long_ago}), 404, "not-found"
-    )
-    assert_problem(
-        customer_client.get(order_url(order.id, "history/?version=99")), 404, "not-found"
-    )
+    long_ago = timezone.now() - timedelta(days=365)
+    # when
+    response = customer_client.get(order_url(order.id, "history/"), {"as_of": long_ago.isoformat()})
+    # then
+    body = assert_problem(response, 404, "not-found")
+    assert f"Order {order.id} did not exist yet at " in body["detail"]
+    assert "does not exist." not in body["detail"]
+    assert body["created_at"] == load(order.id)[0].created_at.isoformat().replace("+00:00", "Z")
+
+
+def test_history_beyond_the_last_version_is_invalid_input_naming_the_range(
+    customer_client: APIClient, customer: User, widget: Product
+) -> None:
+    # given an order at version 3
+    order = make_order(customer, lines=[(widget, 1)])
+    assert order.version == 3
+    # when
+    response = customer_client.get(order_url(order.id, "history/?version=99"))
+    # then
+    body = assert_problem(response, 400, "invalid-input")
+    assert body["errors"] == {"version": ["The order has versions 1..3."]}
+    assert body["current_version"] == 3
+    # and the last version itself is fine
+    assert customer_client.get(order_url(order.id, "history/?version=3")).status_code == 200
+
+
+def test_history_of_someone_elses_order_stays_not_found(
+    other_customer_client: APIClient, customer: User, widget: Product
+) -> None:
+    order = make_order(customer, lines=[(widget, 1)])
+    response = other_customer_client.get(order_url(order.id, "history/?version=99"))
+    body = assert_problem(response, 404, "not-found")
+    assert body["detail"] == f"Order {order.id} does not exist."
 
 
 def test_money_is_exact(customer_client: APIClient) -> None:
