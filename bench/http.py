@@ -1,9 +1,10 @@
 """The one HTTP harness of the benchmarks: a gunicorn server and a load generator.
 
-The server is the project's WSGI application under gunicorn with the settings of the
-container image (`gthread` workers: BENCH_GUNICORN_WORKERS x BENCH_GUNICORN_THREADS,
-keep-alive 5 s), DJANGO_SETTINGS_MODULE=bench.settings (DEBUG off, throttling on with budgets
-a benchmark cannot exhaust) and bench/urls.py as URLconf: the real API plus two baselines,
+The server (`server()`, started once per run, stopped at exit) is the project's WSGI
+application under gunicorn as the container image runs it (`gthread` workers:
+BENCH_GUNICORN_WORKERS x BENCH_GUNICORN_THREADS, keep-alive 5 s), with
+DJANGO_SETTINGS_MODULE=bench.settings (DEBUG off, throttling on with budgets a benchmark
+cannot exhaust) and bench/urls.py as URLconf: the real API plus two baselines,
 
 - BASELINE `/bench/constant/` (GET and POST): a constant JSON body behind the project's full
   stack: every middleware, token authentication, IsAuthenticated, user throttling, the
@@ -15,29 +16,34 @@ Baseline and measured endpoints are served by the same server, so the ratio betw
 what means something on any machine. Not mirrored from the image: access logging and
 --max-requests (a recycled worker would spend part of a measurement importing Django).
 
-The load generator forks BENCH_LOAD_PROCESSES processes of BENCH_LOAD_THREADS threads, each
-thread with its own keep-alive connection, signed in as its own caller (a real user has a
-throttle history of his own), and counts completed operations for BENCH_SECONDS. Any
-unexpected status stops the measurement with an error: a benchmark never times failures.
+The load generator (`load()`) forks BENCH_LOAD_PROCESSES processes of BENCH_LOAD_THREADS
+threads, each thread with its own keep-alive connection and signed in as its own caller (a
+real user has a throttle history of their own), and counts the operations completed in
+BENCH_SECONDS. Any unexpected status stops the run with an error: a benchmark never times
+failures. `compare()` alternates a measured and a baseline operation for ROUNDS rounds.
 
 Use from a bench module (the runner has set Django up):
 
-    from bench import compared
+    from bench import Result, compared
     from bench.fixtures import user_tokens
     from bench.http import BASELINE, CONNECTIONS, Caller, Client, compare, constant_get
 
-    callers = [Caller(token) for token in user_tokens("bench-x", CONNECTIONS)]
+    def bench_detail() -> list[Result]:
+        callers = [Caller(token) for token in user_tokens("bench-x", CONNECTIONS)]
 
-    def detail(client: Client, n: int) -> None:   # one operation; n counts per thread
-        client.call("GET", "/api/v1/...")         # raises unless the status is 200
+        def detail(client: Client, n: int) -> None:  # one operation, n-th of its thread
+            client.call("GET", "/api/v1/...")        # raises unless the status is 200
 
-    ours, theirs = compare(detail, constant_get, callers)
-    return [compared("x: GET detail", ours, theirs, unit="req/s", baseline=BASELINE,
-                     goal_ratio=0.6)]
+        ours, theirs = compare(detail, constant_get, callers)
+        return [compared("x: GET detail", ours, theirs, unit="req/s", baseline=BASELINE,
+                         goal_ratio=0.6)]
+
+    BENCHMARKS = [bench_detail]
 
 An operation may make several requests (compare it with a baseline operation making as
-many); `Caller.context` carries per-caller data (a cart id, an order path), and
-`Client(caller)` used as a context manager makes setup requests from the benchmark itself.
+many, see bench_orders' create + confirm); `Caller.context` carries per-caller data (a cart
+path, an order path); `Client(caller)` as a context manager makes setup requests
+(`call()` for the body as bytes, `json()` for it decoded, `expect=` another status).
 """
 
 from __future__ import annotations
