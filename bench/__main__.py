@@ -1,13 +1,14 @@
 """Benchmark runner: `python -m bench [--only NAME]` (or `make bench`).
 
-Runs every `bench/bench_*.py` module's `BENCHMARKS` (callables returning result dicts)
-against a database of its own, `commerce_bench` (created and migrated when missing, and
-freely wiped by the benchmarks), with DEBUG off; prints a markdown table of the results
-against their baselines and writes it to bench/results/latest.md.
+Runs every `bench/bench_*.py` module's `BENCHMARKS` (see bench/__init__.py) against a
+database of its own, `commerce_bench` (created and migrated when missing, and freely wiped
+by the benchmarks), with DEBUG off; prints a markdown table of the results against their
+baselines and writes it to bench/results/latest.md.
 
 A result dict has: name, value, unit, baseline (what it is compared with), baseline_value,
 ratio (how many times better than the baseline: >1 is better, for throughput and latency
-alike), and optionally goal (text) and goal_met (bool).
+alike), and optionally baseline_unit, ratio_range (lowest and highest per-round ratio),
+goal (text) and goal_met (bool).
 """
 
 from __future__ import annotations
@@ -19,19 +20,16 @@ import pkgutil
 import platform
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from bench import ROUNDS, Benchmark, Result
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results" / "latest.md"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/commerce"
 BENCH_DATABASE = "commerce_bench"
-
-Result = dict[str, Any]
-Benchmark = Callable[[], list[Result]]
 
 
 def bench_database_url() -> str:
@@ -93,14 +91,24 @@ def _ratio(ratio: float) -> str:
     return f"{ratio:.3f}x" if ratio < 1 else f"{ratio:.2f}x"
 
 
+def _ratio_cell(result: Result) -> str:
+    cell = _ratio(result["ratio"])
+    if "ratio_range" in result:
+        low, high = result["ratio_range"]
+        cell += f" ({_ratio(low)} to {_ratio(high)})"
+    return cell
+
+
 def render(results: list[Result], context: str) -> str:
     lines = [
         "# Benchmark results",
         "",
         context,
         "",
-        "Ratio: times better than the baseline (>1 is better; for latencies it is "
-        "baseline time / our time).",
+        f"Ratio: times better than the baseline (>1 is better; for latencies it is "
+        f"baseline time / our time): the median over {ROUNDS} rounds, each measuring both "
+        f"sides in turn, of the ratio within the round; in brackets the lowest and highest "
+        f"ratio of a round. Result and baseline are medians too.",
         "",
         "| benchmark | result | baseline | ratio | goal |",
         "|---|---:|---|---:|---|",
@@ -112,7 +120,7 @@ def render(results: list[Result], context: str) -> str:
         lines.append(
             f"| {r['name']} | {_number(r['value'])} {r['unit']} | {r['baseline']}: "
             f"{_number(r['baseline_value'])} {r.get('baseline_unit', r['unit'])} | "
-            f"{_ratio(r['ratio'])} | {goal} |"
+            f"{_ratio_cell(r)} | {goal} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -145,11 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no benchmark matches {args.only!r}", file=sys.stderr)
         return 1
     results: list[Result] = []
+    started_all = time.monotonic()
     for name, benchmark in benchmarks:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         started = time.monotonic()
         results.extend(benchmark())
         print(f"  done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+    print(f"all done in {time.monotonic() - started_all:.0f} s", file=sys.stderr)
     table = render(results, _context(url))
     print(table)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

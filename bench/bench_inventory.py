@@ -1,284 +1,238 @@
-"""Inventory and cart benchmarks (not part of `make test`).
+"""Cart and inventory benchmarks, each against a baseline measured in turns with it:
 
-Each `bench_*` function sets up what it needs (products with SKU prefix `BENCH-`, carts
-of its own), measures, and returns a list of `Result` rows; `run()` runs them all. They
-expect Django to be set up against a migrated database and a reachable Redis, and they
-leave ledger rows behind, so point them at a scratch database. Without the project runner:
-
-    DEBUG=false .venv/bin/python manage.py shell -c \
-        "from bench.bench_inventory import run; [print(r.as_row()) for r in run()]"
-
-- Cart add / cart view over the full HTTP stack (Django test client: every middleware,
-  token authentication, throttling, problem handling), against a baseline measured in the
-  same run: a view returning constant JSON behind the same stack. Ratio = baseline time /
-  cart time per request (1.0 = as fast as doing nothing; the goal is 0.7 or better).
-- Raw Redis HINCRBY+EXPIRE and HGETALL: the floor under the cart.
-- Reservations per second with N concurrent workers (threads, own connections) on K hot
-  products: each reservation is stock_reserve + stock_release; zero oversell is checked
-  afterwards and retries per reservation are reported.
+- cart add (POST an item, answered with the whole priced cart) and cart view (GET a cart
+  of 10 lines) over HTTP (bench.http), against a POST / GET of the constant JSON view of the
+  same server (goal: 0.7x or better);
+- the cart's Redis work without HTTP (the service and the pricing selector) against its
+  floor: raw Redis HSET+EXPIRE in one round trip, and HGETALL, of a 10-line hash;
+- reservations: BENCH_RESERVATION_WORKERS threads (4), each with its own database
+  connection, reserve one unit of a random one of 10 hot products and release it again,
+  against the same workers running the bare guarded UPDATEs (no ledger, no reservation
+  rows, no optimistic retry). Afterwards no product may be oversold and no unit left
+  reserved; lost optimistic attempts per reservation are reported in the row's name.
 """
 
 from __future__ import annotations
 
-import statistics
+import os
+import random
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any
+from uuid import UUID
 
 from django.db import connection
 from django.test import override_settings
-from django.urls import include, path
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.test import APIClient
-from rest_framework.views import APIView
 
-from accounts.models import User
+from bench import Result, compared, in_turns, repeated
+from bench.fixtures import raw_connection, stocked_products, user_tokens
+from bench.http import (
+    BASELINE,
+    CONNECTIONS,
+    Caller,
+    Client,
+    compare,
+    constant_get,
+    constant_post,
+)
+from carts.selectors import cart_view
+from carts.services import cart_create, cart_get, cart_item_add
+from inventory.models import StockItem
+from inventory.services import stock_release, stock_reserve, stock_reserve_lost_races
+from inventory.stock_cache import redis_client
 
-
-@dataclass
-class Result:
-    name: str
-    per_op_ms: float
-    ops_per_sec: float
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def as_row(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "per_op_ms": round(self.per_op_ms, 3),
-            "ops_per_sec": round(self.ops_per_sec, 1),
-            **self.extra,
-        }
-
-
-class BaselineView(APIView):
-    """Does nothing, behind the default authentication and throttling classes."""
-
-    def get(self, request: Request) -> Response:
-        return Response({"ok": True})
-
-    def post(self, request: Request) -> Response:
-        return Response({"ok": True})
+CART_LINES = 10
+HOT_PRODUCTS = 10
+RESERVATION_WORKERS = int(os.environ.get("BENCH_RESERVATION_WORKERS", "4"))
+RESERVATION_SECONDS = float(os.environ.get("BENCH_RESERVATION_SECONDS", "1"))
+IN_PROCESS_OPERATIONS = 500
 
 
-# This module doubles as the URLconf of the HTTP benchmarks: the project's URLs plus the
-# baseline view.
-urlpatterns = [
-    path("api/v1/bench/baseline/", BaselineView.as_view()),
-    path("", include("commerce_project.urls")),
-]
+def _shoppers(product_ids: list[str]) -> list[Caller]:
+    """One caller per load connection, each with a cart of CART_LINES lines."""
+    callers = []
+    for token in user_tokens("bench-shopper", CONNECTIONS):
+        with Client(Caller(token)) as client:
+            cart = client.json("POST", "/api/v1/carts/", expect=201)
+            path = f"/api/v1/carts/{cart['session_id']}/"
+            for product_id in product_ids:
+                client.call("POST", f"{path}items/", {"product_id": product_id, "quantity": 1})
+        callers.append(Caller(token, {"cart": path}))
+    return callers
 
 
-def _timed(operation: Callable[[int], object], repeat: int, warmup: int = 20) -> list[float]:
-    for index in range(warmup):
-        operation(index)
-    timings = []
-    for index in range(repeat):
-        started = time.perf_counter()
-        operation(index)
-        timings.append(time.perf_counter() - started)
-    return timings
+def bench_cart_http() -> list[Result]:
+    product_ids = [str(p.id) for p in stocked_products(CART_LINES, available=1_000_000)]
+    shoppers = _shoppers(product_ids)
+
+    def add(client: Client, n: int) -> None:
+        body = {"product_id": product_ids[n % CART_LINES], "quantity": 1}
+        client.call("POST", f"{client.context['cart']}items/", body)
+
+    def view(client: Client, n: int) -> None:
+        client.call("GET", client.context["cart"])
+
+    add_ours, add_theirs = compare(add, constant_post, shoppers)
+    view_ours, view_theirs = compare(view, constant_get, shoppers)
+    return [
+        compared(
+            f"carts: add item, answered with the cart ({CART_LINES} lines)",
+            add_ours,
+            add_theirs,
+            unit="req/s",
+            baseline=f"{BASELINE}, POST",
+            goal_ratio=0.7,
+        ),
+        compared(
+            f"carts: GET cart ({CART_LINES} lines)",
+            view_ours,
+            view_theirs,
+            unit="req/s",
+            baseline=f"{BASELINE}, GET",
+            goal_ratio=0.7,
+        ),
+    ]
 
 
-def _paired(
-    baseline: Callable[[int], object], operation: Callable[[int], object], repeat: int
-) -> tuple[list[float], list[float]]:
-    """Times the baseline and the operation alternately, so that load from elsewhere on
-    the machine slows both alike and the ratio of their medians stays meaningful."""
-    for index in range(20):
-        baseline(index)
-        operation(index)
-    base_timings, timings = [], []
-    for index in range(repeat):
-        started = time.perf_counter()
-        baseline(index)
-        middle = time.perf_counter()
-        operation(index)
-        ended = time.perf_counter()
-        base_timings.append(middle - started)
-        timings.append(ended - middle)
-    return base_timings, timings
+def bench_cart_redis_floor() -> list[Result]:
+    products = [p.id for p in stocked_products(CART_LINES, available=1_000_000)]
+    redis = redis_client()
+    floor_key = f"bench:cart:{uuid.uuid4().hex}"
+    fields = [str(p) for p in products]
+    redis.hset(floor_key, mapping=dict.fromkeys(fields, 1))
 
-
-def _result(name: str, timings: list[float], **extra: Any) -> Result:
-    per_op = statistics.median(timings)
-    return Result(name, per_op * 1000, 1 / per_op if per_op else 0.0, extra)
-
-
-def _bench_products(count: int, stock: int) -> list[Any]:
-    from inventory.models import Product
-    from inventory.services import product_create, stock_restock
-
-    products = []
-    for index in range(count):
-        sku = f"BENCH-{index:03d}"
-        product = Product.objects.filter(sku=sku).select_related("stock").first()
-        if product is None:
-            product = product_create(
-                sku=sku, name=f"Bench {index}", price=Decimal("9.99"), initial_stock=stock
-            )
-        elif product.stock.on_hand - product.stock.reserved < stock:
-            stock_restock(product_id=product.id, quantity=stock, actor="bench", reason="bench")
-        products.append(product)
-    return products
-
-
-def _client() -> APIClient:
-    from rest_framework.authtoken.models import Token
-
-    user, _ = User.objects.get_or_create(username="bench-customer")
-    token, _ = Token.objects.get_or_create(user=user)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
-
-
-def bench_cart_http(*, repeat: int = 500) -> list[Result]:
-    """Cart add (POST items, answered with the whole cart) and cart view (GET of a cart
-    with 10 lines), each timed alternately with the baseline's POST / GET."""
-    products = _bench_products(10, stock=1_000_000)
-    rates: dict[str, str | None] = {"anon": "1000000/minute", "user": "1000000/minute"}
-    with override_settings(ROOT_URLCONF=__name__):
-        from rest_framework.throttling import SimpleRateThrottle
-
-        original_rates = SimpleRateThrottle.THROTTLE_RATES
-        SimpleRateThrottle.THROTTLE_RATES = rates
-        try:
-            client = _client()
-            sid = client.post("/api/v1/carts/").json()["session_id"]
-
-            def add(index: int) -> None:
-                product = products[index % len(products)]
-                response = client.post(
-                    f"/api/v1/carts/{sid}/items/",
-                    {"product_id": str(product.id), "quantity": 1},
-                    format="json",
-                )
-                if response.status_code != 200:
-                    # keep lines under the 99 bound without leaving the measured path
-                    client.delete(f"/api/v1/carts/{sid}/items/{product.id}/")
-
-            baseline_post, cart_add = _paired(
-                lambda _: client.post("/api/v1/bench/baseline/", {"x": 1}, format="json"),
-                add,
-                repeat,
-            )
-            baseline_get, cart_view = _paired(
-                lambda _: client.get("/api/v1/bench/baseline/"),
-                lambda _: client.get(f"/api/v1/carts/{sid}/"),
-                repeat,
-            )
-        finally:
-            SimpleRateThrottle.THROTTLE_RATES = original_rates
-    base_get, base_post = statistics.median(baseline_get), statistics.median(baseline_post)
-    add_result = _result(
-        "cart add (HTTP)",
-        cart_add,
-        baseline_ms=round(base_post * 1000, 3),
-        ratio=round(base_post / statistics.median(cart_add), 2),
-    )
-    view_result = _result(
-        "cart view, 10 lines (HTTP)",
-        cart_view,
-        baseline_ms=round(base_get * 1000, 3),
-        ratio=round(base_get / statistics.median(cart_view), 2),
-    )
-    return [add_result, view_result]
-
-
-def bench_redis_floor(*, repeat: int = 2000) -> list[Result]:
-    """What Redis alone costs for the cart's two hottest operations."""
-    from inventory.stock_cache import redis_client
-
-    client = redis_client()
-    key = f"bench:cart:{uuid.uuid4().hex}"
-    fields = [str(uuid.uuid4()) for _ in range(10)]
-
-    def hset(index: int) -> None:
-        pipe = client.pipeline(transaction=False)
-        pipe.hincrby(key, fields[index % 10], 1)
-        pipe.expire(key, 60)
+    def raw_write(n: int) -> None:
+        pipe = redis.pipeline(transaction=False)
+        pipe.hset(floor_key, fields[n % CART_LINES], n)
+        pipe.expire(floor_key, 3600)
         pipe.execute()
 
-    writes = _timed(hset, repeat)
-    reads = _timed(lambda _: client.hgetall(key), repeat)
-    client.delete(key)
-    return [_result("redis HINCRBY+EXPIRE (floor)", writes), _result("redis HGETALL", reads)]
+    # The bound is checked on every add either way; the benchmark adds for longer than 99.
+    with override_settings(CART_MAX_LINE_QUANTITY=1_000_000_000):
+        session_id = cart_create(user_id=None).session_id
+        for product_id in products:
+            cart_item_add(session_id=session_id, user_id=None, product_id=product_id, quantity=1)
+
+        def add(n: int) -> None:
+            cart_view(
+                cart=cart_item_add(
+                    session_id=session_id,
+                    user_id=None,
+                    product_id=products[n % CART_LINES],
+                    quantity=1,
+                )
+            )
+
+        def view(n: int) -> None:
+            cart_view(cart=cart_get(session_id=session_id, user_id=None))
+
+        add_ours, add_floor, view_ours, view_floor = in_turns(
+            repeated(add, IN_PROCESS_OPERATIONS),
+            repeated(raw_write, IN_PROCESS_OPERATIONS),
+            repeated(view, IN_PROCESS_OPERATIONS),
+            repeated(lambda _: redis.hgetall(floor_key), IN_PROCESS_OPERATIONS),
+        )
+    redis.delete(floor_key)
+    return [
+        compared(
+            "carts: add item, service + pricing, no HTTP",
+            add_ours,
+            add_floor,
+            unit="µs",
+            per_op=True,
+            baseline="raw Redis HSET+EXPIRE, one round trip",
+        ),
+        compared(
+            f"carts: read cart ({CART_LINES} lines), service + pricing, no HTTP",
+            view_ours,
+            view_floor,
+            unit="µs",
+            per_op=True,
+            baseline="raw Redis HGETALL",
+        ),
+    ]
 
 
-def bench_reservations(
-    *, workers: int = 4, hot_products: int = 10, seconds: float = 5.0, units: int = 1000
-) -> list[Result]:
-    """`workers` threads reserve 1 unit of a random hot product and release it again, as
-    fast as they can, for `seconds`; then checks that nothing was oversold."""
-    import random
+_GUARDED_UPDATE = (
+    "UPDATE stock_items SET reserved = reserved + %s, version = version + 1 "
+    "WHERE product_id = %s AND on_hand >= reserved + %s AND reserved + %s >= 0"
+)
 
-    from inventory import services
-    from inventory.models import StockItem
 
-    products = _bench_products(hot_products, stock=units)
-    ids = [p.id for p in products]
-    before = {item.pk: item.reserved for item in StockItem.objects.filter(pk__in=ids)}
-    counts = [0] * workers
-    stop = threading.Event()
+def _race(work: Callable[[int, random.Random], None]) -> float:
+    """Operations per second of RESERVATION_WORKERS threads running `work(index, rng)`
+    for RESERVATION_SECONDS; a worker's first exception is raised afterwards."""
+    counts = [0] * RESERVATION_WORKERS
     errors: list[BaseException] = []
-    lock = threading.Lock()
+    stop = threading.Event()
 
-    def work(index: int) -> None:
+    def worker(index: int) -> None:
         rng = random.Random(index)
         try:
             while not stop.is_set():
-                order_id = uuid.uuid4()
-                services.stock_reserve(order_id=order_id, lines=[(rng.choice(ids), 1)])
-                services.stock_release(order_id=order_id)
+                work(index, rng)
                 counts[index] += 1
-        except BaseException as exc:
-            with lock:
-                errors.append(exc)
+        except BaseException as exc:  # raised in the caller
+            errors.append(exc)
         finally:
-            connection.close()
+            connection.close()  # the thread's own Django connection, if it opened one
 
-    lost_before = services.stock_reserve_lost_races()
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(RESERVATION_WORKERS)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
-    time.sleep(seconds)
+    time.sleep(RESERVATION_SECONDS)
     stop.set()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
-    lost = services.stock_reserve_lost_races() - lost_before
     if errors:
         raise errors[0]
+    return sum(counts) / elapsed
+
+
+def bench_reservations() -> list[Result]:
+    ids: list[UUID] = [p.id for p in stocked_products(HOT_PRODUCTS, available=1000)]
+    reserved_before = dict(StockItem.objects.filter(pk__in=ids).values_list("pk", "reserved"))
+    reservations = [0] * RESERVATION_WORKERS
+    lost_before = stock_reserve_lost_races()
+
+    def ours(index: int, rng: random.Random) -> None:
+        order_id = uuid.uuid4()
+        stock_reserve(order_id=order_id, lines=[(rng.choice(ids), 1)])
+        stock_release(order_id=order_id)
+        reservations[index] += 1
+
+    raw_connections = [raw_connection() for _ in range(RESERVATION_WORKERS)]
+
+    def raw(index: int, rng: random.Random) -> None:
+        product_id = rng.choice(ids)
+        raw_connections[index].execute(_GUARDED_UPDATE, [1, product_id, 1, 1])
+        raw_connections[index].execute(_GUARDED_UPDATE, [-1, product_id, -1, -1])
+
+    try:
+        our_rates, raw_rates = in_turns(lambda: _race(ours), lambda: _race(raw))
+    finally:
+        for conn in raw_connections:
+            conn.close()
+    lost = stock_reserve_lost_races() - lost_before
+    retries = lost / sum(reservations) if sum(reservations) else 0.0
     items = list(StockItem.objects.filter(pk__in=ids))
-    oversold = sum(1 for item in items if item.reserved > item.on_hand or item.on_hand < 0)
-    leaked = sum(item.reserved - before[item.pk] for item in items)
-    total = sum(counts)
+    oversold = [item.pk for item in items if item.reserved > item.on_hand or item.on_hand < 0]
+    left = sum(item.reserved - reserved_before[item.pk] for item in items)
+    if oversold or left:
+        raise RuntimeError(f"oversold products {oversold}, {left} units left reserved")
     return [
-        Result(
-            f"reserve+release, {workers} workers, {hot_products} hot products",
-            elapsed / total * 1000 if total else 0.0,
-            total / elapsed,
-            {
-                "reservations": total,
-                "retries_per_reservation": round(lost / total, 3) if total else 0,
-                "oversold_products": oversold,
-                "units_left_reserved": leaked,
-            },
+        compared(
+            f"inventory: reserve + release, {RESERVATION_WORKERS} workers, {HOT_PRODUCTS} hot "
+            f"products ({retries:.2f} retries per reservation, 0 oversold)",
+            our_rates,
+            raw_rates,
+            unit="reservations/s",
+            baseline="the same workers running the bare guarded UPDATEs",
         )
     ]
 
 
-def run(*, quick: bool = False) -> list[Result]:
-    scale = 5 if quick else 1
-    return [
-        *bench_cart_http(repeat=500 // scale),
-        *bench_redis_floor(repeat=2000 // scale),
-        *bench_reservations(seconds=5.0 / scale),
-    ]
+BENCHMARKS = [bench_cart_http, bench_cart_redis_floor, bench_reservations]

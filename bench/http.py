@@ -1,185 +1,301 @@
-"""HTTP load for benchmarks: a gunicorn server started with bench.settings, and a load
-generator in separate processes (keep-alive connections, fixed duration) that reports
-requests/s and latency percentiles. Same server settings for the baseline and the measured
-endpoint, so the ratio between them is what means something on any machine."""
+"""The one HTTP harness of the benchmarks: a gunicorn server and a load generator.
+
+The server (`server()`, started once per run, stopped at exit) is the project's WSGI
+application under gunicorn as the container image runs it (`gthread` workers:
+BENCH_GUNICORN_WORKERS x BENCH_GUNICORN_THREADS, keep-alive 5 s), with
+DJANGO_SETTINGS_MODULE=bench.settings (DEBUG off, throttling on with budgets a benchmark
+cannot exhaust) and bench/urls.py as URLconf: the real API plus two baselines,
+
+- BASELINE `/bench/constant/` (GET and POST): a constant JSON body behind the project's full
+  stack: every middleware, token authentication, IsAuthenticated, user throttling, the
+  problem+json exception handling; the best any endpoint of this stack can do, and the
+  denominator of every HTTP ratio;
+- BARE `/bench/bare/`: a bare DRF view without authentication, permissions or throttling.
+
+Baseline and measured endpoints are served by the same server, so the ratio between them is
+what means something on any machine. Not mirrored from the image: access logging and
+--max-requests (a recycled worker would spend part of a measurement importing Django).
+
+The load generator (`load()`) forks BENCH_LOAD_PROCESSES processes of BENCH_LOAD_THREADS
+threads, each thread with its own keep-alive connection and signed in as its own caller (a
+real user has a throttle history of their own), and counts the operations completed in
+BENCH_SECONDS. Any unexpected status stops the run with an error: a benchmark never times
+failures. `compare()` alternates a measured and a baseline operation for ROUNDS rounds.
+
+Use from a bench module (the runner has set Django up):
+
+    from bench import Result, compared
+    from bench.fixtures import user_tokens
+    from bench.http import BASELINE, CONNECTIONS, Caller, Client, compare, constant_get
+
+    def bench_detail() -> list[Result]:
+        callers = [Caller(token) for token in user_tokens("bench-x", CONNECTIONS)]
+
+        def detail(client: Client, n: int) -> None:  # one operation, n-th of its thread
+            client.call("GET", "/api/v1/...")        # raises unless the status is 200
+
+        ours, theirs = compare(detail, constant_get, callers)
+        return [compared("x: GET detail", ours, theirs, unit="req/s", baseline=BASELINE,
+                         goal_ratio=0.6)]
+
+    BENCHMARKS = [bench_detail]
+
+An operation may make several requests (compare it with a baseline operation making as
+many, see bench_orders' create + confirm); `Caller.context` carries per-caller data (a cart
+path, an order path); `Client(caller)` as a context manager makes setup requests
+(`call()` for the body as bytes, `json()` for it decoded, `expect=` another status).
+"""
 
 from __future__ import annotations
 
+import atexit
 import http.client
 import json
 import multiprocessing
 import os
+import queue
 import socket
-import statistics
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+from types import TracebackType
 from typing import Any
+
+from bench import ROUNDS, in_turns
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "2"))
+GUNICORN_THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "4"))
 LOAD_PROCESSES = int(os.environ.get("BENCH_LOAD_PROCESSES", "2"))
 LOAD_THREADS = int(os.environ.get("BENCH_LOAD_THREADS", "4"))
-DURATION = float(os.environ.get("BENCH_DURATION", "5"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "1.5"))
+CONNECTIONS = LOAD_PROCESSES * LOAD_THREADS
+WARM_UP_SECONDS = 0.5
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+BASELINE = "constant JSON view, full stack"
+BARE = "bare DRF view (no auth, no throttling)"
 
 
 @dataclass(frozen=True)
 class Server:
     port: int
+    process: subprocess.Popen[bytes]
 
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
 
 
-@contextmanager
-def served(workers: int = GUNICORN_WORKERS) -> Iterator[Server]:
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_up(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"gunicorn on port {port} did not come up")
+
+
+@cache
+def server() -> Server:
+    """The benchmark server, started on first use and stopped when the run ends. It uses
+    the database and Redis of this process's environment (the runner's bench database)."""
     port = _free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings"}
     process = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
             "commerce_project.wsgi:application",
             f"--bind=127.0.0.1:{port}",
-            f"--workers={workers}",
-            "--worker-class=sync",
-            "--keep-alive=30",
+            f"--workers={GUNICORN_WORKERS}",
+            f"--threads={GUNICORN_THREADS}",
+            "--worker-class=gthread",
+            "--keep-alive=5",
+            "--timeout=30",
             "--log-level=warning",
         ],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "DEBUG": "false"},
     )
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("gunicorn did not start")
-        yield Server(port)
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+        _wait_until_up(port, process)
+    except BaseException:
+        process.kill()
+        raise
+    started = Server(port, process)
+    atexit.register(started.stop)
+    return started
 
 
 @dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any] | None = None
+class Caller:
+    """Who a load thread is: an API token (None: anonymous) and data of its own."""
+
+    token: str | None
+    context: Mapping[str, Any] = field(default_factory=dict)
 
 
-RequestFactory = Callable[[int], Request]  # called with a running counter
+class UnexpectedStatus(RuntimeError):
+    pass
 
 
-@dataclass(frozen=True)
-class LoadResult:
-    requests: int
-    errors: int
-    seconds: float
-    p50_ms: float
-    p95_ms: float
+class Client:
+    """One keep-alive connection to the benchmark server, signed in as `caller`."""
 
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
+    def __init__(self, caller: Caller, port: int | None = None) -> None:
+        self.caller = caller
+        self.context = caller.context
+        self._headers = {"Accept": "application/json"}
+        if caller.token:
+            self._headers["Authorization"] = f"Token {caller.token}"
+        self._conn = http.client.HTTPConnection(
+            "127.0.0.1", port if port is not None else server().port, timeout=30
+        )
+
+    def call(self, method: str, path: str, body: Any = None, *, expect: int = 200) -> bytes:
+        """The response body; UnexpectedStatus unless the status is `expect`."""
+        headers = self._headers
+        payload = None
+        if body is not None:
+            payload = json.dumps(body)
+            headers = {**headers, "Content-Type": "application/json"}
+        try:
+            self._conn.request(method, path, body=payload, headers=headers)
+            response = self._conn.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException):
+            self._conn.close()
+            raise
+        if response.status != expect:
+            raise UnexpectedStatus(
+                f"{method} {path}: expected {expect}, got {response.status}: {data[:300]!r}"
+            )
+        return data
+
+    def json(self, method: str, path: str, body: Any = None, *, expect: int = 200) -> Any:
+        return json.loads(self.call(method, path, body, expect=expect))
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
-def _worker(
-    port: int, factory: RequestFactory, seed: int, duration: float, threads: int, out: Any
+Operation = Callable[[Client, int], None]
+
+
+def constant_get(client: Client, n: int) -> None:
+    client.call("GET", "/bench/constant/")
+
+
+def constant_post(client: Client, n: int) -> None:
+    client.call("POST", "/bench/constant/", {"n": n})
+
+
+def bare_get(client: Client, n: int) -> None:
+    client.call("GET", "/bench/bare/")
+
+
+def _load_process(
+    port: int,
+    operation: Operation,
+    callers: Sequence[Caller],
+    first: int,
+    seconds: float,
+    out: multiprocessing.Queue[tuple[float, str | None]],
 ) -> None:
-    import threading
+    rates = [0.0] * LOAD_THREADS
+    errors: list[str] = []
+    failed = threading.Event()
 
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    stop_at = time.monotonic() + duration
+    def run(index: int) -> None:
+        caller = callers[(first + index) % len(callers)]
+        try:
+            with Client(caller, port) as client:
+                done = 0
+                started = time.perf_counter()
+                stop_at = started + seconds
+                while time.perf_counter() < stop_at and not failed.is_set():
+                    operation(client, done)
+                    done += 1
+                rates[index] = done / (time.perf_counter() - started)
+        except Exception as exc:  # reported to the parent, which raises it
+            errors.append(f"{type(exc).__name__}: {exc}")
+            failed.set()
 
-    def loop(thread_index: int) -> None:
-        nonlocal errors
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        counter = seed * 1_000_000 + thread_index * 100_000
-        mine: list[float] = []
-        failed = 0
-        while time.monotonic() < stop_at:
-            request = factory(counter)
-            counter += 1
-            body = json.dumps(request.body) if request.body is not None else None
-            headers = {"Content-Type": "application/json", **request.headers}
-            started = time.perf_counter()
-            try:
-                conn.request(request.method, request.path, body=body, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                if response.status >= 400:
-                    failed += 1
-            except OSError:
-                failed += 1
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            mine.append(time.perf_counter() - started)
-        with lock:
-            latencies.extend(mine)
-            errors += failed
-
-    pool = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    out.put((latencies, errors))
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(LOAD_THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out.put((sum(rates), errors[0] if errors else None))
 
 
-def load(
-    server: Server,
-    factory: RequestFactory,
-    *,
-    duration: float = DURATION,
-    processes: int = LOAD_PROCESSES,
-    threads: int = LOAD_THREADS,
-) -> LoadResult:
-    """Runs `factory`'s requests against the server from several processes for `duration`."""
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    workers = [
-        ctx.Process(target=_worker, args=(server.port, factory, i, duration, threads, queue))
-        for i in range(processes)
+def load(operation: Operation, callers: Sequence[Caller], seconds: float = SECONDS) -> float:
+    """Operations per second of CONNECTIONS concurrent keep-alive connections running
+    `operation` for `seconds`; thread i of the load is `callers[i % len(callers)]`."""
+    port = server().port
+    context = multiprocessing.get_context("fork")
+    out: multiprocessing.Queue[tuple[float, str | None]] = context.Queue()
+    processes = [
+        context.Process(
+            target=_load_process,
+            args=(port, operation, callers, p * LOAD_THREADS, seconds, out),
+        )
+        for p in range(LOAD_PROCESSES)
     ]
-    started = time.monotonic()
-    for w in workers:
-        w.start()
-    latencies: list[float] = []
-    errors = 0
-    for _ in workers:
-        part, failed = queue.get()
-        latencies.extend(part)
-        errors += failed
-    for w in workers:
-        w.join()
-    seconds = time.monotonic() - started
-    latencies.sort()
-    if not latencies:
-        return LoadResult(0, errors, seconds, 0.0, 0.0)
-    p95 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))]
-    return LoadResult(
-        requests=len(latencies),
-        errors=errors,
-        seconds=seconds,
-        p50_ms=statistics.median(latencies) * 1000,
-        p95_ms=p95 * 1000,
+    for process in processes:
+        process.start()
+    total, errors = 0.0, []
+    try:
+        for _ in processes:
+            rate, error = out.get(timeout=seconds + 120)
+            total += rate
+            if error:
+                errors.append(error)
+    except queue.Empty:
+        errors.append("a load process did not report")
+    for process in processes:
+        process.join(timeout=30)
+    if errors:
+        raise RuntimeError(f"load failed: {errors[0]}")
+    return total
+
+
+def compare(
+    measured: Operation,
+    baseline: Operation,
+    callers: Sequence[Caller],
+    *,
+    rounds: int = ROUNDS,
+    seconds: float = SECONDS,
+) -> tuple[list[float], list[float]]:
+    """Per-round operations per second of `measured` and of `baseline`, in turns (see
+    bench.in_turns), after a short unmeasured warm-up of both."""
+    load(baseline, callers, WARM_UP_SECONDS)
+    load(measured, callers, WARM_UP_SECONDS)
+    ours, theirs = in_turns(
+        lambda: load(measured, callers, seconds),
+        lambda: load(baseline, callers, seconds),
+        rounds=rounds,
     )
+    return ours, theirs

@@ -1,13 +1,8 @@
-"""The real API plus two baselines measured in the same run:
-
-- `bench/constant/`: a constant JSON body behind the project's full stack (middleware,
-  token authentication, IsAuthenticated, throttling) — the "best this stack can do";
-- `bench/bare/`: a bare DRF view with no authentication, permissions or throttling.
-"""
+"""The real API plus the two baselines of the benchmark server (see bench.http)."""
 
 from typing import Any
 
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from rest_framework.decorators import (
     api_view,
     authentication_classes,
@@ -18,13 +13,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from commerce_project.urls import urlpatterns as project_urlpatterns
+from commerce_project.urls import handler404, handler500
 
 CONSTANT_BODY: dict[str, Any] = {"id": "00000000-0000-0000-0000-000000000000", "ok": True}
 
 
 class ConstantView(APIView):
+    """The project's default authentication, permission and throttle classes; no work."""
+
     def get(self, request: Request) -> Response:
+        return Response(CONSTANT_BODY)
+
+    def post(self, request: Request) -> Response:
         return Response(CONSTANT_BODY)
 
 
@@ -36,8 +36,10 @@ def bare_view(request: Request) -> Response:
     return Response(CONSTANT_BODY)
 
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("bench/constant/", ConstantView.as_view()),
     path("bench/bare/", bare_view),
-    path("", include(project_urlpatterns)),
+    path("", include("commerce_project.urls")),
 ]
+
+__all__ = ["handler404", "handler500", "urlpatterns"]

@@ -77,11 +77,14 @@ class WriteResult:
     """`outcome` is "ok" / "won" or why the script refused: missing (no such cart, or not
     the requester's), claimed (a checkout holds it; `detail` is the claim), empty (nothing
     to check out), currency (`detail` is the cart's currency), lines (`detail` is the line
-    count), quantity / short (`detail` is the line's current quantity)."""
+    count), quantity / short (`detail` is the line's current quantity; `available` what
+    the line could hold), uncached (the catalogue cache lacks the product: the caller
+    looks it up and passes its values), inactive (the product is not for sale)."""
 
     outcome: str
     detail: str = ""
     cart: StoredCart | None = None
+    available: int = 0
 
 
 # Appends the line count, the lines and the catalogue cache's values for them (availability
@@ -140,9 +143,27 @@ end
 
 # ARGV: requester, product_id, quantity, mode (add|set), max_lines, max_quantity,
 #       available, currency, ttl, catalogue key prefix, suffix. Answers with the cart as
-#       it now is (as _READ does), saving a read.
+#       it now is (as _READ does), saving a read. With available and currency empty the
+#       script takes them from the catalogue cache, so an add is one round trip; the
+#       product check comes first, before the cart's, as it would in the caller.
 _WRITE_LINE = (
     _WITH_CATALOGUE
+    + """
+local available, currency = ARGV[7], ARGV[8]
+if available == '' then
+  local stock = redis.call('GET', ARGV[10] .. ARGV[2])
+  local entry = redis.call('GET', ARGV[10] .. ARGV[2] .. ARGV[11])
+  if not stock or not entry then
+    return {'uncached', ''}
+  end
+  entry = cjson.decode(entry)
+  if not entry['active'] then
+    return {'inactive', ''}
+  end
+  available, currency = stock, entry['currency']
+end
+available = tonumber(available)
+"""
     + _ACCESS
     + """
 local ttl = ARGV[9]
@@ -160,9 +181,9 @@ if ARGV[4] == 'set' and quantity == 0 then
 end
 local count = redis.call('HLEN', KEYS[1])
 if count > 0 then
-  local currency = redis.call('HGET', KEYS[2], 'currency')
-  if currency and currency ~= ARGV[8] then
-    return {'currency', currency}
+  local cart_currency = redis.call('HGET', KEYS[2], 'currency')
+  if cart_currency and cart_currency ~= currency then
+    return {'currency', cart_currency}
   end
 end
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[2]) or '0')
@@ -176,15 +197,15 @@ end
 if new > tonumber(ARGV[6]) then
   return {'quantity', tostring(current)}
 end
-if new > current and new > tonumber(ARGV[7]) then
-  return {'short', tostring(current)}
+if new > current and new > available then
+  return {'short', tostring(current), tostring(available)}
 end
 if ARGV[4] == 'add' then
   redis.call('HINCRBY', KEYS[1], ARGV[2], quantity)
 else
   redis.call('HSET', KEYS[1], ARGV[2], quantity)
 end
-redis.call('HSET', KEYS[2], 'currency', ARGV[8])
+redis.call('HSET', KEYS[2], 'currency', currency)
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
 return answer(new)
@@ -306,12 +327,14 @@ def cart_store_write_line(
     mode: str,
     max_lines: int,
     max_quantity: int,
-    available: int,
-    currency: str,
+    available: int | None,
+    currency: str | None,
     ttl_seconds: int,
 ) -> WriteResult:
     """mode "add" increments the line, "set" replaces it (0 removes). A line may not grow
-    beyond `available`; shrinking is always allowed."""
+    beyond `available`; shrinking is always allowed. Without `available` and `currency`
+    the script reads them (and the active flag) from the catalogue cache, answering
+    "uncached" when the product is not there."""
     answer = _run(
         _WRITE_LINE,
         session_id,
@@ -322,14 +345,16 @@ def cart_store_write_line(
             mode,
             max_lines,
             max_quantity,
-            available,
-            currency,
+            "" if available is None else available,
+            currency or "",
             ttl_seconds,
             CATALOGUE_KEY_PREFIX,
             CATALOGUE_PRODUCT_SUFFIX,
         ],
     )
     outcome, detail = str(answer[0]), str(answer[1])
+    if outcome == "short":
+        return WriteResult(outcome, detail, available=int(answer[2]))
     if outcome != "ok":
         return WriteResult(outcome, detail)
     return WriteResult(outcome, detail, _cart_from_answer(session_id, answer))

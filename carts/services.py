@@ -214,37 +214,51 @@ def _check_quantity(quantity: int, *, minimum: int) -> None:
         )
 
 
+def _not_for_sale(product_id: UUID, reason: str) -> InvalidInput:
+    return InvalidInput(f"{reason} ({product_id})", errors={"product_id": [reason]})
+
+
 def _sellable(product_id: UUID) -> ProductSnapshot:
     product = product_snapshots([product_id]).get(product_id)
-    if product is None or not product.active:
-        reason = "Unknown product." if product is None else "This product is not for sale."
-        raise InvalidInput(f"{reason} ({product_id})", errors={"product_id": [reason]})
+    if product is None:
+        raise _not_for_sale(product_id, "Unknown product.")
+    if not product.active:
+        raise _not_for_sale(product_id, "This product is not for sale.")
     return product
 
 
 def _write_line(
     session_id: str, user_id: UUID | None, product_id: UUID, quantity: int, *, mode: str
 ) -> StoredCart:
-    removing = mode == "set" and quantity == 0
-    if removing:
+    def write(available: int | None, currency: str | None) -> WriteResult:
+        return cart_store_write_line(
+            session_id=session_id,
+            requester=_requester(user_id),
+            product_id=product_id,
+            quantity=quantity,
+            mode=mode,
+            max_lines=int(settings.CART_MAX_LINES),
+            max_quantity=int(settings.CART_MAX_LINE_QUANTITY),
+            available=available,
+            currency=currency,
+            ttl_seconds=_ttl_seconds(),
+        )
+
+    if mode == "set" and quantity == 0:
         # Any line may go, even one whose product was withdrawn meanwhile.
-        currency, available = "", 0
+        result = write(0, "")
     else:
-        product = _sellable(product_id)
-        currency, available = product.currency, product.available
-    result = cart_store_write_line(
-        session_id=session_id,
-        requester=_requester(user_id),
-        product_id=product_id,
-        quantity=quantity,
-        mode=mode,
-        max_lines=int(settings.CART_MAX_LINES),
-        max_quantity=int(settings.CART_MAX_LINE_QUANTITY),
-        available=available,
-        currency=currency,
-        ttl_seconds=_ttl_seconds(),
+        # The script checks the product against the catalogue cache itself (one round
+        # trip); only a product missing there costs a lookup and a second attempt.
+        result = write(None, None)
+        if result.outcome == "uncached":
+            product = _sellable(product_id)
+            result = write(product.available, product.currency)
+        elif result.outcome == "inactive":
+            raise _not_for_sale(product_id, "This product is not for sale.")
+    _raise_for(
+        result, product_id=product_id, quantity=quantity, mode=mode, available=result.available
     )
-    _raise_for(result, product_id=product_id, quantity=quantity, mode=mode, available=available)
     assert result.cart is not None
     return result.cart
 

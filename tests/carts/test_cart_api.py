@@ -234,15 +234,6 @@ def test_asking_for_more_than_is_available_is_out_of_stock(api_client: APIClient
     assert api_client.get(f"{CARTS}{sid}/").json()["lines"][0]["quantity"] == 1
 
 
-def test_products_in_another_currency_cannot_share_a_cart(api_client: APIClient) -> None:
-    mug, dollar_mug = ProductFactory(stock=5), ProductFactory(stock=5, currency="USD")
-    sid = create_cart(api_client)
-    api_client.post(items_url(sid), {"product_id": str(mug.id), "quantity": 1})
-    response = api_client.post(items_url(sid), {"product_id": str(dollar_mug.id), "quantity": 1})
-    body = assert_problem(response, 400, "invalid-input")
-    assert set(body["errors"]) == {"product_id"}  # type: ignore[arg-type]
-
-
 def test_every_write_refreshes_the_ttl(api_client: APIClient, raw_redis: redis.Redis) -> None:
     # given a cart that has been idle a long time
     mug = ProductFactory(stock=5)
