@@ -34,20 +34,18 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bench import Result, result
+from bench.fixtures import stocked_products, user_tokens
 from commerce_project.celery import app
-
-Result = dict[str, Any]
 
 ROOT = Path(__file__).resolve().parent.parent
 LATENCY_SAMPLES = int(os.environ.get("BENCH_SAGA_LATENCY_SAMPLES", "40"))
 THROUGHPUT_SAGAS = int(os.environ.get("BENCH_SAGA_THROUGHPUT_SAGAS", "300"))
 NOOP_SAMPLES = int(os.environ.get("BENCH_NOOP_SAMPLES", "300"))
 NOOP_TASKS = int(os.environ.get("BENCH_NOOP_TASKS", "3000"))
-SKU = "BENCH-SAGA-001"
 ADDRESS = {
     "name": "Bench",
     "line1": "1 Load St",
@@ -141,54 +139,21 @@ def workers(count: int) -> Iterator[str]:
 # --- fixtures
 
 
-def _customer_token() -> tuple[Any, str]:
-    from rest_framework.authtoken.models import Token
-
+def _customer() -> tuple[Any, str]:
     from accounts.models import User
 
-    user, _ = User.objects.get_or_create(
-        username="bench-saga-customer", defaults={"email": "bench@example.com"}
-    )
-    return user, Token.objects.get_or_create(user=user)[0].key
+    (token,) = user_tokens("bench-saga-customer", 1)
+    return User.objects.get(username="bench-saga-customer-0"), token
 
 
 def _product() -> Any:
-    from inventory.models import Product
-    from inventory.services import product_create, stock_restock
-
-    product = Product.objects.filter(sku=SKU).select_related("stock").first()
-    if product is None:
-        return product_create(
-            sku=SKU, name="Bench lamp", price=Decimal("30.00"), initial_stock=1_000_000
-        )
-    if product.stock.on_hand - product.stock.reserved < 100_000:
-        stock_restock(product_id=product.id, quantity=1_000_000, actor="bench", reason="bench")
+    (product,) = stocked_products(1, available=100_000)
     return product
 
 
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
-def _result(
-    name: str,
-    value: float,
-    unit: str,
-    baseline: str,
-    baseline_value: float,
-    baseline_unit: str,
-    ratio: float,
-) -> Result:
-    return {
-        "name": name,
-        "value": value,
-        "unit": unit,
-        "baseline": baseline,
-        "baseline_value": baseline_value,
-        "baseline_unit": baseline_unit,
-        "ratio": ratio,
-    }
 
 
 # --- measurements
@@ -207,8 +172,8 @@ def _noop_round_trips(queue: str) -> list[float]:
 def _noop_per_second(queue: str) -> float:
     started = time.perf_counter()
     pending = [noop.apply_async(queue=queue) for _ in range(NOOP_TASKS)]
-    for result in pending:
-        result.get(timeout=120)
+    for async_result in pending:
+        async_result.get(timeout=120)
     return NOOP_TASKS / (time.perf_counter() - started)
 
 
@@ -219,7 +184,7 @@ def _checkout_latencies() -> list[float]:
     from orders.models import OrderView
 
     product = _product()
-    _, token = _customer_token()
+    _, token = _customer()
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     latencies = []
@@ -266,7 +231,7 @@ def _sagas_per_second(queue: str) -> float:
     from sagas.services import saga_sweep
 
     product = _product()
-    customer, _ = _customer_token()
+    customer, _ = _customer()
     parking = f"{queue}-parked"
     settings.SAGA_QUEUE = parking
     saga_ids = []
@@ -312,23 +277,23 @@ def bench_checkout_to_paid_latency() -> list[Result]:
     p50, p95 = statistics.median(latencies), _percentile(latencies, 0.95)
     base95 = _percentile(round_trips, 0.95)
     return [
-        _result(
+        result(
             "sagas: checkout → PAID latency p50 (1 worker)",
             p50 * 1000,
             "ms",
             "Celery no-op round trip p50",
             base * 1000,
-            "ms",
-            base / p50,
+            baseline_unit="ms",
+            lower_is_better=True,
         ),
-        _result(
+        result(
             "sagas: checkout → PAID latency p95 (1 worker)",
             p95 * 1000,
             "ms",
             "Celery no-op round trip p95",
             base95 * 1000,
-            "ms",
-            base95 / p95,
+            baseline_unit="ms",
+            lower_is_better=True,
         ),
     ]
 
@@ -339,14 +304,13 @@ def _throughput(count: int) -> Result:
         noop_rate = _noop_per_second(queue)
         saga_rate = _sagas_per_second(queue)
     processes = f"{count} worker process{'es' if count > 1 else ''}"
-    return _result(
+    return result(
         f"sagas: completed sagas/s, {processes}",
         saga_rate,
         "sagas/s",
         f"Celery no-op tasks/s, {processes}",
         noop_rate,
-        "tasks/s",
-        saga_rate / noop_rate,
+        baseline_unit="tasks/s",
     )
 
 

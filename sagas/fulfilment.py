@@ -164,13 +164,21 @@ def _dispatch(ctx: StepContext, command: Any) -> Any:
 
 
 def cancel_order(ctx: StepContext) -> Mapping[str, Any]:
-    """Runs last, once money and stock are back. Cancelling twice is a no-op."""
+    """Runs last, once money and stock are back. Cancelling twice is a no-op.
+
+    Only completed steps are compensated, but a step whose outcome was lost (the gateway
+    authorized, or the stock was reserved, then the worker died and the deadline passed)
+    may have left an authorization or a reservation behind. Both undos look at the real
+    state and are idempotent, so this last compensation repeats them: after the earlier
+    compensations they change nothing, after a lost outcome they release what it held."""
     order_id = _order_id(ctx)
+    undone = void_or_refund_payment(ctx)
+    release_stock(ctx)
     view = order_read(order_id)
     if view.status == OrderStatus.CANCELLED:
         return {"order_cancelled": "already"}
     reason = ctx.failure_reason or "fulfilment_failed"
-    refunded = bool(ctx.data.get("payment_refunded"))
+    refunded = bool(ctx.data.get("payment_refunded") or undone.get("payment_refunded"))
     if view.status == OrderStatus.PAID:
         # Only after a crash: the capture step marked the order PAID but its outcome was
         # lost and it then timed out. The payment compensation has refunded the capture, so

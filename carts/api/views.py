@@ -110,7 +110,7 @@ class CartDetailView(CartViewBase):
 
 class CartItemsView(CartViewBase):
     @extend_schema(request=CartItemAddSerializer, responses={200: CartSerializer})
-    @idempotent
+    @idempotent(anonymous_by_path=True)
     def post(self, request: Request, session_id: str) -> Response:
         serializer = CartItemAddSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

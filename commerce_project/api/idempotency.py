@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
@@ -48,9 +48,16 @@ def request_fingerprint(request: Request) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _owner(request: Request) -> str:
+def _owner(request: Request, *, anonymous_by_path: bool) -> str | None:
+    """Whose key space the key lives in. Anonymous callers share no private scope, so their
+    keys are honoured only on paths that are themselves a secret (a cart's session id is in
+    its URL) and are scoped to that path; None means "do not honour keys here"."""
     user = request.user
-    return str(user.pk) if user and user.is_authenticated else "anonymous"
+    if user and user.is_authenticated:
+        return str(user.pk)
+    if anonymous_by_path:
+        return "path:" + hashlib.sha256(request.path.encode()).hexdigest()[:40]
+    return None
 
 
 def _claim(*, owner: str, key: str, request: Request, fingerprint: str) -> IdempotencyKey | None:
@@ -71,16 +78,29 @@ def _claim(*, owner: str, key: str, request: Request, fingerprint: str) -> Idemp
         return None
 
 
-def _take_over_stale(existing: IdempotencyKey) -> bool:
-    """A claim left IN_PROGRESS by a crashed process may be taken over once it is stale."""
+def _take_over_stale(existing: IdempotencyKey) -> IdempotencyKey | None:
+    """A claim left IN_PROGRESS by a crashed process may be taken over once it is stale.
+    A slow but live owner holds the row lock for as long as its view runs (see
+    `run_idempotently`), so NOWAIT fails for it and it is never taken over."""
     stale_before = timezone.now() - settings.IDEMPOTENCY_LOCK_TIMEOUT
-    taken = IdempotencyKey.objects.filter(
-        pk=existing.pk,
-        status=IdempotencyKey.Status.IN_PROGRESS,
-        locked_at=existing.locked_at,
-        locked_at__lt=stale_before,
-    ).update(locked_at=timezone.now())
-    return taken == 1
+    try:
+        with transaction.atomic():
+            row = (
+                IdempotencyKey.objects.select_for_update(nowait=True)
+                .filter(
+                    pk=existing.pk,
+                    status=IdempotencyKey.Status.IN_PROGRESS,
+                    locked_at__lt=stale_before,
+                )
+                .first()
+            )
+            if row is None:
+                return None
+            row.locked_at = timezone.now()
+            row.save(update_fields=["locked_at"])
+            return row
+    except OperationalError:  # the owner is alive and holds the lock
+        return None
 
 
 def _replay(row: IdempotencyKey) -> Response:
@@ -97,14 +117,20 @@ def _remember(row: IdempotencyKey, response: Response) -> None:
     row.save(update_fields=["status", "response_status", "response_body", "response_headers"])
 
 
-def run_idempotently(request: Request, run: Callable[[], Response]) -> Response:
+def run_idempotently(
+    request: Request, run: Callable[[], Response], *, anonymous_by_path: bool = False
+) -> Response:
     key = request.headers.get(HEADER)
-    if key is None:
+    owner = _owner(request, anonymous_by_path=anonymous_by_path)
+    if key is None or owner is None:
+        # e.g. anonymous POST carts/: a replay would hand one stranger's new cart to another.
         return run()
     if not 1 <= len(key) <= 255:
-        raise InvalidInput(f"{HEADER} must be 1 to 255 characters.", errors={HEADER: ["length"]})
+        raise InvalidInput(
+            f"{HEADER} must be 1 to 255 characters.",
+            errors={HEADER: ["Must be 1 to 255 characters long."]},
+        )
 
-    owner = _owner(request)
     fingerprint = request_fingerprint(request)
     row = _claim(owner=owner, key=key, request=request, fingerprint=fingerprint)
     if row is None:
@@ -120,32 +146,48 @@ def run_idempotently(request: Request, run: Callable[[], Response]) -> Response:
             )
         elif existing.status == IdempotencyKey.Status.COMPLETED:
             return _replay(existing)
-        elif _take_over_stale(existing):
-            row = existing
         else:
-            raise RequestInProgress()
+            row = _take_over_stale(existing)
+            if row is None:
+                raise RequestInProgress()
 
+    ours = IdempotencyKey.objects.filter(
+        pk=row.pk, status=IdempotencyKey.Status.IN_PROGRESS, locked_at=row.locked_at
+    )
     try:
         with transaction.atomic():
+            # Held until the view's writes commit: proof to any would-be taker-over that
+            # this owner is alive. Gone (None) means ours was taken over while we started.
+            if ours.select_for_update().first() is None:
+                raise RequestInProgress()
             response = run()
             if 200 <= response.status_code < 300:
                 _remember(row, response)
                 return response
     except BaseException:
-        IdempotencyKey.objects.filter(pk=row.pk, status=IdempotencyKey.Status.IN_PROGRESS).delete()
+        ours.delete()
         raise
-    IdempotencyKey.objects.filter(pk=row.pk).delete()
+    ours.delete()
     return response
 
 
-def idempotent(view_method: ViewMethod) -> ViewMethod:
-    """Decorate a DRF view method (post, or a @action) to honour `Idempotency-Key`."""
+def idempotent(view_method: ViewMethod | None = None, *, anonymous_by_path: bool = False) -> Any:
+    """Decorate a DRF view method (post, or a @action) to honour `Idempotency-Key` for
+    signed-in users; `anonymous_by_path=True` also honours it for anonymous callers where
+    the URL itself is a capability (scoped to that URL)."""
 
-    @functools.wraps(view_method)
-    def wrapper(self: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return run_idempotently(request, lambda: view_method(self, request, *args, **kwargs))
+    def decorate(method: ViewMethod) -> ViewMethod:
+        @functools.wraps(method)
+        def wrapper(self: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+            return run_idempotently(
+                request,
+                lambda: method(self, request, *args, **kwargs),
+                anonymous_by_path=anonymous_by_path,
+            )
 
-    return cast(ViewMethod, wrapper)
+        return cast(ViewMethod, wrapper)
+
+    return decorate(view_method) if view_method is not None else decorate
 
 
 def idempotency_keys_purge() -> int:

@@ -11,7 +11,7 @@ class IdempotencyKey(models.Model):
         IN_PROGRESS = "IN_PROGRESS"
         COMPLETED = "COMPLETED"
 
-    owner = models.CharField(max_length=64, help_text="User id, or 'anonymous'.")
+    owner = models.CharField(max_length=64, help_text="The user id: keys are scoped per user.")
     key = models.CharField(max_length=255)
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=2048)

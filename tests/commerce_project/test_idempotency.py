@@ -130,6 +130,51 @@ def test_duplicate_arriving_while_the_first_runs_is_409(customer: User) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+@override_settings(IDEMPOTENCY_LOCK_TIMEOUT=timedelta(seconds=0))
+def test_a_slow_but_live_first_request_is_never_taken_over(customer: User) -> None:
+    # given a first request still running long after the stale-claim timeout
+    urls_for_tests.gate.clear()
+    urls_for_tests.entered.clear()
+
+    def first() -> int:
+        try:
+            return (
+                client_for(customer)
+                .post("/api/v1/test/slow-things/", {}, HTTP_IDEMPOTENCY_KEY="slow-live")
+                .status_code
+            )
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(first)
+        assert urls_for_tests.entered.wait(timeout=10)
+        # when a retry arrives: the claim looks stale, but its owner holds the row lock
+        retry = client_for(customer).post(
+            "/api/v1/test/slow-things/", {}, HTTP_IDEMPOTENCY_KEY="slow-live"
+        )
+        urls_for_tests.gate.set()
+        assert pending.result(timeout=10) == 201
+    # then the retry did not run the command a second time
+    assert retry.status_code == 409
+    assert urls_for_tests.entered.is_set()
+    assert IdempotencyKey.objects.get(key="slow-live").status == IdempotencyKey.Status.COMPLETED
+
+
+@pytest.mark.django_db
+def test_anonymous_callers_are_never_replayed_each_others_responses(
+    api_client: APIClient,
+) -> None:
+    # an anonymous replay could hand one stranger's response to another
+    first = api_client.post(THINGS, {"name": "a"}, HTTP_IDEMPOTENCY_KEY="same")
+    second = APIClient().post(THINGS, {"name": "a"}, HTTP_IDEMPOTENCY_KEY="same")
+    assert first.status_code == second.status_code == 201
+    assert "Idempotent-Replayed" not in second
+    assert first.json()["id"] != second.json()["id"]
+    assert not IdempotencyKey.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_many_concurrent_duplicates_run_the_body_once(customer: User) -> None:
     # given ten clients racing with the same key
     barrier = threading.Barrier(10)

@@ -37,6 +37,8 @@ class StaffOnlyView(APIView):
 class CreateThingView(APIView):
     """Creates a user per call, so a test can count how often the body really ran."""
 
+    permission_classes = [permissions.AllowAny]
+
     @idempotent
     def post(self, request: Request) -> Response:
         user = UserFactory(username=f"thing-{uuid.uuid4().hex[:12]}")

@@ -465,6 +465,30 @@ def test_a_capture_whose_outcome_was_lost_and_then_timed_out_is_undone_completel
     assert_stock_consistent()
 
 
+def test_an_authorization_whose_outcome_was_lost_is_voided_when_the_saga_times_out(
+    customer: User,
+) -> None:
+    # given: a worker authorized at the gateway and died before recording the step, and the
+    # step's deadline passed before anyone claimed it again
+    mug = stocked_product(5)
+    order_id = confirmed_order(customer, [(mug, 2)])
+    saga = advance(order_id, until_step=AUTHORIZE_PAYMENT)
+    authorize_payment(context_for(saga, AUTHORIZE_PAYMENT))
+    assert [p.status for p in payments(order_id)] == ["AUTHORIZED"]
+    SagaInstance.objects.filter(pk=saga.pk).update(
+        step_deadline_at=timezone.now() - timedelta(seconds=1)
+    )
+    # when
+    saga = advance(order_id)
+    # then: the hold on the card is released, not left to expire days later
+    assert (saga.status, saga.failure_reason) == (SagaStatus.COMPENSATED, "timeout")
+    assert [p.status for p in payments(order_id)] == ["VOIDED"]
+    cancelled = order(order_id)
+    assert (cancelled.status, cancelled.cancellation_reason) == ("CANCELLED", "timeout")
+    assert stock(mug) == (5, 0)
+    assert_stock_consistent()
+
+
 @pytest.mark.parametrize(
     ("step", "run", "payment_statuses"),
     [(RESERVE_STOCK, reserve_stock, []), (AUTHORIZE_PAYMENT, authorize_payment, ["VOIDED"])],
