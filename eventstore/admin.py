@@ -12,6 +12,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from commerce_project.admin import ReadOnlyModelAdmin
+
 from .models import Event, ProjectionCheckpoint, ProjectionRebuild, Snapshot
 from .projections import checkpoint_get, projection_lag, projection_registry
 
@@ -23,19 +25,8 @@ def _pretty(value: Any) -> str:
     )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Event)
-class EventAdmin(ReadOnlyAdmin):
+class EventAdmin(ReadOnlyModelAdmin):
     list_display = (
         "global_position",
         "aggregate_type",
@@ -91,7 +82,7 @@ class EventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Snapshot)
-class SnapshotAdmin(ReadOnlyAdmin):
+class SnapshotAdmin(ReadOnlyModelAdmin):
     list_display = ("aggregate_id", "aggregate_type", "version", "schema_version", "created_at")
     list_filter = ("aggregate_type",)
     search_fields = ("aggregate_id",)
@@ -122,7 +113,7 @@ class SnapshotAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ProjectionCheckpoint)
-class ProjectionCheckpointAdmin(ReadOnlyAdmin):
+class ProjectionCheckpointAdmin(ReadOnlyModelAdmin):
     list_display = (
         "name",
         "mode",
@@ -151,7 +142,7 @@ class ProjectionCheckpointAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ProjectionRebuild)
-class ProjectionRebuildAdmin(ReadOnlyAdmin):
+class ProjectionRebuildAdmin(ReadOnlyModelAdmin):
     list_display = (
         "name",
         "shadow_table",

@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from commerce_project.admin import ReadOnlyModelAdmin
 from commerce_project.api.errors import ApplicationError
 
 from . import services
@@ -134,19 +135,8 @@ class ProductAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/inventory/stock_form.html", context)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(StockMovement)
-class StockMovementAdmin(ReadOnlyAdmin):
+class StockMovementAdmin(ReadOnlyModelAdmin):
     list_display = (
         "created_at",
         "product",
@@ -164,7 +154,7 @@ class StockMovementAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(ReadOnlyAdmin):
+class ReservationAdmin(ReadOnlyModelAdmin):
     list_display = ("order_id", "product", "quantity", "status", "expires_at", "updated_at")
     list_filter = ("status", "expires_at")
     search_fields = ("order_id", "product__sku")

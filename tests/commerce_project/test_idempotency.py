@@ -4,7 +4,9 @@ while the first still runs is 409; failures are never stored."""
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -93,38 +95,44 @@ def test_overlong_key_is_invalid_input(customer_client: APIClient) -> None:
     assert response.json()["type"] == "invalid-input"
 
 
-@pytest.mark.django_db(transaction=True)
-def test_duplicate_arriving_while_the_first_runs_is_409(customer: User) -> None:
-    # given a first request parked inside the view
+SLOW = "/api/v1/test/slow-things/"
+
+
+@contextmanager
+def first_request_parked(customer: User, key: str) -> Iterator[Future[int]]:
+    """Starts a request with `key` in another thread and holds it inside the view until
+    the block ends; yields the future of its status code."""
     urls_for_tests.gate.clear()
     urls_for_tests.entered.clear()
 
     def first() -> int:
         try:
-            return (
-                client_for(customer)
-                .post("/api/v1/test/slow-things/", {}, HTTP_IDEMPOTENCY_KEY="slow")
-                .status_code
-            )
+            return client_for(customer).post(SLOW, {}, HTTP_IDEMPOTENCY_KEY=key).status_code
         finally:
             connection.close()
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(first)
         assert urls_for_tests.entered.wait(timeout=10)
+        try:
+            yield pending
+        finally:
+            urls_for_tests.gate.set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_duplicate_arriving_while_the_first_runs_is_409(customer: User) -> None:
+    # given a first request parked inside the view
+    with first_request_parked(customer, "slow") as pending:
         # when the duplicate arrives
-        duplicate = client_for(customer).post(
-            "/api/v1/test/slow-things/", {}, HTTP_IDEMPOTENCY_KEY="slow"
-        )
-        urls_for_tests.gate.set()
-        first_status = pending.result(timeout=10)
+        duplicate = client_for(customer).post(SLOW, {}, HTTP_IDEMPOTENCY_KEY="slow")
     # then
     assert duplicate.status_code == 409
     assert duplicate.json()["type"] == "concurrency-conflict"
     assert duplicate["Retry-After"] == "1"
-    assert first_status == 201
+    assert pending.result(timeout=10) == 201
     # and once the first has finished, the duplicate replays its answer
-    replay = client_for(customer).post("/api/v1/test/slow-things/", {}, HTTP_IDEMPOTENCY_KEY="slow")
+    replay = client_for(customer).post(SLOW, {}, HTTP_IDEMPOTENCY_KEY="slow")
     assert replay.status_code == 201
     assert replay["Idempotent-Replayed"] == "true"
 
@@ -133,31 +141,12 @@ def test_duplicate_arriving_while_the_first_runs_is_409(customer: User) -> None:
 @override_settings(IDEMPOTENCY_LOCK_TIMEOUT=timedelta(seconds=0))
 def test_a_slow_but_live_first_request_is_never_taken_over(customer: User) -> None:
     # given a first request still running long after the stale-claim timeout
-    urls_for_tests.gate.clear()
-    urls_for_tests.entered.clear()
-
-    def first() -> int:
-        try:
-            return (
-                client_for(customer)
-                .post("/api/v1/test/slow-things/", {}, HTTP_IDEMPOTENCY_KEY="slow-live")
-                .status_code
-            )
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(first)
-        assert urls_for_tests.entered.wait(timeout=10)
+    with first_request_parked(customer, "slow-live") as pending:
         # when a retry arrives: the claim looks stale, but its owner holds the row lock
-        retry = client_for(customer).post(
-            "/api/v1/test/slow-things/", {}, HTTP_IDEMPOTENCY_KEY="slow-live"
-        )
-        urls_for_tests.gate.set()
-        assert pending.result(timeout=10) == 201
+        retry = client_for(customer).post(SLOW, {}, HTTP_IDEMPOTENCY_KEY="slow-live")
     # then the retry did not run the command a second time
     assert retry.status_code == 409
-    assert urls_for_tests.entered.is_set()
+    assert pending.result(timeout=10) == 201
     assert IdempotencyKey.objects.get(key="slow-live").status == IdempotencyKey.Status.COMPLETED
 
 
