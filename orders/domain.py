@@ -34,6 +34,7 @@ from .exceptions import (
     IllegalTransition,
     InvalidQuantity,
     OrderLineNotFound,
+    OrderTotalTooLarge,
     PaymentAmountMismatch,
     ProductUnavailable,
 )
@@ -421,6 +422,10 @@ def _check_quantity(quantity: int) -> None:
         raise InvalidQuantity(quantity, MIN_QUANTITY, MAX_QUANTITY)
 
 
+# What the read model's numeric(14,2) total (and any sane payment) can hold.
+MAX_ORDER_TOTAL = Decimal("999999999999.99")
+
+
 # --- The aggregate ---------------------------------------------------------------------
 
 
@@ -522,8 +527,9 @@ class Order(Aggregate, models.Model):
 
     @_lifecycle("change_item_quantity")
     def change_item_quantity(self, *, product_id: UUID, quantity: int, at: datetime) -> None:
-        self._line(product_id)
+        line = self._line(product_id)
         _check_quantity(quantity)
+        self._check_total(product_id, line.unit_price, quantity)
         self.record(
             OrderItemQuantityChanged(product_id=product_id, quantity=quantity, occurred_at=at)
         )
@@ -622,10 +628,12 @@ class Order(Aggregate, models.Model):
             # the line was first added with.
             total = existing.quantity + quantity
             _check_quantity(total)
+            self._check_total(item.product_id, existing.unit_price, total)
             self.record(
                 OrderItemQuantityChanged(product_id=item.product_id, quantity=total, occurred_at=at)
             )
             return
+        self._check_total(item.product_id, item.unit_price, quantity)
         self.record(
             OrderItemAdded(
                 product_id=item.product_id,
@@ -636,6 +644,16 @@ class Order(Aggregate, models.Model):
                 occurred_at=at,
             )
         )
+
+    def _check_total(self, product_id: UUID, unit_price: Decimal, quantity: int) -> None:
+        """The total with `product_id`'s line at `quantity` must fit MAX_ORDER_TOTAL."""
+        others = sum(
+            (line.line_total for pid, line in self.lines.items() if pid != product_id),
+            Decimal("0"),
+        )
+        total = others + unit_price * quantity
+        if total > MAX_ORDER_TOTAL:
+            raise OrderTotalTooLarge(total, MAX_ORDER_TOTAL)
 
     def _check_amount(self, amount: Decimal) -> None:
         if amount != self.total_amount:

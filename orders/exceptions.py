@@ -48,6 +48,12 @@ class InvalidQuantity(InvalidInput):
         super().__init__(message, errors={"quantity": [message]})
 
 
+class OrderTotalTooLarge(InvalidInput):
+    def __init__(self, total: Decimal, maximum: Decimal) -> None:
+        message = f"The order total would be {total}; an order may total at most {maximum}."
+        super().__init__(message, errors={"quantity": [message]})
+
+
 class ProductRefused(InvalidInput):
     """A product that cannot go on an order line. `errors` names `product_id`, the field of
     a body with one product (adding an item); `at_field` names where the product was in a

@@ -228,6 +228,10 @@ def _count(stats: CustomerOrderStats, recorded: RecordedEvent) -> None:
     elif isinstance(event, OrderCancelled):
         stats.orders_cancelled += 1
         stats.amount_refunded += event.refund_amount
+        if event.refunded and not event.by_staff:
+            # Captured by the saga but never marked PAID, then given back: count it as
+            # taken too, so the lifetime value nets to zero instead of going negative.
+            stats.amount_paid += event.refund_amount
     elif isinstance(event, OrderRefunded):
         stats.amount_refunded += event.amount
     stats.updated_at = recorded.created_at

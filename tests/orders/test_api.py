@@ -14,11 +14,15 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from eventstore.commands import dispatch
 from eventstore.store import load
 from inventory.models import Product
+from orders.commands import ShipOrder
 from orders.domain import saga_id_for
 from orders.models import OrderView
 from tests.commerce_project.test_problems import assert_problem
+from tests.conftest import client_for
+from tests.factories import UserFactory
 from tests.orders.conftest import ADDRESS_JSON, make_order, order_url
 from tests.orders.factories import ProductFactory
 
@@ -717,3 +721,59 @@ def test_fast_order_representation_matches_the_declared_fields(
     view = OrderView.objects.get(pk=order.id)
     serializer = OrderSerializer()
     assert serializer.to_representation(view) == serializer.generic_representation(view)
+
+
+# --- staff permissions: being staff is not enough, the transition's permission is needed
+
+
+@pytest.fixture
+def bare_staff_client(db: None) -> APIClient:
+    return client_for(UserFactory(is_staff=True))
+
+
+@pytest.fixture
+def support_client(db: None) -> APIClient:
+    from django.contrib.auth.models import Group
+
+    agent = UserFactory(is_staff=True)
+    agent.groups.add(Group.objects.get(name="support"))
+    return client_for(agent)
+
+
+@pytest.mark.parametrize(
+    ("command", "body"),
+    [
+        ("ship/", {"carrier": "DHL", "tracking_number": "JD1"}),
+        ("deliver/", {}),
+        ("refund/", {"reason": "damaged"}),
+        ("cancel/", {"reason": "fraud"}),
+    ],
+)
+def test_staff_without_the_transition_permission_is_forbidden(
+    bare_staff_client: APIClient, customer: User, widget: Product, command: str, body: dict
+) -> None:
+    # given an order in a state where the command would be legal
+    order = make_order(customer, lines=[(widget, 1)], to="PAID")
+    if command in ("deliver/", "refund/"):
+        dispatch(ShipOrder(order_id=order.id, carrier="DHL", tracking_number="JD1"))
+    before = OrderView.objects.get(pk=order.id)
+    # when
+    response = bare_staff_client.post(order_url(order.id, command), body)
+    # then
+    assert_problem(response, 403, "forbidden")
+    after = OrderView.objects.get(pk=order.id)
+    assert (after.status, after.version) == (before.status, before.version)
+
+
+def test_the_support_group_may_ship_and_cancel_with_refund(
+    support_client: APIClient, customer: User, widget: Product
+) -> None:
+    shipped = make_order(customer, lines=[(widget, 1)], to="PAID")
+    response = support_client.post(
+        order_url(shipped.id, "ship/"), {"carrier": "DHL", "tracking_number": "JD2"}
+    )
+    assert response.status_code == 200, response.content
+    paid = make_order(customer, lines=[(widget, 1)], to="PAID")
+    response = support_client.post(order_url(paid.id, "cancel/"), {"reason": "fraud"})
+    assert response.status_code == 200, response.content
+    assert response.json()["payment_status"] == "REFUND_PENDING"

@@ -17,7 +17,7 @@ from eventstore.commands import dispatch
 from eventstore.projections import checkpoint_get, get_projection, projection_lag, run_projection
 from eventstore.store import load
 from inventory.models import Product
-from orders.commands import CancelOrder, RefundOrder, orders
+from orders.commands import CancelOrder, RecordPaymentAuthorized, RefundOrder, orders
 from orders.models import CustomerOrderStats, OrderView
 from orders.projections import order_view_row
 from tests.orders.conftest import make_order
@@ -171,3 +171,20 @@ def test_order_views_has_indexes_for_the_list_filters() -> None:
 
 def test_an_unknown_order_has_no_row() -> None:
     assert not OrderView.objects.filter(pk=uuid4()).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_capture_given_back_before_paid_nets_to_zero(customer: User, widget: Product) -> None:
+    # given: the saga captured, could not mark the order PAID, refunded and cancelled it
+    order = make_order(customer, lines=[(widget, 2)], to="CONFIRMED")
+    dispatch(
+        RecordPaymentAuthorized(order_id=order.id, payment_id=uuid4(), amount=order.total_amount),
+        actor="saga",
+    )
+    dispatch(CancelOrder(order_id=order.id, reason="payment_failed", refunded=True), actor="saga")
+    # when
+    catch_up()
+    # then the money taken and given back cancel out: never a negative lifetime value
+    stats = _stats(customer)
+    assert (stats.amount_paid, stats.amount_refunded) == (Decimal("25.00"), Decimal("25.00"))
+    assert stats.lifetime_value == Decimal("0.00")
