@@ -25,6 +25,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from commerce_project.admin import ReadOnlyModelAdmin
 from commerce_project.api.errors import ApplicationError
 from eventstore.commands import dispatch
 from eventstore.events import serialize_event
@@ -114,7 +115,9 @@ def order_view_row_of(view: OrderView) -> dict[str, Any]:
 
 
 @admin.register(OrderView)
-class OrderViewAdmin(admin.ModelAdmin):
+class OrderViewAdmin(ReadOnlyModelAdmin):
+    """Read-only: the projection is the only writer; transitions go through commands."""
+
     list_display = (
         "order_id",
         "customer_email",
@@ -184,17 +187,6 @@ class OrderViewAdmin(admin.ModelAdmin):
         "refund_reason",
         "event_timeline",
     )
-
-    # --- read-only: the projection is the only writer
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: OrderView | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: OrderView | None = None) -> bool:
-        return False
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[OrderView], search_term: str
@@ -369,7 +361,7 @@ def _posted_version(raw: str | None) -> int | None:
 
 
 @admin.register(CustomerOrderStats)
-class CustomerOrderStatsAdmin(admin.ModelAdmin):
+class CustomerOrderStatsAdmin(ReadOnlyModelAdmin):
     """The asynchronous projection's table: orders and lifetime value per customer."""
 
     list_display = (
@@ -387,19 +379,6 @@ class CustomerOrderStatsAdmin(admin.ModelAdmin):
     search_fields = ("customer__email",)
     ordering = ("-amount_paid",)
     list_select_related = ("customer",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(
-        self, request: HttpRequest, obj: CustomerOrderStats | None = None
-    ) -> bool:
-        return False
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: CustomerOrderStats | None = None
-    ) -> bool:
-        return False
 
     @admin.display(description="customer", ordering="customer__email")
     def customer_email(self, stats: CustomerOrderStats) -> str:
