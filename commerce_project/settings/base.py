@@ -14,10 +14,12 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from commerce_project.envfile import read_env_file
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+read_env_file()
 
 DJANGO_ENV = env.str("DJANGO_ENV", default="development")
 PRODUCTION = DJANGO_ENV == "production"
