@@ -69,7 +69,7 @@ from django.db import connection, transaction
 
 from .exceptions import ProjectionNotRebuildable, UnknownProjection
 from .prepared import execute_prepared, fetch_prepared_described
-from .store import Position, RecordedEvent, read_all
+from .store import Position, RecordedEvent, load_ranges, read_all
 
 Row = dict[str, Any]
 
@@ -109,15 +109,15 @@ class Projection:
         return self.table
 
     def project(self, events: Iterable[RecordedEvent], *, table: str) -> int:
-        """Fold `events` into the rows of `table` and upsert the changed rows in one
-        statement. Returns the number of rows written."""
+        """Fold `events` into the rows of `table`, each stream by version, and upsert the
+        changed rows in one statement. Returns the number of rows written."""
         relevant = [e for e in events if self.wants(e.event_type)]
         if not relevant:
             return 0
         rows = self.fetch_rows(table, {self.row_key(e) for e in relevant})
         changed: dict[Any, Row] = {}
         version_column = self.version_column
-        for event in relevant:
+        for event in self.in_version_order(relevant, rows):
             key = self.row_key(event)
             row = rows.get(key)
             if row is not None and (row.get(version_column) or 0) >= event.version:
@@ -129,6 +129,28 @@ class Projection:
             rows[key] = new_row
             changed[key] = new_row
         return self.upsert(table, list(changed.values()))
+
+    def in_version_order(
+        self, events: Sequence[RecordedEvent], rows: Mapping[Any, Row]
+    ) -> list[RecordedEvent]:
+        """`events` stream by stream in version order, with the versions between a row's
+        version and the batch's next event read from the stream. `read_all` order is not
+        version order (see eventstore.store), so a batch can hold v5 without v4, or v5
+        before v4; folding either way would corrupt the row."""
+        streams: dict[UUID, dict[int, RecordedEvent]] = {}
+        for event in events:
+            streams.setdefault(event.aggregate_id, {})[event.version] = event
+        missing: list[tuple[UUID, int, int]] = []
+        for aggregate_id, stream in streams.items():
+            row = rows.get(self.row_key(next(iter(stream.values()))))
+            folded = (row.get(self.version_column) or 0) if row is not None else 0
+            for version in sorted(stream):
+                if version > folded + 1:
+                    missing.append((aggregate_id, folded + 1, version - 1))
+                folded = max(folded, version)
+        for event in load_ranges(missing, types=self.event_types or None):
+            streams[event.aggregate_id].setdefault(event.version, event)
+        return [stream[v] for stream in streams.values() for v in sorted(stream)]
 
     def fetch_rows(self, table: str, keys: Collection[Any]) -> dict[Any, Row]:
         if not keys:
