@@ -137,3 +137,22 @@ def test_verify_of_an_async_projection_folds_each_stream_up_to_the_checkpoint(
     # then
     assert result.ok, result.drifts
     assert _row("test_balances_async", account_id) == _FOLDED_IN_ORDER
+
+
+def test_verify_reports_a_row_folded_in_read_order_instead_of_version_order(
+    balances: BalanceProjection,
+    accounts: Repository[BankAccount],
+    open_account: Callable[..., uuid.UUID],
+) -> None:
+    # given the row a fold in read_all order leaves: v5 applied on v3, then v4 skipped
+    account_id = _account_read_out_of_order(accounts, open_account)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE test_balances SET balance = 10.00, movements = %s::jsonb WHERE id = %s",
+            [json.dumps(["2.00", "3.00", "5.00"]), account_id],
+        )
+    # when
+    result = verify_projection("test_balances")
+    # then
+    assert [(d.key, d.kind) for d in result.drifts] == [(account_id, "different")]
+    assert result.drifts[0].columns["balance"] == (Decimal("10.00"), Decimal("14.00"))
