@@ -27,7 +27,7 @@ The contract of `apply`:
   (jsonb columns decoded; other values as psycopg returns them: UUID, Decimal, datetime), or
   None when the key has no row yet. Return the new row as a dict (mutating and returning
   `row` is fine), or None to leave it untouched.
-- The runner stamps `row[version_column] = event.version` on the returned row, skips events
+- `project` stamps `row[version_column] = event.version` on the returned row, skips events
   at or below the row's version (so re-delivery is harmless) and writes with
   `upsert_guarded`, whose `WHERE version < EXCLUDED.version` never moves a row backwards.
 - It must be deterministic (take times from `event.created_at`, never from the clock),
@@ -38,10 +38,17 @@ The contract of `apply`:
   encoded as JSON (Decimal, UUID, datetime as strings). Columns the projection never sets
   take their database defaults.
 
-The same fold serves every path: `handle(events)` (inline, on `events_appended`, and the
-catch-up runner) calls `project(events, table=self.table)`; a rebuild calls
-`project(events, table="<table>__rebuild")` on the shadow copy and then swaps it in;
-`verify_projections` projects into a temporary copy and diffs it against `rows()`.
+`project` folds each stream by version: `read_all` order is not version order (a
+transaction with an older id can append v5 after v4 committed), so a batch is grouped by
+stream and sorted, and when a stream's next event is not `row.version + 1` the missing
+versions are read from the stream (`load_ranges`, one statement per batch), never folded out
+of order or skipped.
+
+The same fold serves the write paths: `handle(events)` (inline, on `events_appended`, and
+the catch-up runner) calls `project(events, table=self.table)`; a rebuild calls
+`project(events, table="<table>__rebuild")` on the shadow copy and then swaps it in.
+`verify_projections` deliberately folds on its own (whole streams from the events table,
+`apply` only) into a temporary copy and diffs it against the table.
 The table itself is an ordinary managed Django model (`db_table = table`, a unique `key`
 column, an integer `version_column`, jsonb for JSON) that only the projection writes.
 

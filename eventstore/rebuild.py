@@ -4,7 +4,8 @@ or half-built.
 1. A shadow table `<table>__rebuild` is created `LIKE` the real one (columns, defaults,
    constraints, indexes).
 2. Events are read in batches from the log (`read_all` order) and folded into the shadow
-   with the projection's own `project` (bulk upserts). Each batch commits together with the
+   with the projection's own `project` (bulk upserts), which folds each stream by version
+   and reads the versions a batch is missing from the stream. Each batch commits together with the
    rebuild's own checkpoint (table `projection_rebuilds`), so an interrupted rebuild resumes
    where it stopped.
 3. The swap is one transaction: lock the real table (ACCESS EXCLUSIVE, so in-flight inline
