@@ -69,7 +69,25 @@ class OrderView(models.Model):
         return f"Order {self.order_id} ({self.status})"
 
 
-class OrderTally(models.Model):
+class CustomerMoney(models.Model):
+    """The columns the per-order tallies and the per-customer statistics share."""
+
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # the (customer, currency) index of the tallies serves lookups
+        related_name="+",
+    )
+    currency = models.CharField(max_length=3)
+    amount_paid = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    amount_refunded = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+
+    class Meta:
+        abstract = True
+
+
+class OrderTally(CustomerMoney):
     """What one order adds to its customer's statistics: how often it was placed
     (OrderConfirmed), paid and cancelled, the money paid and refunded. One row per order,
     folded from the order's stream by the asynchronous `customer_order_stats` projection and
@@ -77,19 +95,9 @@ class OrderTally(models.Model):
     The view `customer_order_stats` (CustomerOrderStats) sums the rows per customer."""
 
     order_id = models.UUIDField(primary_key=True)
-    customer = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        db_index=False,  # the (customer, currency) index serves lookups
-        related_name="+",
-    )
-    currency = models.CharField(max_length=3)
     placed = models.PositiveIntegerField(default=0)
     paid = models.PositiveIntegerField(default=0)
     cancelled = models.PositiveIntegerField(default=0)
-    amount_paid = models.DecimalField(max_digits=16, decimal_places=2, default=0)
-    amount_refunded = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     # Time of the last event counted; None while the order is a draft (no statistics yet).
     counted_at = models.DateTimeField(null=True, blank=True)
@@ -103,24 +111,15 @@ class OrderTally(models.Model):
         return f"Order {self.order_id} of {self.customer_id}"
 
 
-class CustomerOrderStats(models.Model):
+class CustomerOrderStats(CustomerMoney):
     """Per customer and currency: orders placed and paid, money paid and refunded. A view
     over the order tallies (migration 0004), so it lags the orders like the asynchronous
     projection that writes them; read-only."""
 
     id = models.CharField(primary_key=True, max_length=64)  # "<customer_id>/<currency>"
-    customer = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="+",
-    )
-    currency = models.CharField(max_length=3)
     orders_placed = models.PositiveIntegerField(default=0)
     orders_paid = models.PositiveIntegerField(default=0)
     orders_cancelled = models.PositiveIntegerField(default=0)
-    amount_paid = models.DecimalField(max_digits=16, decimal_places=2, default=0)
-    amount_refunded = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     last_order_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField()
 

@@ -128,6 +128,7 @@ class Migration(migrations.Migration):
                             "customer",
                             models.ForeignKey(
                                 db_constraint=False,
+                                db_index=False,
                                 on_delete=django.db.models.deletion.DO_NOTHING,
                                 related_name="+",
                                 to=settings.AUTH_USER_MODEL,

@@ -33,7 +33,8 @@ def _deposit(accounts: Repository[BankAccount], account_id: uuid.UUID, amount: s
     accounts.save(account)
 
 
-def _account_read_out_of_order(
+@pytest.fixture
+def account_read_out_of_order(
     accounts: Repository[BankAccount], open_account: Callable[..., uuid.UUID]
 ) -> uuid.UUID:
     """An account at v3 whose v5 (deposit 5.00) is read before its v4 (deposit 4.00)."""
@@ -68,12 +69,11 @@ _FOLDED_IN_ORDER = {
 @pytest.mark.parametrize("batch_size", [1, 2, 500])
 def test_the_runner_folds_a_stream_by_version_when_read_out_of_order(
     async_balances: AsyncBalanceProjection,
-    accounts: Repository[BankAccount],
-    open_account: Callable[..., uuid.UUID],
+    account_read_out_of_order: uuid.UUID,
     batch_size: int,
 ) -> None:
     # given
-    account_id = _account_read_out_of_order(accounts, open_account)
+    account_id = account_read_out_of_order
     # when
     handled = run_projection("test_balances_async", batch_size=batch_size)
     # then
@@ -83,11 +83,10 @@ def test_the_runner_folds_a_stream_by_version_when_read_out_of_order(
 
 def test_an_inline_projection_folds_a_stream_read_out_of_order_by_version(
     balances: BalanceProjection,
-    accounts: Repository[BankAccount],
-    open_account: Callable[..., uuid.UUID],
+    account_read_out_of_order: uuid.UUID,
 ) -> None:
     # given
-    account_id = _account_read_out_of_order(accounts, open_account)
+    account_id = account_read_out_of_order
     # then
     assert _row("test_balances", account_id) == _FOLDED_IN_ORDER
 
@@ -95,12 +94,11 @@ def test_an_inline_projection_folds_a_stream_read_out_of_order_by_version(
 @pytest.mark.parametrize("batch_size", [1, 2, 5000])
 def test_a_rebuild_folds_a_stream_by_version_when_read_out_of_order(
     balances: BalanceProjection,
-    accounts: Repository[BankAccount],
-    open_account: Callable[..., uuid.UUID],
+    account_read_out_of_order: uuid.UUID,
     batch_size: int,
 ) -> None:
     # given
-    account_id = _account_read_out_of_order(accounts, open_account)
+    account_id = account_read_out_of_order
     # when
     rebuild_projection("test_balances", batch_size=batch_size)
     # then
@@ -109,11 +107,10 @@ def test_a_rebuild_folds_a_stream_by_version_when_read_out_of_order(
 
 def test_verify_accepts_a_correct_row_of_a_stream_read_out_of_order(
     balances: BalanceProjection,
-    accounts: Repository[BankAccount],
-    open_account: Callable[..., uuid.UUID],
+    account_read_out_of_order: uuid.UUID,
 ) -> None:
     # given a correct row
-    account_id = _account_read_out_of_order(accounts, open_account)
+    account_id = account_read_out_of_order
     assert _row("test_balances", account_id) == _FOLDED_IN_ORDER
     # when
     result = verify_projection("test_balances", batch_size=2)
@@ -124,12 +121,11 @@ def test_verify_accepts_a_correct_row_of_a_stream_read_out_of_order(
 
 def test_verify_of_an_async_projection_folds_each_stream_up_to_the_checkpoint(
     async_balances: AsyncBalanceProjection,
-    accounts: Repository[BankAccount],
-    open_account: Callable[..., uuid.UUID],
+    account_read_out_of_order: uuid.UUID,
 ) -> None:
     # given the runner stopped right after v5, which it folded after reading v4 from the
     # stream: its checkpoint is v5's position, before v4's
-    account_id = _account_read_out_of_order(accounts, open_account)
+    account_id = account_read_out_of_order
     assert run_projection("test_balances_async", batch_size=1, max_batches=4) == 4
     assert checkpoint_get("test_balances_async").events_processed == 4
     # when
@@ -141,11 +137,10 @@ def test_verify_of_an_async_projection_folds_each_stream_up_to_the_checkpoint(
 
 def test_verify_reports_a_row_folded_in_read_order_instead_of_version_order(
     balances: BalanceProjection,
-    accounts: Repository[BankAccount],
-    open_account: Callable[..., uuid.UUID],
+    account_read_out_of_order: uuid.UUID,
 ) -> None:
     # given the row a fold in read_all order leaves: v5 applied on v3, then v4 skipped
-    account_id = _account_read_out_of_order(accounts, open_account)
+    account_id = account_read_out_of_order
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE test_balances SET balance = 10.00, movements = %s::jsonb WHERE id = %s",
