@@ -15,7 +15,13 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from eventstore.commands import dispatch
-from eventstore.projections import checkpoint_get, get_projection, projection_lag, run_projection
+from eventstore.projections import (
+    checkpoint_get,
+    get_projection,
+    projection_lag,
+    projection_registry,
+    run_projection,
+)
 from eventstore.rebuild import rebuild_projection
 from eventstore.store import load
 from eventstore.verify import verify_projection
@@ -308,3 +314,10 @@ _STATS_FIELDS = (
     "last_order_at",
     "updated_at",
 )
+
+
+def test_every_projection_can_be_rebuilt_and_verified() -> None:
+    # when
+    without_table = [name for name, p in projection_registry().items() if p.table is None]
+    # then
+    assert without_table == []
