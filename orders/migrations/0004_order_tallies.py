@@ -54,6 +54,25 @@ CREATE TABLE customer_order_stats (
 RESET_CHECKPOINT_SQL = "DELETE FROM projection_checkpoints WHERE name = 'customer_order_stats'"
 
 
+def customer_money_fields() -> list[tuple[str, models.Field]]:
+    """The fields of the abstract CustomerMoney both models inherit."""
+    return [
+        ("currency", models.CharField(max_length=3)),
+        ("amount_paid", models.DecimalField(decimal_places=2, default=0, max_digits=16)),
+        ("amount_refunded", models.DecimalField(decimal_places=2, default=0, max_digits=16)),
+        (
+            "customer",
+            models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
+        ),
+    ]
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("eventstore", "0001_initial"),
@@ -66,31 +85,13 @@ class Migration(migrations.Migration):
             name="OrderTally",
             fields=[
                 ("order_id", models.UUIDField(primary_key=True, serialize=False)),
-                ("currency", models.CharField(max_length=3)),
+                *customer_money_fields(),
                 ("placed", models.PositiveIntegerField(default=0)),
                 ("paid", models.PositiveIntegerField(default=0)),
                 ("cancelled", models.PositiveIntegerField(default=0)),
-                (
-                    "amount_paid",
-                    models.DecimalField(decimal_places=2, default=0, max_digits=16),
-                ),
-                (
-                    "amount_refunded",
-                    models.DecimalField(decimal_places=2, default=0, max_digits=16),
-                ),
                 ("confirmed_at", models.DateTimeField(blank=True, null=True)),
                 ("counted_at", models.DateTimeField(blank=True, null=True)),
                 ("version", models.PositiveIntegerField()),
-                (
-                    "customer",
-                    models.ForeignKey(
-                        db_constraint=False,
-                        db_index=False,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
             ],
             options={
                 "db_table": "order_tallies",
@@ -110,30 +111,12 @@ class Migration(migrations.Migration):
                             "id",
                             models.CharField(max_length=64, primary_key=True, serialize=False),
                         ),
-                        ("currency", models.CharField(max_length=3)),
+                        *customer_money_fields(),
                         ("orders_placed", models.PositiveIntegerField(default=0)),
                         ("orders_paid", models.PositiveIntegerField(default=0)),
                         ("orders_cancelled", models.PositiveIntegerField(default=0)),
-                        (
-                            "amount_paid",
-                            models.DecimalField(decimal_places=2, default=0, max_digits=16),
-                        ),
-                        (
-                            "amount_refunded",
-                            models.DecimalField(decimal_places=2, default=0, max_digits=16),
-                        ),
                         ("last_order_at", models.DateTimeField(blank=True, null=True)),
                         ("updated_at", models.DateTimeField()),
-                        (
-                            "customer",
-                            models.ForeignKey(
-                                db_constraint=False,
-                                db_index=False,
-                                on_delete=django.db.models.deletion.DO_NOTHING,
-                                related_name="+",
-                                to=settings.AUTH_USER_MODEL,
-                            ),
-                        ),
                     ],
                     options={
                         "verbose_name": "customer order statistics",
