@@ -362,7 +362,8 @@ def _posted_version(raw: str | None) -> int | None:
 
 @admin.register(CustomerOrderStats)
 class CustomerOrderStatsAdmin(ReadOnlyModelAdmin):
-    """The asynchronous projection's table: orders and lifetime value per customer."""
+    """The view over the asynchronous projection's order tallies: orders and lifetime value
+    per customer."""
 
     list_display = (
         "customer_email",
