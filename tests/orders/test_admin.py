@@ -204,6 +204,29 @@ def test_staff_without_the_permission_gets_no_button_and_cannot_post(
     assert OrderView.objects.get(pk=order.id).status == "PAID"
 
 
+def test_a_button_offered_from_a_stale_read_model_is_decided_on_the_loaded_order(
+    customer: User, widget: Product
+) -> None:
+    # given an agent who may cancel but not refund, and a PAID order whose read model still
+    # says CONFIRMED (so the page offers a plain Cancel)
+    agent = UserFactory(is_staff=True)
+    agent.user_permissions.add(
+        Permission.objects.get(codename="view_orderview"),
+        Permission.objects.get(codename="cancel_order"),
+    )
+    client = Client()
+    client.force_login(agent)
+    order = make_order(customer, lines=[(widget, 1)], to="PAID")
+    OrderView.objects.filter(pk=order.id).update(status="CONFIRMED")
+    # when
+    response = client.post(
+        transition(order.id, "cancel"), {"reason": "fraud", "version": order.version}, follow=True
+    )
+    # then the handler saw a PAID order, whose cancellation takes orders.refund_order
+    assert "orders.refund_order" in response.content.decode()
+    assert load(order.id)[-1].event_type == "OrderPaid"
+
+
 def test_a_transition_not_open_from_the_status_is_refused(
     admin_client: Client, customer: User, widget: Product
 ) -> None:
