@@ -28,7 +28,7 @@ from django.utils.safestring import SafeString
 from commerce_project.admin import ReadOnlyModelAdmin
 from commerce_project.api.errors import ApplicationError
 from eventstore.commands import dispatch
-from eventstore.events import serialize_event
+from eventstore.events import redacted_event_data, serialize_event
 from eventstore.store import load
 
 from .commands import (
@@ -39,7 +39,7 @@ from .commands import (
     ShipOrder,
     actor_for_user,
 )
-from .domain import RULES, Actor, redacted_event_data
+from .domain import RULES, Actor
 from .models import CustomerOrderStats, OrderView
 from .projections import order_from_row
 
