@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.auth.models import Group, Permission
 from django.test import Client
 
 from accounts.models import User
 from inventory.models import Product
 from tests.commerce_project.test_problems import assert_problem
 from tests.conftest import client_for
-from tests.factories import UserFactory
+from tests.factories import staff_with
 from tests.inventory.conftest import stock_of
 from tests.inventory.factories import ProductFactory
 
@@ -26,17 +25,6 @@ pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/products/"
 CHANGELIST = "/admin/inventory/product/"
-
-
-def staff_with(*codenames: str, group: str | None = None) -> User:
-    user: User = UserFactory(is_staff=True)
-    for codename in codenames:
-        user.user_permissions.add(
-            Permission.objects.get(content_type__app_label="inventory", codename=codename)
-        )
-    if group:
-        user.groups.add(Group.objects.get(name=group))
-    return user
 
 
 def _call(client: Any, action: str, product: Product) -> Any:
@@ -78,7 +66,9 @@ def test_catalogue_and_stock_writes_need_their_model_permission(
 ) -> None:
     # given
     product = ProductFactory(stock=3, price=Decimal("9.99"))
-    client = client_for(staff_with(*codenames, group=group))
+    client = client_for(
+        staff_with(*(f"inventory.{c}" for c in codenames), groups=(group,) if group else ())
+    )
     # when
     response = _call(client, action, product)
     # then
@@ -108,7 +98,7 @@ def _admin_client(user: User) -> Client:
 def test_a_view_only_user_cannot_run_the_stock_actions(action: str, form: dict[str, str]) -> None:
     # given staff who may look at products and nothing else
     product = ProductFactory(stock=3)
-    client = _admin_client(staff_with("view_product"))
+    client = _admin_client(staff_with("inventory.view_product"))
     selected = {"action": action, ACTION_CHECKBOX_NAME: [str(product.id)], "apply": "1", **form}
     # when
     listing = client.get(CHANGELIST)
@@ -130,7 +120,7 @@ def test_the_stock_actions_run_with_their_permission(
     action: str, codename: str, form: dict[str, str], after: tuple[int, int]
 ) -> None:
     product = ProductFactory(stock=3)
-    client = _admin_client(staff_with("view_product", codename))
+    client = _admin_client(staff_with("inventory.view_product", f"inventory.{codename}"))
     selected = {"action": action, ACTION_CHECKBOX_NAME: [str(product.id)], "apply": "1", **form}
     response = client.post(CHANGELIST, selected)
     assert response.status_code == 302
@@ -139,7 +129,7 @@ def test_the_stock_actions_run_with_their_permission(
 
 def test_restock_alone_does_not_allow_adjusting() -> None:
     product = ProductFactory(stock=3)
-    client = _admin_client(staff_with("view_product", "restock_product"))
+    client = _admin_client(staff_with("inventory.view_product", "inventory.restock_product"))
     selected = {
         "action": "adjust_stock",
         ACTION_CHECKBOX_NAME: [str(product.id)],

@@ -10,7 +10,6 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -24,7 +23,7 @@ from orders.exceptions import ActionForbidden
 from orders.models import OrderView
 from tests.commerce_project.test_problems import assert_problem
 from tests.conftest import client_for
-from tests.factories import UserFactory
+from tests.factories import UserFactory, staff_with
 from tests.orders.conftest import ADDRESS_JSON, BACK_OFFICE, make_order, order_url
 
 pytestmark = pytest.mark.django_db
@@ -109,16 +108,14 @@ ROWS = [
 
 
 def _user(role: str, permissions: tuple[str, ...]) -> User:
-    user: User = UserFactory(
-        is_staff=role not in ("owner", "other_customer"), is_superuser=role == "superuser"
+    if role == "other_customer":
+        user: User = UserFactory()
+        return user
+    return staff_with(
+        *(f"orders.{codename}" for codename in permissions),
+        groups=("support",) if role == "support" else (),
+        is_superuser=role == "superuser",
     )
-    if role == "support":
-        user.groups.add(Group.objects.get(name="support"))
-    for codename in permissions:
-        user.user_permissions.add(
-            Permission.objects.get(content_type__app_label="orders", codename=codename)
-        )
-    return user
 
 
 def _filled(value: Any, product: Product) -> Any:

@@ -5,15 +5,13 @@ resolved sagas.resolve_saga. A view-only user can look and do nothing else."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 
-from accounts.models import User
 from sagas.domain import SagaStatus
 from sagas.models import SagaInstance
 from tests.commerce_project.test_problems import assert_problem
 from tests.conftest import client_for
-from tests.factories import UserFactory
+from tests.factories import staff_with
 
 from .definitions import drive
 from .factories import start_test_saga
@@ -21,15 +19,6 @@ from .factories import start_test_saga
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/sagas/sagainstance/"
-
-
-def staff_with(*codenames: str) -> User:
-    user: User = UserFactory(is_staff=True)
-    for codename in codenames:
-        user.user_permissions.add(
-            Permission.objects.get(content_type__app_label="sagas", codename=codename)
-        )
-    return user
 
 
 def failed_saga() -> SagaInstance:
@@ -40,7 +29,7 @@ def failed_saga() -> SagaInstance:
 
 def test_staff_without_the_retry_permission_cannot_retry_through_the_api() -> None:
     saga = failed_saga()
-    response = client_for(staff_with("view_sagainstance")).post(
+    response = client_for(staff_with("sagas.view_sagainstance")).post(
         f"/api/v1/sagas/{saga.saga_id}/retry/"
     )
     assert_problem(response, 403, "forbidden")
@@ -49,7 +38,9 @@ def test_staff_without_the_retry_permission_cannot_retry_through_the_api() -> No
 
 def test_staff_with_the_retry_permission_retry_through_the_api() -> None:
     saga = failed_saga()
-    response = client_for(staff_with("retry_saga")).post(f"/api/v1/sagas/{saga.saga_id}/retry/")
+    response = client_for(staff_with("sagas.retry_saga")).post(
+        f"/api/v1/sagas/{saga.saga_id}/retry/"
+    )
     assert response.status_code == 202, response.content
     assert SagaInstance.objects.get(pk=saga.pk).status == SagaStatus.COMPENSATING
 
@@ -63,7 +54,7 @@ def _run(client: Client, action: str, saga: SagaInstance) -> SagaInstance:
 def test_a_view_only_user_cannot_run_saga_actions(action: str) -> None:
     # given
     client = Client()
-    client.force_login(staff_with("view_sagainstance"))
+    client.force_login(staff_with("sagas.view_sagainstance"))
     running = start_test_saga(saga_type="test.deadline")
     failed = failed_saga()
     # when
@@ -87,5 +78,5 @@ def test_each_saga_action_runs_with_its_permission(
     action: str, codename: str, status: SagaStatus
 ) -> None:
     client = Client()
-    client.force_login(staff_with("view_sagainstance", codename))
+    client.force_login(staff_with("sagas.view_sagainstance", f"sagas.{codename}"))
     assert _run(client, action, failed_saga()).status == status
