@@ -306,8 +306,6 @@ class Actor:
 
 SAGA = Actor(kind=ActorKind.SAGA)
 
-CUSTOMER, STAFF, BY_SAGA = ActorKind.CUSTOMER, ActorKind.STAFF, ActorKind.SAGA
-
 
 @dataclass(frozen=True)
 class TransitionRule:
@@ -319,65 +317,47 @@ class TransitionRule:
     conditions: tuple[Callable[[Order], bool], ...] = ()
     # Who may run it: the order's own customer, staff (on anyone's order, holding
     # `permission`), the saga. Decided by `authorize` against the loaded order.
-    by: frozenset[ActorKind] = frozenset({CUSTOMER})
+    by: frozenset[ActorKind] = frozenset({ActorKind.CUSTOMER})
     # What staff need for it (the admin's buttons check it too, via django-fsm).
     permission: str | None = None
 
 
 # What staff need to change someone else's DRAFT order (lines, address, confirm).
 CHANGE_ORDER = "orders.change_order"
-_OWNER_OR_STAFF = frozenset({CUSTOMER, STAFF})
+
+
+def _draft_change(
+    method: str,
+    events: tuple[str, ...],
+    target: OrderStatus | None = None,
+    conditions: tuple[Callable[[Order], bool], ...] = (),
+) -> TransitionRule:
+    """A change to a DRAFT order: by its customer, or by staff holding orders.change_order."""
+    return TransitionRule(
+        method,
+        (S.DRAFT,),
+        target,
+        events,
+        conditions,
+        by=frozenset({ActorKind.CUSTOMER, ActorKind.STAFF}),
+        permission=CHANGE_ORDER,
+    )
+
 
 TRANSITIONS: tuple[TransitionRule, ...] = (
     TransitionRule("create", (S.NEW,), S.DRAFT, ("OrderCreated", "OrderItemAdded")),
-    TransitionRule(
-        "add_item",
-        (S.DRAFT,),
-        None,
-        ("OrderItemAdded", "OrderItemQuantityChanged"),
-        by=_OWNER_OR_STAFF,
-        permission=CHANGE_ORDER,
-    ),
-    TransitionRule(
-        "change_item_quantity",
-        (S.DRAFT,),
-        None,
-        ("OrderItemQuantityChanged",),
-        by=_OWNER_OR_STAFF,
-        permission=CHANGE_ORDER,
-    ),
-    TransitionRule(
-        "remove_item",
-        (S.DRAFT,),
-        None,
-        ("OrderItemRemoved",),
-        by=_OWNER_OR_STAFF,
-        permission=CHANGE_ORDER,
-    ),
-    TransitionRule(
-        "set_shipping_address",
-        (S.DRAFT,),
-        None,
-        ("ShippingAddressSet",),
-        by=_OWNER_OR_STAFF,
-        permission=CHANGE_ORDER,
-    ),
-    TransitionRule(
-        "confirm",
-        (S.DRAFT,),
-        S.CONFIRMED,
-        ("OrderConfirmed",),
-        conditions=(has_lines, has_shipping_address),
-        by=_OWNER_OR_STAFF,
-        permission=CHANGE_ORDER,
-    ),
+    _draft_change("add_item", ("OrderItemAdded", "OrderItemQuantityChanged")),
+    _draft_change("change_item_quantity", ("OrderItemQuantityChanged",)),
+    _draft_change("remove_item", ("OrderItemRemoved",)),
+    _draft_change("set_shipping_address", ("ShippingAddressSet",)),
+    _draft_change("confirm", ("OrderConfirmed",), S.CONFIRMED, (has_lines, has_shipping_address)),
     TransitionRule(
         "authorize_payment",
         (S.CONFIRMED,),
         None,
         ("OrderPaymentAuthorized",),
         conditions=(payment_not_authorized,),
-        by=frozenset({BY_SAGA}),
+        by=frozenset({ActorKind.SAGA}),
     ),
     TransitionRule(
         "mark_paid",
@@ -385,14 +365,14 @@ TRANSITIONS: tuple[TransitionRule, ...] = (
         S.PAID,
         ("OrderPaid",),
         conditions=(payment_authorized,),
-        by=frozenset({BY_SAGA}),
+        by=frozenset({ActorKind.SAGA}),
     ),
     TransitionRule(
         "ship",
         (S.PAID,),
         S.SHIPPED,
         ("OrderShipped",),
-        by=frozenset({STAFF}),
+        by=frozenset({ActorKind.STAFF}),
         permission="orders.ship_order",
     ),
     TransitionRule(
@@ -400,7 +380,7 @@ TRANSITIONS: tuple[TransitionRule, ...] = (
         (S.SHIPPED,),
         S.DELIVERED,
         ("OrderDelivered",),
-        by=frozenset({STAFF}),
+        by=frozenset({ActorKind.STAFF}),
         permission="orders.deliver_order",
     ),
     TransitionRule(
@@ -408,7 +388,7 @@ TRANSITIONS: tuple[TransitionRule, ...] = (
         (S.DRAFT, S.CONFIRMED),
         S.CANCELLED,
         ("OrderCancelled",),
-        by=frozenset({CUSTOMER, STAFF, BY_SAGA}),
+        by=frozenset({ActorKind.CUSTOMER, ActorKind.STAFF, ActorKind.SAGA}),
         permission="orders.cancel_order",
     ),
     TransitionRule(
@@ -416,7 +396,7 @@ TRANSITIONS: tuple[TransitionRule, ...] = (
         (S.PAID,),
         S.CANCELLED,
         ("OrderCancelled",),
-        by=frozenset({STAFF, BY_SAGA}),
+        by=frozenset({ActorKind.STAFF, ActorKind.SAGA}),
         permission="orders.refund_order",
     ),
     TransitionRule(
@@ -424,7 +404,7 @@ TRANSITIONS: tuple[TransitionRule, ...] = (
         (S.SHIPPED, S.DELIVERED),
         S.REFUNDED,
         ("OrderRefunded",),
-        by=frozenset({STAFF}),
+        by=frozenset({ActorKind.STAFF}),
         permission="orders.refund_order",
     ),
     TransitionRule(
@@ -433,7 +413,7 @@ TRANSITIONS: tuple[TransitionRule, ...] = (
         None,
         ("OrderPaymentRefunded",),
         conditions=(refund_pending,),
-        by=frozenset({BY_SAGA}),
+        by=frozenset({ActorKind.SAGA}),
     ),
 )
 
