@@ -4,7 +4,9 @@ The order page is read-only (the read model is written only by its projection). 
 transitions open from the order's current status appear as buttons; each one dispatches the
 same command as the API, with the page's version as the expected version (a stale page gets
 "the order changed" instead of acting on old information). A button shows only to staff
-holding the transition's permission (see `TRANSITIONS` and the "support" group).
+holding the transition's permission (see `TRANSITIONS` and the "support" group); the page
+offers it from the read model, and the command handler decides again against the order it
+loads, with the staff member as the command's actor.
 """
 
 from __future__ import annotations
