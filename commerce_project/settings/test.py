@@ -68,5 +68,10 @@ for _variable in (
 CACHES["default"]["LOCATION"] = REDIS_URL
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"anon": "1000/minute", "user": "10000/minute"}
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "anon": "1000/minute",
+    "user": "10000/minute",
+    "login_address": "1000/minute",
+    "login_username": "1000/minute",
+}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -35,7 +35,7 @@ from orders.commands import (
     RefundOrder,
     orders,
 )
-from orders.domain import Order, OrderCreated
+from orders.domain import SAGA, Actor, Order, OrderCreated
 from orders.models import CustomerOrderStats, OrderView
 from orders.projections import order_view_row
 from tests.eventstore.conftest import (
@@ -45,7 +45,7 @@ from tests.eventstore.conftest import (
     stream_versions_in_read_order,
 )
 from tests.orders import scenario
-from tests.orders.conftest import make_order
+from tests.orders.conftest import BACK_OFFICE, make_order
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +72,7 @@ def test_a_failed_command_leaves_no_trace_in_the_read_model(
     order = make_order(customer, lines=[(widget, 1)])
     before = stored_row(order.id)
     with pytest.raises(Exception, match="Cannot refund"):
-        dispatch(RefundOrder(order_id=order.id, reason="damaged"))
+        dispatch(RefundOrder(order_id=order.id, actor=BACK_OFFICE, reason="damaged"))
     assert stored_row(order.id) == before
 
 
@@ -89,7 +89,7 @@ def test_redelivered_old_events_do_not_move_the_row_back(customer: User, widget:
 def test_folding_the_stream_rebuilds_the_same_row(customer: User, widget: Product) -> None:
     # given
     order = make_order(customer, lines=[(widget, 2)], to="PAID")
-    dispatch(CancelOrder(order_id=order.id, reason="out_of_stock", by_staff=True))
+    dispatch(CancelOrder(order_id=order.id, actor=BACK_OFFICE, reason="out_of_stock"))
     before = stored_row(order.id)
     # when: the row is lost and the projection folds the whole stream again
     OrderView.objects.filter(pk=order.id).delete()
@@ -125,7 +125,9 @@ def test_customer_stats_follow_through_the_catch_up_runner(
     # given
     make_order(customer, lines=[(widget, 2)], to="PAID")
     cancelled = make_order(customer, lines=[(gadget, 1)], to="CONFIRMED")
-    dispatch(CancelOrder(order_id=cancelled.id, reason="changed_mind"))
+    dispatch(
+        CancelOrder(order_id=cancelled.id, actor=Actor.customer(customer.pk), reason="changed_mind")
+    )
     make_order(customer, lines=[(gadget, 5)])  # a draft is not an order placed
     assert not CustomerOrderStats.objects.exists()  # asynchronous: nothing yet
     # when
@@ -157,7 +159,7 @@ def test_customer_stats_never_count_an_event_twice(customer: User, widget: Produ
 @pytest.mark.django_db(transaction=True)
 def test_refunds_lower_the_lifetime_value(customer: User, widget: Product) -> None:
     order = make_order(customer, lines=[(widget, 2)], to="SHIPPED")
-    dispatch(RefundOrder(order_id=order.id, reason="damaged"))
+    dispatch(RefundOrder(order_id=order.id, actor=BACK_OFFICE, reason="damaged"))
     catch_up()
     stats = _stats(customer)
     assert (stats.amount_paid, stats.amount_refunded) == (Decimal("25.00"), Decimal("25.00"))
@@ -203,10 +205,11 @@ def test_a_capture_given_back_before_paid_nets_to_zero(customer: User, widget: P
     # given: the saga captured, could not mark the order PAID, refunded and cancelled it
     order = make_order(customer, lines=[(widget, 2)], to="CONFIRMED")
     dispatch(
-        RecordPaymentAuthorized(order_id=order.id, payment_id=uuid4(), amount=order.total_amount),
-        actor="saga",
+        RecordPaymentAuthorized(
+            order_id=order.id, actor=SAGA, payment_id=uuid4(), amount=order.total_amount
+        )
     )
-    dispatch(CancelOrder(order_id=order.id, reason="payment_failed", refunded=True), actor="saga")
+    dispatch(CancelOrder(order_id=order.id, actor=SAGA, reason="payment_failed", refunded=True))
     # when
     catch_up()
     # then the money taken and given back cancel out: never a negative lifetime value

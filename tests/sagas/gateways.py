@@ -18,7 +18,8 @@ from decimal import Decimal
 from django.db import connection, connections
 
 from eventstore.commands import dispatch
-from orders.commands import CancelOrder
+from orders.commands import CancelOrder, orders
+from orders.domain import Actor
 from payments.gateway import Capture
 from payments.models import Payment
 from payments.sandbox import SandboxGateway
@@ -67,5 +68,6 @@ class CancellingCaptureGateway(SandboxGateway):
             authorization_id=authorization_id, amount=amount, idempotency_key=idempotency_key
         )
         order_id = Payment.objects.get(gateway_authorization_id=authorization_id).order_id
-        dispatch(CancelOrder(order_id=order_id, reason="changed_my_mind"), actor="customer")
+        owner = Actor.customer(orders.get(order_id).customer_id)
+        dispatch(CancelOrder(order_id=order_id, actor=owner, reason="changed_my_mind"))
         return captured
