@@ -78,6 +78,24 @@ def _claim(*, owner: str, key: str, request: Request, fingerprint: str) -> Idemp
         return None
 
 
+def _discard_expired(existing: IdempotencyKey) -> bool:
+    """A key past IDEMPOTENCY_KEY_TTL is absent, whether or not the hourly purge has run:
+    it is deleted here (unless a live request holds it) and True returned."""
+    now = timezone.now()
+    if existing.expires_at >= now:
+        return False
+    with transaction.atomic():
+        row = (
+            IdempotencyKey.objects.select_for_update(skip_locked=True)
+            .filter(pk=existing.pk, expires_at__lt=now)
+            .first()
+        )
+        if row is None:
+            return False
+        row.delete()
+        return True
+
+
 def _take_over_stale(existing: IdempotencyKey) -> IdempotencyKey | None:
     """A claim left IN_PROGRESS by a crashed process may be taken over once it is stale.
     A slow but live owner holds the row lock for as long as its view runs (see
@@ -135,7 +153,8 @@ def run_idempotently(
     row = _claim(owner=owner, key=key, request=request, fingerprint=fingerprint)
     if row is None:
         existing = IdempotencyKey.objects.filter(owner=owner, key=key).first()
-        if existing is None:  # released between our INSERT and SELECT: try once more
+        if existing is None or _discard_expired(existing):
+            # released or expired between our INSERT and SELECT: try once more
             row = _claim(owner=owner, key=key, request=request, fingerprint=fingerprint)
             if row is None:
                 raise RequestInProgress()

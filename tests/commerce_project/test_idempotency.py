@@ -226,3 +226,24 @@ def test_expired_keys_are_purged(customer_client: APIClient) -> None:
     )
     assert idempotency_keys_purge() == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [{"name": "a"}, {"name": "b"}])
+def test_an_expired_key_is_absent_even_before_the_purge(
+    customer_client: APIClient, body: dict[str, str]
+) -> None:
+    # given a key whose answer is past IDEMPOTENCY_KEY_TTL but not yet purged
+    customer_client.post(THINGS, {"name": "a"}, HTTP_IDEMPOTENCY_KEY="stale")
+    IdempotencyKey.objects.filter(key="stale").update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    # when the key is used again, with the same body or another
+    response = customer_client.post(THINGS, body, HTTP_IDEMPOTENCY_KEY="stale")
+    # then it is a new request: not replayed, not refused as reused
+    assert response.status_code == 201
+    assert "Idempotent-Replayed" not in response
+    assert things_made() == 2
+    row = IdempotencyKey.objects.get(key="stale")
+    assert row.status == IdempotencyKey.Status.COMPLETED
+    assert row.expires_at > timezone.now()
