@@ -2,8 +2,16 @@
 
 The first request claims the key (a committed row, visible to concurrent requests); the view
 then runs inside a transaction that also stores its 2xx response, so "the order exists" and
-"the response is remembered" commit together. Non-2xx outcomes release the key: a failure is
-never stored in a way that blocks a legitimate retry.
+"the response is remembered" commit together. Non-2xx outcomes and errors release the key: a
+failure is never stored in a way that blocks a legitimate retry. The release is retried on
+fresh connections for a moment when the request failed because the database went away (a
+restart comes back within seconds). Only a process that dies (SIGKILL, OOM, power) or a
+database that stays unreachable leaves the claim behind: a retry then answers 409 until the
+claim is IDEMPOTENCY_LOCK_TIMEOUT old and is taken over.
+
+Writes outside PostgreSQL are not covered by the transaction: a view that changes Redis must
+make that change idempotent by itself (see the cart's applied-keys hash), since a retry after
+a failure here runs the view again.
 """
 
 from __future__ import annotations
@@ -11,11 +19,22 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    IntegrityError,
+    OperationalError,
+    connections,
+    transaction,
+)
+from django.db.models import QuerySet
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
@@ -25,6 +44,8 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from .errors import IdempotencyKeyReused, InvalidInput, RequestInProgress
 from .models import IdempotencyKey
+
+logger = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -135,6 +156,57 @@ def _remember(row: IdempotencyKey, response: Response) -> None:
     row.save(update_fields=["status", "response_status", "response_body", "response_headers"])
 
 
+# Pauses before each attempt to release a claim: first on the request's own connection,
+# then on fresh ones, about as long as a PostgreSQL restart takes.
+_RELEASE_DELAYS = (0.0, 0.2, 0.5, 1.0)
+
+
+def _claimed_by(row: IdempotencyKey) -> QuerySet[IdempotencyKey]:
+    """Our claim and nobody else's: a takeover sets a new `locked_at`."""
+    return IdempotencyKey.objects.filter(
+        pk=row.pk, status=IdempotencyKey.Status.IN_PROGRESS, locked_at=row.locked_at
+    )
+
+
+def _delete_on_fresh_connection(row: IdempotencyKey) -> None:
+    """The request's connection may be broken or inside a failed transaction; the claim
+    was committed on its own, so any connection can drop it."""
+    fresh = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with fresh.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {IdempotencyKey._meta.db_table} "
+                "WHERE id = %s AND status = %s AND locked_at = %s",
+                [row.pk, IdempotencyKey.Status.IN_PROGRESS.value, row.locked_at],
+            )
+    finally:
+        fresh.close()
+
+
+def _release(row: IdempotencyKey) -> None:
+    """Drops our claim so that a retry runs at once. Never raises: when the database
+    cannot be reached at all, the error is logged and the claim lapses after
+    IDEMPOTENCY_LOCK_TIMEOUT (a retry meanwhile answers 409)."""
+    failure: Exception | None = None
+    for attempt, delay in enumerate(_RELEASE_DELAYS):
+        time.sleep(delay)
+        try:
+            if attempt == 0:
+                _claimed_by(row).delete()
+            else:
+                _delete_on_fresh_connection(row)
+            return
+        except (DatabaseError, TransactionManagementError) as exc:
+            failure = exc
+    logger.error(
+        "idempotency key %s of %s not released (%s); it stays claimed for %s",
+        row.key,
+        row.owner,
+        failure,
+        settings.IDEMPOTENCY_LOCK_TIMEOUT,
+    )
+
+
 def run_idempotently(
     request: Request, run: Callable[[], Response], *, anonymous_by_path: bool = False
 ) -> Response:
@@ -170,23 +242,20 @@ def run_idempotently(
             if row is None:
                 raise RequestInProgress()
 
-    ours = IdempotencyKey.objects.filter(
-        pk=row.pk, status=IdempotencyKey.Status.IN_PROGRESS, locked_at=row.locked_at
-    )
     try:
         with transaction.atomic():
             # Held until the view's writes commit: proof to any would-be taker-over that
             # this owner is alive. Gone (None) means ours was taken over while we started.
-            if ours.select_for_update().first() is None:
+            if _claimed_by(row).select_for_update().first() is None:
                 raise RequestInProgress()
             response = run()
             if 200 <= response.status_code < 300:
                 _remember(row, response)
                 return response
     except BaseException:
-        ours.delete()
+        _release(row)
         raise
-    ours.delete()
+    _release(row)
     return response
 
 
