@@ -7,6 +7,7 @@ import threading
 import uuid
 
 from django.db import connection
+from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from rest_framework import permissions
 from rest_framework.request import Request
@@ -77,12 +78,18 @@ class DroppedConnectionThingView(APIView):
         return Response({"id": str(user.pk)}, status=201)
 
 
+def plain_django_view(request: HttpRequest) -> JsonResponse:
+    """Not DRF: its errors reach Django's handler500, not the DRF exception handler."""
+    return JsonResponse({"users": UserFactory._meta.model.objects.count()})
+
+
 urlpatterns = [
     path("api/v1/test/crash/", CrashView.as_view()),
     path("api/v1/test/things/", CreateThingView.as_view()),
     path("api/v1/test/staff-only/", StaffOnlyView.as_view()),
     path("api/v1/test/slow-things/", SlowThingView.as_view()),
     path("api/v1/test/dropped-connection-things/", DroppedConnectionThingView.as_view()),
+    path("api/v1/test/plain-django/", plain_django_view),
     path("", include(project_urlpatterns)),
 ]
 
