@@ -104,11 +104,20 @@ def cart_delete(*, session_id: str, user_id: UUID | None) -> None:
 
 
 def cart_item_add(
-    *, session_id: str, user_id: UUID | None, product_id: UUID, quantity: int
+    *,
+    session_id: str,
+    user_id: UUID | None,
+    product_id: UUID,
+    quantity: int,
+    idempotency_token: str | None = None,
 ) -> StoredCart:
-    """Adds `quantity` (1..CART_MAX_LINE_QUANTITY) units to the product's line."""
+    """Adds `quantity` (1..CART_MAX_LINE_QUANTITY) units to the product's line. With an
+    `idempotency_token` the units are added at most once for that token (for as long as
+    IDEMPOTENCY_KEY_TTL); a repeat answers with the cart as it is."""
     _check_quantity(quantity, minimum=1)
-    return _write_line(session_id, user_id, product_id, quantity, mode="add")
+    return _write_line(
+        session_id, user_id, product_id, quantity, mode="add", token=idempotency_token
+    )
 
 
 def cart_item_set(
@@ -228,7 +237,13 @@ def _sellable(product_id: UUID) -> ProductSnapshot:
 
 
 def _write_line(
-    session_id: str, user_id: UUID | None, product_id: UUID, quantity: int, *, mode: str
+    session_id: str,
+    user_id: UUID | None,
+    product_id: UUID,
+    quantity: int,
+    *,
+    mode: str,
+    token: str | None = None,
 ) -> StoredCart:
     def write(available: int | None, currency: str | None) -> WriteResult:
         return cart_store_write_line(
@@ -242,6 +257,8 @@ def _write_line(
             available=available,
             currency=currency,
             ttl_seconds=_ttl_seconds(),
+            applied_token=token,
+            applied_ttl_seconds=int(settings.IDEMPOTENCY_KEY_TTL.total_seconds()),
         )
 
     if mode == "set" and quantity == 0:

@@ -18,7 +18,11 @@ from carts import services
 from carts.checkout import cart_checkout
 from carts.repository import StoredCart
 from carts.selectors import cart_view
-from commerce_project.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
+from commerce_project.api.idempotency import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    current_idempotency_token,
+    idempotent,
+)
 from orders.api.views import actor
 from orders.domain import ShippingAddress
 
@@ -120,6 +124,7 @@ class CartItemsView(CartViewBase):
             user_id=_user_id(request),
             product_id=data["product_id"],
             quantity=data["quantity"],
+            idempotency_token=current_idempotency_token(),
         )
         return _render(cart)
 

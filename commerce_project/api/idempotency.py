@@ -22,6 +22,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
 from django.conf import settings
@@ -60,6 +61,16 @@ IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
 )
 
 ViewMethod = TypeVar("ViewMethod", bound=Callable[..., Response])
+
+_current_token: ContextVar[str | None] = ContextVar("idempotency_token", default=None)
+
+
+def current_idempotency_token() -> str | None:
+    """While a view runs under an honoured Idempotency-Key: a digest of whose key it is, the
+    key and the request's fingerprint; None otherwise. A write outside PostgreSQL records
+    it together with its effect, atomically, so that running the view again after a failure
+    (the key released, or a stale claim taken over) does not apply the write twice."""
+    return _current_token.get()
 
 
 def request_fingerprint(request: Request) -> str:
@@ -242,13 +253,18 @@ def run_idempotently(
             if row is None:
                 raise RequestInProgress()
 
+    token = hashlib.sha256(f"{owner}\n{key}\n{fingerprint}".encode()).hexdigest()[:40]
     try:
         with transaction.atomic():
             # Held until the view's writes commit: proof to any would-be taker-over that
             # this owner is alive. Gone (None) means ours was taken over while we started.
             if _claimed_by(row).select_for_update().first() is None:
                 raise RequestInProgress()
-            response = run()
+            token_set = _current_token.set(token)
+            try:
+                response = run()
+            finally:
+                _current_token.reset(token_set)
             if 200 <= response.status_code < 300:
                 _remember(row, response)
                 return response
