@@ -92,7 +92,9 @@ class CartCreateView(CartViewBase):
     @extend_schema(request=None, responses={201: CartSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
-        cart = services.cart_create(user_id=_user_id(request))
+        cart = services.cart_create(
+            user_id=_user_id(request), idempotency_token=current_idempotency_token()
+        )
         response = _render(cart, status.HTTP_201_CREATED)
         response["Location"] = f"{request.path.rstrip('/')}/{cart.session_id}/"
         return response

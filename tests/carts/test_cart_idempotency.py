@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import redis
 from django.db import DatabaseError
 from django.test import override_settings
 from rest_framework.test import APIClient
@@ -117,3 +118,20 @@ def test_an_add_without_a_key_always_adds(api_client: APIClient) -> None:
     for _ in range(3):
         assert api_client.post(items_url(sid), add, format="json").status_code == 200
     assert quantity_in(api_client, sid) == 3
+
+
+def test_a_keyed_cart_create_retried_after_a_failure_is_the_same_cart(
+    customer_client: APIClient, remember_fails_once: list[int], raw_redis: redis.Redis
+) -> None:
+    # given a cart create whose answer was never remembered
+    failed = customer_client.post(CARTS, HTTP_IDEMPOTENCY_KEY="cart-1")
+    assert failed.status_code == 500
+    # when the client retries with the same key
+    retried = customer_client.post(CARTS, HTTP_IDEMPOTENCY_KEY="cart-1")
+    # then it gets the one cart the first attempt made, not a second
+    assert retried.status_code == 201
+    assert list(raw_redis.scan_iter("cart:*:meta")) == [f"cart:{retried.json()['session_id']}:meta"]
+    # and other keys still make other carts
+    other = customer_client.post(CARTS, HTTP_IDEMPOTENCY_KEY="cart-2")
+    assert other.json()["session_id"] != retried.json()["session_id"]
+    assert len(other.json()["session_id"]) == 43
