@@ -25,6 +25,14 @@ def quantity_in(client: APIClient, session_id: str) -> int:
     return int(client.get(f"{CARTS}{session_id}/").json()["lines"][0]["quantity"])
 
 
+def add_with_key(client: APIClient, session_id: str, body: dict[str, Any], key: str) -> Any:
+    return client.post(items_url(session_id), body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+
+
+def units_of(product: Any, quantity: int = 1) -> dict[str, Any]:
+    return {"product_id": str(product.id), "quantity": quantity}
+
+
 @pytest.fixture
 def remember_fails_once(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The next `_remember` raises a database error; the count of failures still to come."""
@@ -45,20 +53,17 @@ def test_a_retry_after_a_database_error_in_remember_does_not_add_again(
     api_client: APIClient, remember_fails_once: list[int]
 ) -> None:
     # given an add whose Redis write succeeded but whose answer was never remembered
-    mug = ProductFactory(stock=10)
-    sid = create_cart(api_client)
-    add = {"product_id": str(mug.id), "quantity": 1}
-    failed = api_client.post(items_url(sid), add, format="json", HTTP_IDEMPOTENCY_KEY="add-1")
-    assert failed.status_code == 500
+    sid, add = create_cart(api_client), units_of(ProductFactory(stock=10))
+    assert add_with_key(api_client, sid, add, "add-1").status_code == 500
     assert remember_fails_once == [0]
     # when the client retries correctly, with the same key
-    retried = api_client.post(items_url(sid), add, format="json", HTTP_IDEMPOTENCY_KEY="add-1")
+    retried = add_with_key(api_client, sid, add, "add-1")
     # then the unit was added once
     assert retried.status_code == 200
     assert retried.json()["lines"][0]["quantity"] == 1
     assert quantity_in(api_client, sid) == 1
     # and the answer is now remembered: a further retry replays it
-    again = api_client.post(items_url(sid), add, format="json", HTTP_IDEMPOTENCY_KEY="add-1")
+    again = add_with_key(api_client, sid, add, "add-1")
     assert again["Idempotent-Replayed"] == "true"
     assert quantity_in(api_client, sid) == 1
 
@@ -68,22 +73,19 @@ def test_six_single_adds_whose_workers_die_after_the_write_make_six_units(
     customer_client: APIClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given a worker that dies after each add's Redis write: nothing remembered or released
-    mug = ProductFactory(stock=20)
-    sid = create_cart(customer_client)
-    add = {"product_id": str(mug.id), "quantity": 1}
+    sid, add = create_cart(customer_client), units_of(ProductFactory(stock=20))
     remember, release = idempotency._remember, idempotency._release
     answered = []
     for n in range(1, 7):
         key = f"add-{n}"
         monkeypatch.setattr(idempotency, "_remember", _dies)
         monkeypatch.setattr(idempotency, "_release", lambda row: None)
-        died = customer_client.post(items_url(sid), add, format="json", HTTP_IDEMPOTENCY_KEY=key)
-        assert died.status_code == 500
+        assert add_with_key(customer_client, sid, add, key).status_code == 500
         assert IdempotencyKey.objects.get(key=key).status == IdempotencyKey.Status.IN_PROGRESS
         # when the client retries and takes the stale claim over
         monkeypatch.setattr(idempotency, "_remember", remember)
         monkeypatch.setattr(idempotency, "_release", release)
-        retried = customer_client.post(items_url(sid), add, format="json", HTTP_IDEMPOTENCY_KEY=key)
+        retried = add_with_key(customer_client, sid, add, key)
         assert retried.status_code == 200
         answered.append(retried.json()["lines"][0]["quantity"])
     # then
@@ -99,22 +101,17 @@ def test_the_same_key_with_another_body_after_a_failure_is_a_new_add(
     api_client: APIClient, remember_fails_once: list[int]
 ) -> None:
     # given a failed keyed add of one unit (applied in Redis, key released)
-    mug = ProductFactory(stock=10)
-    sid = create_cart(api_client)
-    one = {"product_id": str(mug.id), "quantity": 1}
-    api_client.post(items_url(sid), one, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    sid, mug = create_cart(api_client), ProductFactory(stock=10)
+    assert add_with_key(api_client, sid, units_of(mug, 1), "k").status_code == 500
     # when the key is used for another request
-    two = {"product_id": str(mug.id), "quantity": 2}
-    response = api_client.post(items_url(sid), two, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    response = add_with_key(api_client, sid, units_of(mug, 2), "k")
     # then it is not taken for the first
     assert response.status_code == 200
     assert quantity_in(api_client, sid) == 3
 
 
 def test_an_add_without_a_key_always_adds(api_client: APIClient) -> None:
-    mug = ProductFactory(stock=10)
-    sid = create_cart(api_client)
-    add = {"product_id": str(mug.id), "quantity": 1}
+    sid, add = create_cart(api_client), units_of(ProductFactory(stock=10))
     for _ in range(3):
         assert api_client.post(items_url(sid), add, format="json").status_code == 200
     assert quantity_in(api_client, sid) == 3

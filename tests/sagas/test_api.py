@@ -10,7 +10,6 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from sagas.domain import SagaStatus
 from sagas.models import SagaInstance
-from tests.commerce_project.test_problems import assert_problem
 
 from .definitions import drive
 from .factories import start_test_saga
@@ -173,15 +172,3 @@ def test_customers_may_not_retry_even_their_own_saga(
     assert response.status_code == 403
     assert response.json()["type"] == "forbidden"
     assert SagaInstance.objects.get(pk=saga.pk).status == SagaStatus.FAILED
-
-
-@pytest.mark.parametrize("parameter", ["created_after", "created_before"])
-@pytest.mark.parametrize("offset", ["+16:00", "-23:59"])
-def test_a_creation_time_with_an_offset_postgresql_cannot_hold_is_invalid_input(
-    staff_client: APIClient, parameter: str, offset: str
-) -> None:
-    # when
-    response = staff_client.get("/api/v1/sagas/", {parameter: f"2026-01-01T00:00:00{offset}"})
-    # then
-    body = assert_problem(response, 400, "invalid-input")
-    assert list(body["errors"]) == [parameter]
