@@ -45,6 +45,7 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from .errors import IdempotencyKeyReused, InvalidInput, RequestInProgress
 from .models import IdempotencyKey
+from .outages import database_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -149,8 +150,10 @@ def _take_over_stale(existing: IdempotencyKey) -> IdempotencyKey | None:
             row.locked_at = timezone.now()
             row.save(update_fields=["locked_at"])
             return row
-    except OperationalError:  # the owner is alive and holds the lock
-        return None
+    except OperationalError as exc:
+        if database_unavailable(exc):
+            raise
+        return None  # NOWAIT: the owner is alive and holds the lock
 
 
 def _replay(row: IdempotencyKey) -> Response:

@@ -6,19 +6,24 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import psycopg
 import pytest
 import redis
 from django.conf import settings
 from django.db import DataError, InterfaceError, OperationalError, connection
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from commerce_project.api import idempotency
+from commerce_project.api.models import IdempotencyKey
 from commerce_project.api.outages import database_unavailable
 from tests.carts.conftest import create_cart, items_url
 from tests.carts.test_checkout import checkout_body, checkout_url, filled_cart
 from tests.commerce_project.test_problems import assert_problem
+from tests.conftest import client_for
 from tests.inventory.factories import ProductFactory
 from tests.orders.conftest import make_order, order_url
 
@@ -151,3 +156,32 @@ def test_only_an_unreachable_or_restarting_database_counts_as_an_outage(
     error: Exception, outage: bool
 ) -> None:
     assert database_unavailable(error) is outage
+
+
+@with_database
+def test_checking_a_stale_claim_during_an_outage_is_an_outage_not_a_busy_key(
+    customer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a claim to check, and then no database
+    now = timezone.now()
+    claim = IdempotencyKey.objects.create(
+        owner=str(customer.pk),
+        key="k",
+        method="POST",
+        path="/x/",
+        request_hash="h",
+        locked_at=now - timedelta(hours=1),
+        expires_at=now + timedelta(hours=1),
+    )
+    # when / then: the database error surfaces (503), instead of "another request holds it"
+    with database_unreachable(monkeypatch), pytest.raises(OperationalError):
+        idempotency._take_over_stale(claim)
+
+
+@with_database
+def test_a_token_authenticated_request_answers_503(
+    customer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = client_for(customer)
+    with database_unreachable(monkeypatch):
+        assert_unavailable(client.get("/api/v1/orders/"))
