@@ -10,8 +10,9 @@ database that stays unreachable leaves the claim behind: a retry then answers 40
 claim is IDEMPOTENCY_LOCK_TIMEOUT old and is taken over.
 
 Writes outside PostgreSQL are not covered by the transaction: a view that changes Redis must
-make that change idempotent by itself (see the cart's applied-keys hash), since a retry after
-a failure here runs the view again.
+make that change idempotent by itself, since a retry after a failure here runs the view again:
+`current_idempotency_token()` gives it a stable name for the request to record (see
+`carts.repository`, whose write script records it beside the change).
 """
 
 from __future__ import annotations
@@ -240,7 +241,7 @@ def run_idempotently(
     if row is None:
         existing = IdempotencyKey.objects.filter(owner=owner, key=key).first()
         if existing is None or _discard_expired(existing):
-            # released or expired between our INSERT and SELECT: try once more
+            # released since our INSERT, or expired (as good as absent): claim once more
             row = _claim(owner=owner, key=key, request=request, fingerprint=fingerprint)
             if row is None:
                 raise RequestInProgress()
