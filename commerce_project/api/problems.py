@@ -167,10 +167,15 @@ def _is_api_path(path: str) -> bool:
 
 class ProblemResponseMiddleware:
     """Rewrites non-JSON error responses on /api/ paths (404 from the URL resolver, 405,
-    Django's 500 page) into problem+json, keeping the status code."""
+    Django's 500 page) into problem+json, keeping the status code; and answers an outage
+    raised by a view outside DRF as a 503 problem, even in DEBUG (where Django would
+    render its technical 500 page instead of calling handler500)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        return _outage_response(request, exception)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
@@ -212,13 +217,22 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
     return page_not_found(request, exception or Http404())
 
 
+def _outage_response(request: HttpRequest, exc: BaseException) -> HttpResponse | None:
+    if not _is_api_path(request.path):
+        return None
+    outage = _outage_problem(exc)
+    if outage is None:
+        return None
+    return problem_response(outage.status, detail=outage.detail, headers=outage.headers())
+
+
 def handler500(request: HttpRequest) -> HttpResponse:
     """Django calls this inside its `except` block, so the error is still at hand: an
-    outage outside DRF (a middleware's query, a plain Django view) is a 503 too."""
-    outage = _outage_problem(sys.exc_info()[1] or Exception())
+    outage outside DRF views (a middleware's query) is a 503 too."""
+    outage = _outage_response(request, sys.exc_info()[1] or Exception())
+    if outage is not None:
+        return outage
     if _is_api_path(request.path):
-        if outage is not None:
-            return problem_response(outage.status, detail=outage.detail, headers=outage.headers())
         return problem_response(500)
     from django.views.defaults import server_error
 

@@ -3,16 +3,19 @@ with Retry-After, as for a Redis outage, never a 500; and works again once it is
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import psycopg
 import pytest
 import redis
 from django.conf import settings
 from django.db import DataError, InterfaceError, OperationalError, connection
+from django.test import RequestFactory
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -20,6 +23,7 @@ from accounts.models import User
 from commerce_project.api import idempotency
 from commerce_project.api.models import IdempotencyKey
 from commerce_project.api.outages import database_unavailable
+from commerce_project.api.problems import handler500
 from tests.carts.conftest import create_cart, items_url
 from tests.carts.test_checkout import checkout_body, checkout_url, filled_cart
 from tests.commerce_project.test_problems import assert_problem
@@ -185,3 +189,29 @@ def test_a_token_authenticated_request_answers_503(
     client = client_for(customer)
     with database_unreachable(monkeypatch):
         assert_unavailable(client.get("/api/v1/orders/"))
+
+
+@with_database
+@pytest.mark.urls("tests.commerce_project.urls_for_tests")
+def test_outside_drf_the_outage_is_a_503_problem_in_debug_mode_too(
+    api_client: APIClient, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    # given development settings, where Django renders its own 500 page for a crash
+    settings.DEBUG = True
+    # when / then
+    with database_unreachable(monkeypatch):
+        assert_unavailable(api_client.get("/api/v1/test/plain-django/"))
+
+
+def test_an_outage_raised_outside_any_view_is_a_503_problem(rf: RequestFactory) -> None:
+    # given an error from a middleware's query, which only Django's handler500 sees
+    request = rf.get("/api/v1/orders/")
+    try:
+        raise wrapped(psycopg.errors.CannotConnectNow("the database system is shutting down"))
+    except OperationalError:
+        # when Django asks for the 500 answer, inside its except block
+        response = handler500(request)
+    # then
+    assert response.status_code == 503
+    assert json.loads(response.content)["type"] == "service-unavailable"
+    assert response["Retry-After"]
