@@ -224,10 +224,15 @@ def _an_order_read_out_of_order(customer: User, widget: Product, gadget: Product
     `read_all` delivers v5, which depends on v4, before v4."""
     order = make_order(customer, lines=[(widget, 3)])
     assert order.version == 3
+    owner = Actor.customer(customer.pk)
     append_under_an_older_transaction(
-        first=lambda: dispatch(AddOrderItem(order_id=order.id, product_id=gadget.pk, quantity=1)),
+        first=lambda: dispatch(
+            AddOrderItem(order_id=order.id, actor=owner, product_id=gadget.pk, quantity=1)
+        ),
         then=lambda: dispatch(
-            ChangeOrderItemQuantity(order_id=order.id, product_id=gadget.pk, quantity=2)
+            ChangeOrderItemQuantity(
+                order_id=order.id, actor=owner, product_id=gadget.pk, quantity=2
+            )
         ),
     )
     assert stream_versions_in_read_order(order.id) == [1, 2, 3, 5, 4]
@@ -268,10 +273,11 @@ def test_customer_stats_count_a_confirmation_whose_transaction_id_has_fewer_digi
     # and paid by today's transactions
     payment_id = uuid4()
     dispatch(
-        RecordPaymentAuthorized(order_id=order_id, payment_id=payment_id, amount=Decimal("25.00")),
-        actor="saga",
+        RecordPaymentAuthorized(
+            order_id=order_id, actor=SAGA, payment_id=payment_id, amount=Decimal("25.00")
+        )
     )
-    dispatch(MarkOrderPaid(order_id=order_id, payment_id=payment_id), actor="saga")
+    dispatch(MarkOrderPaid(order_id=order_id, actor=SAGA, payment_id=payment_id))
     # when
     catch_up()
     # then the confirmation counts though the payment came first as text
@@ -291,7 +297,9 @@ def test_customer_stats_can_be_verified_and_rebuilt(
     for _ in range(3):
         make_order(customer, lines=[(widget, 1)], to="PAID")
     cancelled = make_order(customer, lines=[(gadget, 1)], to="CONFIRMED")
-    dispatch(CancelOrder(order_id=cancelled.id, reason="changed_mind"))
+    dispatch(
+        CancelOrder(order_id=cancelled.id, actor=Actor.customer(customer.pk), reason="changed_mind")
+    )
     make_order(other_customer, lines=[(gadget, 2)], to="PAID")
     catch_up()
     before = _stats(customer)
