@@ -7,6 +7,8 @@ through its environment). The outside world is the one thing tests may stand in 
   die. `hold()` takes the lock, `waiting()` says whether a capture is held.
 - CancellingCaptureGateway: the customer cancels the order right after the capture, before
   the saga can mark it PAID.
+- CaptureLosingGateway: the sandbox captures, then the call raises `WorkerDied` instead of
+  answering — in this process, what a worker killed right after the bank captured leaves.
 """
 
 from __future__ import annotations
@@ -69,3 +71,15 @@ class CancellingCaptureGateway(SandboxGateway):
         order_id = Payment.objects.get(gateway_authorization_id=authorization_id).order_id
         dispatch(CancelOrder(order_id=order_id, reason="changed_my_mind"), actor="customer")
         return captured
+
+
+class WorkerDied(Exception):
+    """Stands for the worker dying: nothing after the gateway's capture is recorded."""
+
+
+class CaptureLosingGateway(SandboxGateway):
+    def capture(self, *, authorization_id: str, amount: Decimal, idempotency_key: str) -> Capture:
+        super().capture(
+            authorization_id=authorization_id, amount=amount, idempotency_key=idempotency_key
+        )
+        raise WorkerDied("killed after the bank captured")

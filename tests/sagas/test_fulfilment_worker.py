@@ -1,12 +1,13 @@
 """The fulfilment saga end to end with real `celery worker` processes (tests/sagas/worker.py):
-the happy path, a worker killed with SIGKILL inside the capture step, and a lost broker
-message — the behaviours that only a real worker and a real broker can show."""
+the happy path, a worker killed with SIGKILL inside the capture step (the saga then completes,
+or, after a deadline or a cancellation, refunds the capture it never recorded), and a lost
+broker message — the behaviours that only a real worker and a real broker can show."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,10 +16,13 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 from django.db import transaction
+from django.utils import timezone
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from accounts.models import User
 from commerce_project.celery import app
+from eventstore.commands import dispatch
+from orders.commands import CancelOrder
 from orders.domain import saga_id_for
 from payments.models import SandboxRequest
 from sagas.domain import SagaStatus
@@ -94,6 +98,32 @@ def doomed_and_survivor(tmp_path: Path) -> Iterator[tuple[CeleryWorker, CeleryWo
     workers[1].stop()
 
 
+def killed_inside_the_capture(doomed: CeleryWorker, order_id: Callable[[], uuid.UUID]) -> uuid.UUID:
+    """Start `doomed`, confirm an order (`order_id()`), and SIGKILL the worker while it is
+    held inside the capture step: after the bank captured, before we recorded it."""
+    doomed.start()
+    with gateways.hold():
+        confirmed = order_id()
+        deadline = time.monotonic() + 20
+        while not gateways.waiting() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert gateways.waiting() == 1, doomed.log()[-3000:]
+        doomed.kill()
+    return confirmed
+
+
+def swept_until_finished(survivor: CeleryWorker, saga_id: uuid.UUID) -> SagaInstance:
+    """Start `survivor` and run the sweeper on it (as beat would) until the saga finishes."""
+    survivor.start()
+    deadline = time.monotonic() + 30
+    saga = SagaInstance.objects.get(pk=saga_id)
+    while not finished(saga) and time.monotonic() < deadline:
+        app.send_task("sagas.tasks.sweep_sagas", queue=survivor.queue)
+        time.sleep(0.5)
+        saga = SagaInstance.objects.get(pk=saga.pk)
+    return saga
+
+
 def test_a_worker_killed_inside_the_capture_is_replaced_and_the_money_is_captured_once(
     doomed_and_survivor: tuple[CeleryWorker, CeleryWorker],
     customer: User,
@@ -103,23 +133,10 @@ def test_a_worker_killed_inside_the_capture_is_replaced_and_the_money_is_capture
     # we recorded it, and dies there
     doomed, survivor = doomed_and_survivor
     settings.SAGA_QUEUE = doomed.queue
-    doomed.start()
     mug = stocked_product(5)
-    with gateways.hold():
-        order_id = confirmed_order(customer, [(mug, 2)])
-        deadline = time.monotonic() + 20
-        while not gateways.waiting() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert gateways.waiting() == 1, doomed.log()[-3000:]
-        doomed.kill()
+    order_id = killed_inside_the_capture(doomed, lambda: confirmed_order(customer, [(mug, 2)]))
     # when: another worker runs the sweeper (as beat would) until the saga is finished
-    survivor.start()
-    deadline = time.monotonic() + 30
-    saga = SagaInstance.objects.get(pk=saga_id_for(order_id))
-    while not finished(saga) and time.monotonic() < deadline:
-        app.send_task("sagas.tasks.sweep_sagas", queue=survivor.queue)
-        time.sleep(0.5)
-        saga = SagaInstance.objects.get(pk=saga.pk)
+    saga = swept_until_finished(survivor, saga_id_for(order_id))
     # then
     assert saga.status == SagaStatus.COMPLETED, survivor.log()[-3000:]
     attempts = list(saga.step_log.filter(step=CAPTURE_PAYMENT).order_by("started_at"))
@@ -134,6 +151,57 @@ def test_a_worker_killed_inside_the_capture_is_replaced_and_the_money_is_capture
     assert reservation_statuses(order_id) == ["COMMITTED"]
     assert stock(mug) == (3, 0)
     assert order(order_id).status == "PAID"
+    assert_stock_consistent()
+
+
+def the_deadline_passes(order_id: uuid.UUID) -> None:
+    SagaInstance.objects.filter(pk=saga_id_for(order_id)).update(
+        step_deadline_at=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def the_customer_cancels(order_id: uuid.UUID) -> None:
+    dispatch(CancelOrder(order_id=order_id, reason="changed_my_mind"), actor="customer")
+
+
+@pytest.mark.parametrize(
+    ("meanwhile", "reason", "cancellation_reason"),
+    [
+        (the_deadline_passes, "timeout", "timeout"),
+        (the_customer_cancels, "cancelled_by_customer", "changed_my_mind"),
+    ],
+)
+def test_a_capture_lost_with_its_worker_is_refunded_when_the_saga_compensates(
+    doomed_and_survivor: tuple[CeleryWorker, CeleryWorker],
+    customer: User,
+    settings: SettingsWrapper,
+    meanwhile: Callable[[uuid.UUID], None],
+    reason: str,
+    cancellation_reason: str,
+) -> None:
+    # given: the worker dies right after the bank captured, before we recorded the capture
+    doomed, survivor = doomed_and_survivor
+    settings.SAGA_QUEUE = doomed.queue
+    mug = stocked_product(5)
+    order_id = killed_inside_the_capture(doomed, lambda: confirmed_order(customer, [(mug, 2)]))
+    [charge] = charges(order_id)
+    assert (charge.status, charge.captured_amount) == ("CAPTURED", Decimal("25.00"))
+    assert [p.status for p in payments(order_id)] == ["AUTHORIZED"]
+    # when: the step's deadline passes (or the customer cancels) before another worker runs it
+    meanwhile(order_id)
+    saga = swept_until_finished(survivor, saga_id_for(order_id))
+    # then: the compensation learnt the truth from the gateway and refunded the capture
+    assert (saga.status, saga.failure_reason) == (SagaStatus.COMPENSATED, reason), (
+        saga.last_error + survivor.log()[-3000:]
+    )
+    [charge] = charges(order_id)
+    assert charge.captured_amount == charge.refunded_amount == Decimal("25.00")
+    [payment] = payments(order_id)
+    assert (payment.status, payment.refunded_amount) == ("REFUNDED", Decimal("25.00"))
+    cancelled = order(order_id)
+    assert (cancelled.status, cancelled.cancellation_reason) == ("CANCELLED", cancellation_reason)
+    assert stock(mug) == (5, 0)
+    assert reservation_statuses(order_id) == ["RELEASED"]
     assert_stock_consistent()
 
 
