@@ -20,7 +20,6 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from accounts.models import User
-from commerce_project.celery import app
 from eventstore.commands import dispatch
 from orders.commands import CancelOrder
 from orders.domain import saga_id_for
@@ -40,7 +39,7 @@ from tests.sagas.shop import (
     stock,
     stocked_product,
 )
-from tests.sagas.worker import CeleryWorker, wait_for_saga
+from tests.sagas.worker import CeleryWorker, swept_until, wait_for_saga, workers_on_one_queue
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -79,23 +78,15 @@ def test_a_confirmed_order_is_paid_by_a_real_worker_and_the_customer_emailed(
 @pytest.fixture
 def doomed_and_survivor(tmp_path: Path) -> Iterator[tuple[CeleryWorker, CeleryWorker]]:
     """Two workers on one queue, with a short lease; the gateway holds captures (gateways.py)."""
-    queue = f"test-kill-{uuid.uuid4().hex[:10]}"
     env = {
         "PAYMENT_GATEWAY": "tests.sagas.gateways.CaptureHoldingGateway",
         "SAGA_LEASE_SECONDS": "1",
         "SAGA_REDISPATCH_AFTER_SECONDS": "0.2",
     }
-    workers = []
-    for name in ("doomed", "survivor"):
-        (tmp_path / name).mkdir()
-        workers.append(
-            CeleryWorker(
-                log_dir=tmp_path / name, email_dir=tmp_path / "mail", queue=queue, extra_env=env
-            )
-        )
-    yield workers[0], workers[1]
-    workers[0].kill()
-    workers[1].stop()
+    doomed, survivor = workers_on_one_queue(tmp_path, ("doomed", "survivor"), env)
+    yield doomed, survivor
+    doomed.kill()
+    survivor.stop()
 
 
 def killed_inside_the_capture(doomed: CeleryWorker, order_id: Callable[[], uuid.UUID]) -> uuid.UUID:
@@ -113,15 +104,9 @@ def killed_inside_the_capture(doomed: CeleryWorker, order_id: Callable[[], uuid.
 
 
 def swept_until_finished(survivor: CeleryWorker, saga_id: uuid.UUID) -> SagaInstance:
-    """Start `survivor` and run the sweeper on it (as beat would) until the saga finishes."""
+    """Start `survivor` and run the sweeper on it until the saga finishes."""
     survivor.start()
-    deadline = time.monotonic() + 30
-    saga = SagaInstance.objects.get(pk=saga_id)
-    while not finished(saga) and time.monotonic() < deadline:
-        app.send_task("sagas.tasks.sweep_sagas", queue=survivor.queue)
-        time.sleep(0.5)
-        saga = SagaInstance.objects.get(pk=saga.pk)
-    return saga
+    return swept_until(saga_id, finished, queue=survivor.queue)
 
 
 def test_a_worker_killed_inside_the_capture_is_replaced_and_the_money_is_captured_once(
