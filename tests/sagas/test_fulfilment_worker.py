@@ -21,6 +21,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 from accounts.models import User
 from eventstore.commands import dispatch
+from inventory.models import Product
 from orders.commands import CancelOrder
 from orders.domain import saga_id_for
 from payments.models import SandboxRequest
@@ -89,18 +90,22 @@ def doomed_and_survivor(tmp_path: Path) -> Iterator[tuple[CeleryWorker, CeleryWo
     survivor.stop()
 
 
-def killed_inside_the_capture(doomed: CeleryWorker, order_id: Callable[[], uuid.UUID]) -> uuid.UUID:
-    """Start `doomed`, confirm an order (`order_id()`), and SIGKILL the worker while it is
-    held inside the capture step: after the bank captured, before we recorded it."""
+def killed_inside_the_capture(
+    doomed: CeleryWorker, customer: User, settings: SettingsWrapper
+) -> tuple[uuid.UUID, Product]:
+    """Start `doomed`, confirm an order for two of five mugs, and SIGKILL the worker while it
+    is held inside the capture step: after the bank captured, before we recorded it."""
+    settings.SAGA_QUEUE = doomed.queue
+    mug = stocked_product(5)
     doomed.start()
     with gateways.hold():
-        confirmed = order_id()
+        order_id = confirmed_order(customer, [(mug, 2)])
         deadline = time.monotonic() + 20
         while not gateways.waiting() and time.monotonic() < deadline:
             time.sleep(0.02)
         assert gateways.waiting() == 1, doomed.log()[-3000:]
         doomed.kill()
-    return confirmed
+    return order_id, mug
 
 
 def swept_until_finished(survivor: CeleryWorker, saga_id: uuid.UUID) -> SagaInstance:
@@ -117,9 +122,7 @@ def test_a_worker_killed_inside_the_capture_is_replaced_and_the_money_is_capture
     # given: the first worker is caught in the capture, after the bank captured and before
     # we recorded it, and dies there
     doomed, survivor = doomed_and_survivor
-    settings.SAGA_QUEUE = doomed.queue
-    mug = stocked_product(5)
-    order_id = killed_inside_the_capture(doomed, lambda: confirmed_order(customer, [(mug, 2)]))
+    order_id, mug = killed_inside_the_capture(doomed, customer, settings)
     # when: another worker runs the sweeper (as beat would) until the saga is finished
     saga = swept_until_finished(survivor, saga_id_for(order_id))
     # then
@@ -166,9 +169,7 @@ def test_a_capture_lost_with_its_worker_is_refunded_when_the_saga_compensates(
 ) -> None:
     # given: the worker dies right after the bank captured, before we recorded the capture
     doomed, survivor = doomed_and_survivor
-    settings.SAGA_QUEUE = doomed.queue
-    mug = stocked_product(5)
-    order_id = killed_inside_the_capture(doomed, lambda: confirmed_order(customer, [(mug, 2)]))
+    order_id, mug = killed_inside_the_capture(doomed, customer, settings)
     [charge] = charges(order_id)
     assert (charge.status, charge.captured_amount) == ("CAPTURED", Decimal("25.00"))
     assert [p.status for p in payments(order_id)] == ["AUTHORIZED"]
