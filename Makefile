@@ -6,7 +6,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed-dev
-export DJANGO_SETTINGS_MODULE ?= commerce_project.settings.base
 
 .DEFAULT_GOAL := help
 .PHONY: help install services migrate seed run test lint format pytest bench graph clean

@@ -4,6 +4,7 @@ import uuid
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Lower
 
 
 class User(AbstractUser):
@@ -17,3 +18,12 @@ class User(AbstractUser):
         db_table = "users"
         verbose_name = "user"
         verbose_name_plural = "users"
+        constraints = [
+            # Registration checks case-insensitively; this makes a race of "Bob" and "bob"
+            # end in one user too (the loser's IntegrityError is answered 400).
+            models.UniqueConstraint(
+                Lower("username"),
+                name="users_username_lower_unique",
+                violation_error_message="A user with that username already exists.",
+            ),
+        ]

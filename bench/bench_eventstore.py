@@ -314,10 +314,10 @@ def _raw_read_all(raw: psycopg.Connection[Any], *, batch_size: int) -> float:
     while True:
         rows = raw.execute(
             "SELECT id, aggregate_id, aggregate_type, event_type, event_data, version, metadata, "
-            "created_at, global_position, transaction_id::text FROM events "
+            "created_at, global_position, transaction_id::text AS transaction_id_text FROM events "
             "WHERE (transaction_id, global_position) > (%s::xid8, %s) "
             "AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) "
-            "ORDER BY transaction_id, global_position LIMIT %s",
+            "ORDER BY events.transaction_id, events.global_position LIMIT %s",
             [after[0], after[1], batch_size],
         ).fetchall()
         if len(rows) < batch_size:

@@ -226,7 +226,7 @@ def _sagas_per_second(queue: str) -> float:
 
     from eventstore.commands import dispatch
     from orders.commands import ConfirmOrder, CreateOrder, LineRequest
-    from orders.domain import ShippingAddress, saga_id_for
+    from orders.domain import Actor, ShippingAddress, saga_id_for
     from sagas.models import SagaInstance
     from sagas.services import saga_sweep
 
@@ -237,15 +237,17 @@ def _sagas_per_second(queue: str) -> float:
     saga_ids = []
     for _ in range(THROUGHPUT_SAGAS):
         order_id = uuid.uuid4()
+        as_customer = Actor.customer(customer.pk)
         dispatch(
             CreateOrder(
                 order_id=order_id,
+                actor=as_customer,
                 customer_id=customer.pk,
                 lines=(LineRequest(product_id=product.id, quantity=1),),
                 shipping_address=ShippingAddress(**ADDRESS),
             )
         )
-        dispatch(ConfirmOrder(order_id=order_id, payment_token="tok_ok"))
+        dispatch(ConfirmOrder(order_id=order_id, actor=as_customer, payment_token="tok_ok"))
         saga_ids.append(saga_id_for(order_id))
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     broker.delete(parking)

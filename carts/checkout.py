@@ -33,7 +33,7 @@ from inventory.exceptions import OutOfStock, ShortLine
 from inventory.selectors import product_availability
 from orders.catalogue import product_infos_get
 from orders.commands import ConfirmOrder, CreateOrder, LineRequest, orders
-from orders.domain import ShippingAddress, saga_id_for
+from orders.domain import Actor, ShippingAddress, saga_id_for
 from orders.models import OrderView
 
 from .exceptions import CartAlreadyCheckedOut, CartCheckoutInProgress, PriceChanged
@@ -64,7 +64,7 @@ def cart_checkout(
     payment_token: str,
     shipping_address: ShippingAddress,
     expected_total: Decimal | None = None,
-    actor: str,
+    actor: Actor,
 ) -> CheckoutResult:
     claim = cart_checkout_claim(session_id=session_id, user_id=user_id)
     if not claim.won:
@@ -87,14 +87,14 @@ def cart_checkout(
             dispatch(
                 CreateOrder(
                     order_id=order_id,
+                    actor=actor,
                     customer_id=user_id,
                     currency=currency,
                     lines=tuple(LineRequest(product_id=p, quantity=q) for p, q in lines),
                     shipping_address=shipping_address,
-                ),
-                actor=actor,
+                )
             )
-            dispatch(ConfirmOrder(order_id=order_id, payment_token=payment_token), actor=actor)
+            dispatch(ConfirmOrder(order_id=order_id, actor=actor, payment_token=payment_token))
             cart_checkout_complete_on_commit(session_id=session_id, order_id=order_id)
     except BaseException:
         cart_checkout_release(session_id=session_id, order_id=order_id)

@@ -6,12 +6,21 @@ Keys of one cart (session id `sid`, an unguessable `secrets.token_urlsafe(32)`):
     cart:{sid}:meta       hash   owner ("anonymous" or the customer's user id), currency
     cart:{sid}:checkout   string "pending:<order_id>" while a checkout holds the cart,
                                  "done:<order_id>" once the order is committed
+    cart:{sid}:applied:{token}
+                          string the line's quantity after a write made under an
+                                 Idempotency-Key (`token` digests owner, key and request);
+                                 lives as long as the key (IDEMPOTENCY_KEY_TTL)
 
 The meta hash is the cart's existence marker (an empty lines hash does not exist in Redis).
 Every change is one Lua script, so the access check, the limits and the write happen
 atomically: two concurrent adds can never exceed the line limit or the quantity bound, and
 no line changes once a checkout has claimed the cart. Every write refreshes the TTL of the
 lines and the meta hash.
+
+A keyed add records its token in the same script that changes the line, and a script that
+finds the token answers with the cart instead of adding again. PostgreSQL remembers the
+answer only afterwards (`commerce_project.api.idempotency`), so without this a request that
+died in between (a killed worker, a database error) would add the units twice on retry.
 """
 
 from __future__ import annotations
@@ -50,6 +59,10 @@ def meta_key(session_id: str) -> str:
 
 def checkout_key(session_id: str) -> str:
     return f"cart:{session_id}:checkout"
+
+
+def applied_key(session_id: str, token: str) -> str:
+    return f"cart:{session_id}:applied:{token}"
 
 
 def _keys(session_id: str) -> list[str]:
@@ -141,11 +154,13 @@ if claim then
 end
 """
 
+# KEYS[4], when given: the applied-token key of a keyed write.
 # ARGV: requester, product_id, quantity, mode (add|set), max_lines, max_quantity,
-#       available, currency, ttl, catalogue key prefix, suffix. Answers with the cart as
-#       it now is (as _READ does), saving a read. With available and currency empty the
-#       script takes them from the catalogue cache, so an add is one round trip; the
-#       product check comes first, before the cart's, as it would in the caller.
+#       available, currency, ttl, catalogue key prefix, suffix, applied-token ttl. Answers
+#       with the cart as it now is (as _READ does), saving a read. With available and
+#       currency empty the script takes them from the catalogue cache, so an add is one
+#       round trip; the product check comes first, before the cart's, as it would in the
+#       caller. A token already applied answers with the cart, changing nothing.
 _WRITE_LINE = (
     _WITH_CATALOGUE
     + """
@@ -171,6 +186,12 @@ local function answer(new)
   return with_catalogue({'ok', tostring(new), owner,
                          redis.call('HGET', KEYS[2], 'currency') or '',
                          tostring(redis.call('TTL', KEYS[2])), ''}, 10)
+end
+if KEYS[4] then
+  local applied = redis.call('GET', KEYS[4])
+  if applied then
+    return answer(tonumber(applied))
+  end
 end
 local quantity = tonumber(ARGV[3])
 if ARGV[4] == 'set' and quantity == 0 then
@@ -208,6 +229,9 @@ end
 redis.call('HSET', KEYS[2], 'currency', currency)
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
+if KEYS[4] then
+  redis.call('SET', KEYS[4], tostring(new), 'EX', ARGV[12])
+end
 return answer(new)
 """
 )
@@ -270,9 +294,12 @@ def _store() -> Iterator[redis.Redis]:
         raise CartStoreUnavailable() from exc
 
 
-def _run(script: str, session_id: str, args: list[Any]) -> list[Any]:
+def _run(
+    script: str, session_id: str, args: list[Any], extra_keys: list[str] | None = None
+) -> list[Any]:
+    keys = _keys(session_id) + (extra_keys or [])
     with _store() as client:
-        result = client.register_script(script)(keys=_keys(session_id), args=args)
+        result = client.register_script(script)(keys=keys, args=args)
     return list(result)
 
 
@@ -330,11 +357,14 @@ def cart_store_write_line(
     available: int | None,
     currency: str | None,
     ttl_seconds: int,
+    applied_token: str | None = None,
+    applied_ttl_seconds: int = 0,
 ) -> WriteResult:
     """mode "add" increments the line, "set" replaces it (0 removes). A line may not grow
     beyond `available`; shrinking is always allowed. Without `available` and `currency`
     the script reads them (and the active flag) from the catalogue cache, answering
-    "uncached" when the product is not there."""
+    "uncached" when the product is not there. With `applied_token` the write happens at
+    most once per token (for `applied_ttl_seconds`): a repeat answers "ok" with the cart."""
     answer = _run(
         _WRITE_LINE,
         session_id,
@@ -350,7 +380,9 @@ def cart_store_write_line(
             ttl_seconds,
             CATALOGUE_KEY_PREFIX,
             CATALOGUE_PRODUCT_SUFFIX,
+            applied_ttl_seconds,
         ],
+        [applied_key(session_id, applied_token)] if applied_token else None,
     )
     outcome, detail = str(answer[0]), str(answer[1])
     if outcome == "short":

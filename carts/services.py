@@ -22,6 +22,9 @@ Checkout support (the orders/checkout code calls these; see docs/inventory-and-c
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import secrets
 import uuid
@@ -75,10 +78,25 @@ def _checkout_state(claim: str) -> tuple[str, UUID]:
     return state, UUID(order_id)
 
 
-def cart_create(*, user_id: UUID | None) -> StoredCart:
-    """A new empty cart, owned by `user_id` or anonymous."""
+def _session_id_for(idempotency_token: str) -> str:
+    """The session id of the cart that a keyed create makes: the same for every attempt of
+    one request, and as unguessable as a random one to anyone without SECRET_KEY."""
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"cart:{idempotency_token}".encode(), hashlib.sha256
+    ).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def cart_create(*, user_id: UUID | None, idempotency_token: str | None = None) -> StoredCart:
+    """A new empty cart, owned by `user_id` or anonymous. With an `idempotency_token` every
+    attempt of one request names the same cart, so a retry after a failure finds the cart
+    the first attempt made instead of making a second."""
     owner = _requester(user_id)
     ttl = _ttl_seconds()
+    if idempotency_token is not None:
+        session_id = _session_id_for(idempotency_token)
+        cart_store_create(session_id=session_id, owner=owner, ttl_seconds=ttl)
+        return cart_get(session_id=session_id, user_id=user_id)
     while True:  # a collision of 256-bit tokens does not happen; NX makes sure of it
         session_id = secrets.token_urlsafe(32)
         if cart_store_create(session_id=session_id, owner=owner, ttl_seconds=ttl):
@@ -104,11 +122,20 @@ def cart_delete(*, session_id: str, user_id: UUID | None) -> None:
 
 
 def cart_item_add(
-    *, session_id: str, user_id: UUID | None, product_id: UUID, quantity: int
+    *,
+    session_id: str,
+    user_id: UUID | None,
+    product_id: UUID,
+    quantity: int,
+    idempotency_token: str | None = None,
 ) -> StoredCart:
-    """Adds `quantity` (1..CART_MAX_LINE_QUANTITY) units to the product's line."""
+    """Adds `quantity` (1..CART_MAX_LINE_QUANTITY) units to the product's line. With an
+    `idempotency_token` the units are added at most once for that token (for as long as
+    IDEMPOTENCY_KEY_TTL); a repeat answers with the cart as it is."""
     _check_quantity(quantity, minimum=1)
-    return _write_line(session_id, user_id, product_id, quantity, mode="add")
+    return _write_line(
+        session_id, user_id, product_id, quantity, mode="add", token=idempotency_token
+    )
 
 
 def cart_item_set(
@@ -228,7 +255,13 @@ def _sellable(product_id: UUID) -> ProductSnapshot:
 
 
 def _write_line(
-    session_id: str, user_id: UUID | None, product_id: UUID, quantity: int, *, mode: str
+    session_id: str,
+    user_id: UUID | None,
+    product_id: UUID,
+    quantity: int,
+    *,
+    mode: str,
+    token: str | None = None,
 ) -> StoredCart:
     def write(available: int | None, currency: str | None) -> WriteResult:
         return cart_store_write_line(
@@ -242,6 +275,8 @@ def _write_line(
             available=available,
             currency=currency,
             ttl_seconds=_ttl_seconds(),
+            applied_token=token,
+            applied_ttl_seconds=int(settings.IDEMPOTENCY_KEY_TTL.total_seconds()),
         )
 
     if mode == "set" and quantity == 0:

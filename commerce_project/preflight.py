@@ -7,7 +7,6 @@ Runs before Django is set up, so it reads the same environment variables directl
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import environ
 import psycopg
@@ -15,7 +14,7 @@ import psycopg.conninfo
 import redis
 from psycopg import sql
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from commerce_project.envfile import read_env_file
 
 START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 START_REDIS = "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no"
@@ -67,7 +66,7 @@ def check_redis(url: str, variable: str) -> None:
 
 def main() -> None:
     env = environ.Env()
-    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+    read_env_file()
     check_postgres(env.str("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/commerce"))
     check_redis(env.str("REDIS_URL", default="redis://127.0.0.1:6379/0"), "REDIS_URL")
     check_redis(

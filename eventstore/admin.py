@@ -14,6 +14,7 @@ from django.utils.html import format_html
 
 from commerce_project.admin import ReadOnlyModelAdmin
 
+from .events import redacted_event_data
 from .models import Event, ProjectionCheckpoint, ProjectionRebuild, Snapshot
 from .projections import checkpoint_get, projection_lag, projection_registry
 
@@ -58,7 +59,8 @@ class EventAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="event data")
     def data(self, obj: Event) -> str:
-        return _pretty(obj.event_data)
+        # Redacted as in every read surface: secrets (a payment token) never show here.
+        return _pretty(redacted_event_data(obj.event_type, obj.event_data))
 
     @admin.display(description="metadata")
     def meta(self, obj: Event) -> str:

@@ -40,6 +40,11 @@ from .metadata import current_metadata, metadata_context
 class Command:
     retry_on_conflict: ClassVar[bool] = False
 
+    def metadata_actor(self) -> str | None:
+        """Who acts, for the events' metadata when `dispatch` is not told: a command that
+        carries its actor names it here."""
+        return None
+
 
 C = TypeVar("C", bound=Command)
 Handler = Callable[[Any], Any]
@@ -86,7 +91,7 @@ def dispatch(
     with metadata_context(
         correlation_id=correlation_id or inherited.get("correlation_id") or command_id,
         causation_id=causation_id or command_id,
-        actor=actor,
+        actor=actor if actor is not None else command.metadata_actor(),
         command=type(command).__name__,
         command_id=command_id,
     ):

@@ -8,6 +8,10 @@ schema version, serialized so that Decimal, UUID, datetime and enums come back e
 
 Old payloads are brought up to date on load by upcasters (`upcaster("OrderCreated", 1)`
 turns a version-1 payload into version 2).
+
+Secrets an event must carry (a card token for the saga) are named in `redacted_fields`;
+every read surface (APIs, admin pages) shows an event's data through `redacted_event_data`,
+the one place that hides them.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ class DomainEvent:
 
     event_type: ClassVar[str]
     schema_version: ClassVar[int] = 1
+    # Fields stored for the code that needs them but never shown: see redacted_event_data.
+    redacted_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -53,6 +59,18 @@ def event_class(event_type: str) -> type[DomainEvent]:
         return _registry[event_type]
     except KeyError:
         raise UnknownEventType(event_type) from None
+
+
+REDACTED = "[redacted]"
+
+
+def redacted_event_data(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """An event's data (serialized or as stored) as any reader may see it: the fields its
+    class names in `redacted_fields` replaced by "[redacted]". An event type nobody
+    registered has nothing declared, so its data is returned as it is."""
+    cls = _registry.get(event_type)
+    hidden = cls.redacted_fields if cls is not None else frozenset()
+    return {k: (REDACTED if k in hidden else v) for k, v in data.items()}
 
 
 def upcaster(

@@ -27,7 +27,7 @@ The contract of `apply`:
   (jsonb columns decoded; other values as psycopg returns them: UUID, Decimal, datetime), or
   None when the key has no row yet. Return the new row as a dict (mutating and returning
   `row` is fine), or None to leave it untouched.
-- The runner stamps `row[version_column] = event.version` on the returned row, skips events
+- `project` stamps `row[version_column] = event.version` on the returned row, skips events
   at or below the row's version (so re-delivery is harmless) and writes with
   `upsert_guarded`, whose `WHERE version < EXCLUDED.version` never moves a row backwards.
 - It must be deterministic (take times from `event.created_at`, never from the clock),
@@ -38,10 +38,17 @@ The contract of `apply`:
   encoded as JSON (Decimal, UUID, datetime as strings). Columns the projection never sets
   take their database defaults.
 
-The same fold serves every path: `handle(events)` (inline, on `events_appended`, and the
-catch-up runner) calls `project(events, table=self.table)`; a rebuild calls
-`project(events, table="<table>__rebuild")` on the shadow copy and then swaps it in;
-`verify_projections` projects into a temporary copy and diffs it against `rows()`.
+`project` folds each stream by version: `read_all` order is not version order (a
+transaction with an older id can append v5 after v4 committed), so a batch is grouped by
+stream and sorted, and when a stream's next event is not `row.version + 1` the missing
+versions are read from the stream (`load_ranges`, one statement per batch), never folded out
+of order or skipped.
+
+The same fold serves the write paths: `handle(events)` (inline, on `events_appended`, and
+the catch-up runner) calls `project(events, table=self.table)`; a rebuild calls
+`project(events, table="<table>__rebuild")` on the shadow copy and then swaps it in.
+`verify_projections` deliberately folds on its own (whole streams from the events table,
+`apply` only) into a temporary copy and diffs it against the table.
 The table itself is an ordinary managed Django model (`db_table = table`, a unique `key`
 column, an integer `version_column`, jsonb for JSON) that only the projection writes.
 
@@ -69,7 +76,7 @@ from django.db import connection, transaction
 
 from .exceptions import ProjectionNotRebuildable, UnknownProjection
 from .prepared import execute_prepared, fetch_prepared_described
-from .store import Position, RecordedEvent, read_all
+from .store import Position, RecordedEvent, load_ranges, read_all
 
 Row = dict[str, Any]
 
@@ -109,15 +116,15 @@ class Projection:
         return self.table
 
     def project(self, events: Iterable[RecordedEvent], *, table: str) -> int:
-        """Fold `events` into the rows of `table` and upsert the changed rows in one
-        statement. Returns the number of rows written."""
+        """Fold `events` into the rows of `table`, each stream by version, and upsert the
+        changed rows in one statement. Returns the number of rows written."""
         relevant = [e for e in events if self.wants(e.event_type)]
         if not relevant:
             return 0
         rows = self.fetch_rows(table, {self.row_key(e) for e in relevant})
         changed: dict[Any, Row] = {}
         version_column = self.version_column
-        for event in relevant:
+        for event in self.in_version_order(relevant, rows):
             key = self.row_key(event)
             row = rows.get(key)
             if row is not None and (row.get(version_column) or 0) >= event.version:
@@ -129,6 +136,28 @@ class Projection:
             rows[key] = new_row
             changed[key] = new_row
         return self.upsert(table, list(changed.values()))
+
+    def in_version_order(
+        self, events: Sequence[RecordedEvent], rows: Mapping[Any, Row]
+    ) -> list[RecordedEvent]:
+        """`events` stream by stream in version order, with the versions between a row's
+        version and the batch's next event read from the stream. `read_all` order is not
+        version order (see eventstore.store), so a batch can hold v5 without v4, or v5
+        before v4; folding either way would corrupt the row."""
+        streams: dict[UUID, dict[int, RecordedEvent]] = {}
+        for event in events:
+            streams.setdefault(event.aggregate_id, {})[event.version] = event
+        missing: list[tuple[UUID, int, int]] = []
+        for aggregate_id, stream in streams.items():
+            row = rows.get(self.row_key(next(iter(stream.values()))))
+            folded = (row.get(self.version_column) or 0) if row is not None else 0
+            for version in sorted(stream):
+                if version > folded + 1:
+                    missing.append((aggregate_id, folded + 1, version - 1))
+                folded = max(folded, version)
+        for event in load_ranges(missing, types=self.event_types or None):
+            streams[event.aggregate_id].setdefault(event.version, event)
+        return [stream[v] for stream in streams.values() for v in sorted(stream)]
 
     def fetch_rows(self, table: str, keys: Collection[Any]) -> dict[Any, Row]:
         if not keys:

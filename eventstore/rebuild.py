@@ -4,14 +4,16 @@ or half-built.
 1. A shadow table `<table>__rebuild` is created `LIKE` the real one (columns, defaults,
    constraints, indexes).
 2. Events are read in batches from the log (`read_all` order) and folded into the shadow
-   with the projection's own `project` (bulk upserts). Each batch commits together with the
+   with the projection's own `project` (bulk upserts), which folds each stream by version
+   and reads the versions a batch is missing from the stream. Each batch commits together with the
    rebuild's own checkpoint (table `projection_rebuilds`), so an interrupted rebuild resumes
    where it stopped.
 3. The swap is one transaction: lock the real table (ACCESS EXCLUSIVE, so in-flight inline
    writers finish first and new ones wait) and, for asynchronous projections, the runner's
    advisory lock; fold the events committed since the last batch; rename the real table
    away, rename the shadow into its place, drop the old one, give indexes and constraints
-   their original names back; set the projection's checkpoint. Readers blocked during the
+   their original names back, create the views that read the table again; set the
+   projection's checkpoint. Readers blocked during the
    swap continue on the new table.
 
 While the shadow fills, inline projections keep writing the real table as usual; the final
@@ -303,14 +305,21 @@ def _swap(
         indexes = _index_names(table)
         shadow_indexes = _index_names(shadow)
         foreign_keys = _foreign_keys(table)
+        views = _dependent_views(table)
         with connection.cursor() as cursor:
             # Deferred constraint checks this transaction still owes on the old table (only
             # when the rebuild runs inside a caller's transaction that wrote to it) would
             # block the DROP: run them now.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            # A view follows the table it reads, renamed or not, and would block the DROP:
+            # drop it and create it again on the new table, in this same transaction.
+            for view, _ in views:
+                cursor.execute(f"DROP VIEW {view}")
             cursor.execute(f"ALTER TABLE {qn(table)} RENAME TO {qn(old)}")
             cursor.execute(f"ALTER TABLE {qn(shadow)} RENAME TO {qn(table)}")
             cursor.execute(f"DROP TABLE {qn(old)}")
+            for view, definition in views:
+                cursor.execute(f"CREATE VIEW {view} AS {definition}")
             for signature, original in indexes.items():
                 current = shadow_indexes.get(signature)
                 if current is None or current == original:
@@ -362,6 +371,21 @@ def _foreign_keys(table: str) -> list[tuple[str, str]]:
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
             "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname",
             [table],
+        )
+        return [(r[0], r[1]) for r in cursor.fetchall()]
+
+
+def _dependent_views(table: str) -> list[tuple[str, str]]:
+    """(name, definition) of the views that read the table, the definition taken while the
+    table still has its name, so that it names the table and not its renamed copy."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT v.oid::regclass::text, pg_get_viewdef(v.oid) "
+            "FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid "
+            "JOIN pg_class v ON v.oid = r.ev_class "
+            "WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass "
+            "AND d.refobjid = %s::regclass AND v.oid <> %s::regclass AND v.relkind = 'v'",
+            [table, table],
         )
         return [(r[0], r[1]) for r in cursor.fetchall()]
 

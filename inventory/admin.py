@@ -1,7 +1,8 @@
 """Admin: the catalogue with its stock, a restock action, the ledger and reservations.
 
 Stock numbers are read-only here: every change goes through `inventory.services`, so the
-admin writes the same ledger rows and cache updates as the API."""
+admin writes the same ledger rows and cache updates as the API. The restock action needs
+inventory.restock_product (as the API's restock does), adjusting inventory.adjust_product_stock."""
 
 from __future__ import annotations
 
@@ -14,11 +15,18 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from commerce_project.admin import ReadOnlyModelAdmin
+from commerce_project.admin import ReadOnlyModelAdmin, permission_check
 from commerce_project.api.errors import ApplicationError
 
 from . import services
-from .models import Product, Reservation, StockItem, StockMovement
+from .models import (
+    ADJUST_PRODUCT_STOCK,
+    RESTOCK_PRODUCT,
+    Product,
+    Reservation,
+    StockItem,
+    StockMovement,
+)
 from .selectors import product_entry
 from .stock_cache import product_cache_write_on_commit
 
@@ -80,11 +88,17 @@ class ProductAdmin(admin.ModelAdmin):
             services.stock_item_initialize(product=obj)
         product_cache_write_on_commit([product_entry(obj)])
 
-    @admin.action(description="Restock selected products")
+    has_restock_permission = permission_check(RESTOCK_PRODUCT)
+    has_adjust_stock_permission = permission_check(ADJUST_PRODUCT_STOCK)
+
+    @admin.action(description="Restock selected products", permissions=["restock"])
     def restock(self, request: HttpRequest, queryset: QuerySet[Product]) -> HttpResponse | None:
         return self._stock_form(request, queryset, StockChangeForm, "restock")
 
-    @admin.action(description="Adjust stock of selected products (count, damage)")
+    @admin.action(
+        description="Adjust stock of selected products (count, damage)",
+        permissions=["adjust_stock"],
+    )
     def adjust_stock(
         self, request: HttpRequest, queryset: QuerySet[Product]
     ) -> HttpResponse | None:

@@ -12,6 +12,10 @@ import uuid
 from django.db import models
 from django.db.models import F, Q
 
+# Stock changes beyond the catalogue row: the API's restock and the admin's actions.
+RESTOCK_PRODUCT = "inventory.restock_product"
+ADJUST_PRODUCT_STOCK = "inventory.adjust_product_stock"
+
 
 class Product(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -27,6 +31,10 @@ class Product(models.Model):
     class Meta:
         db_table = "products"
         ordering = ("name",)
+        permissions = [
+            ("restock_product", "Can restock products"),
+            ("adjust_product_stock", "Can adjust product stock (counts, damage)"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(price__gte=0), name="product_price_non_negative"),
             models.CheckConstraint(

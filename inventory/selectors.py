@@ -41,9 +41,12 @@ def product_list(
 
 
 def product_get(*, product_id: UUID | str, include_inactive: bool = False) -> Product:
-    """Raises ProductNotFound for unknown (or, unless asked, inactive) products."""
+    """Raises ProductNotFound for unknown (or, unless asked, inactive) products, and for an
+    id that is not a UUID at all (the URL pattern lets some through): PostgreSQL never sees
+    it."""
     try:
-        return product_list(include_inactive=include_inactive).get(pk=product_id)
+        pk = product_id if isinstance(product_id, UUID) else UUID(product_id)
+        return product_list(include_inactive=include_inactive).get(pk=pk)
     except (Product.DoesNotExist, ValueError) as exc:
         raise ProductNotFound(product_id) from exc
 

@@ -4,7 +4,9 @@ The order page is read-only (the read model is written only by its projection). 
 transitions open from the order's current status appear as buttons; each one dispatches the
 same command as the API, with the page's version as the expected version (a stale page gets
 "the order changed" instead of acting on old information). A button shows only to staff
-holding the transition's permission (see `TRANSITIONS` and the "support" group).
+holding the transition's permission (see `TRANSITIONS` and the "support" group); the page
+offers it from the read model, and the command handler decides again against the order it
+loads, with the staff member as the command's actor.
 """
 
 from __future__ import annotations
@@ -28,11 +30,18 @@ from django.utils.safestring import SafeString
 from commerce_project.admin import ReadOnlyModelAdmin
 from commerce_project.api.errors import ApplicationError
 from eventstore.commands import dispatch
-from eventstore.events import serialize_event
+from eventstore.events import redacted_event_data, serialize_event
 from eventstore.store import load
 
-from .commands import CancelOrder, DeliverOrder, OrderCommand, RefundOrder, ShipOrder
-from .domain import RULES, redacted_event_data
+from .commands import (
+    CancelOrder,
+    DeliverOrder,
+    OrderCommand,
+    RefundOrder,
+    ShipOrder,
+    actor_for_user,
+)
+from .domain import RULES, Actor
 from .models import CustomerOrderStats, OrderView
 from .projections import order_from_row
 
@@ -56,7 +65,8 @@ class NoArgumentsForm(forms.Form):
 class AdminTransition:
     label: str
     form: type[forms.Form]
-    command: Callable[[UUID, int, dict[str, Any]], OrderCommand]
+    # (order id, the page's version, the form's data, who acts) → the command.
+    command: Callable[[UUID, int, dict[str, Any], Actor], OrderCommand]
 
 
 # The transitions staff run by hand. The others belong to the customer (lines, confirm) or
@@ -65,34 +75,36 @@ ADMIN_TRANSITIONS: dict[str, AdminTransition] = {
     "ship": AdminTransition(
         "Ship",
         ShipForm,
-        lambda order_id, version, data: ShipOrder(
-            order_id=order_id, expected_version=version, **data
+        lambda order_id, version, data, actor: ShipOrder(
+            order_id=order_id, actor=actor, expected_version=version, **data
         ),
     ),
     "deliver": AdminTransition(
         "Mark delivered",
         NoArgumentsForm,
-        lambda order_id, version, data: DeliverOrder(order_id=order_id, expected_version=version),
+        lambda order_id, version, data, actor: DeliverOrder(
+            order_id=order_id, actor=actor, expected_version=version
+        ),
     ),
     "cancel": AdminTransition(
         "Cancel",
         ReasonForm,
-        lambda order_id, version, data: CancelOrder(
-            order_id=order_id, expected_version=version, reason=data["reason"], by_staff=True
+        lambda order_id, version, data, actor: CancelOrder(
+            order_id=order_id, actor=actor, expected_version=version, reason=data["reason"]
         ),
     ),
     "cancel_with_refund": AdminTransition(
         "Cancel and refund",
         ReasonForm,
-        lambda order_id, version, data: CancelOrder(
-            order_id=order_id, expected_version=version, reason=data["reason"], by_staff=True
+        lambda order_id, version, data, actor: CancelOrder(
+            order_id=order_id, actor=actor, expected_version=version, reason=data["reason"]
         ),
     ),
     "refund": AdminTransition(
         "Refund",
         ReasonForm,
-        lambda order_id, version, data: RefundOrder(
-            order_id=order_id, expected_version=version, reason=data["reason"]
+        lambda order_id, version, data, actor: RefundOrder(
+            order_id=order_id, actor=actor, expected_version=version, reason=data["reason"]
         ),
     ),
 }
@@ -326,9 +338,13 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
             version = posted
         form = spec.form(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            command = spec.command(view.order_id, version, form.cleaned_data)
+            # The button was offered from the read model; the handler decides again
+            # against the order it loads (its status may have moved on since).
+            command = spec.command(
+                view.order_id, version, form.cleaned_data, actor_for_user(request.user)
+            )
             try:
-                dispatch(command, actor=f"staff:{request.user.pk}")
+                dispatch(command)
             except ApplicationError as exc:
                 self.message_user(request, f"{spec.label} failed: {exc.detail}", messages.ERROR)
             else:
@@ -362,7 +378,8 @@ def _posted_version(raw: str | None) -> int | None:
 
 @admin.register(CustomerOrderStats)
 class CustomerOrderStatsAdmin(ReadOnlyModelAdmin):
-    """The asynchronous projection's table: orders and lifetime value per customer."""
+    """The view over the asynchronous projection's order tallies: orders and lifetime value
+    per customer."""
 
     list_display = (
         "customer_email",

@@ -1,9 +1,13 @@
-"""Order use cases: one command, one handler. Each handler loads the order, checks the
-caller's expected version (If-Match), calls one domain method and saves, inside the one
-transaction that `eventstore.commands.dispatch` opens. The API, the admin and the saga all
-dispatch these same commands:
+"""Order use cases: one command, one handler. Each handler loads the order, decides
+whether the command's actor may run the transition on the order as loaded (never on a read
+model, which may lag), checks the caller's expected version (If-Match), calls one domain
+method and saves, inside the one transaction that `eventstore.commands.dispatch` opens. The
+API, the admin and the saga all dispatch these same commands, each naming who acts:
 
-    dispatch(MarkOrderPaid(order_id=order_id, payment_id=payment_id), actor="saga")
+    dispatch(MarkOrderPaid(order_id=order_id, payment_id=payment_id, actor=SAGA))
+
+The actor is required: no caller gets a default identity, and the event metadata's `actor`
+comes from it.
 
 Commands the saga repeats (a redelivered step) are no-ops when the order already shows their
 effect: RecordPaymentAuthorized and MarkOrderPaid with the same payment, CancelOrder of an
@@ -14,8 +18,10 @@ Every handler returns the saved Order aggregate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
@@ -26,9 +32,26 @@ from eventstore.commands import Command, handles
 from eventstore.repository import Repository
 
 from .catalogue import product_info_get, product_infos_get
-from .domain import Order, OrderStatus, PaymentStatus, ShippingAddress
+from .domain import (
+    Actor,
+    ActorKind,
+    Order,
+    OrderStatus,
+    PaymentStatus,
+    ShippingAddress,
+    actor_role,
+    authorize,
+)
 
 orders: Repository[Order] = Repository(Order)
+
+
+def actor_for_user(user: Any) -> Actor:
+    """The actor an authenticated user is: staff with the model permissions they hold
+    (a superuser holds all), anyone else a customer, whose permissions play no part."""
+    if user.is_staff:
+        return Actor.staff(user.pk, user.get_all_permissions())
+    return Actor.customer(user.pk)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,8 +60,13 @@ class OrderCommand(Command):
     retry_on_conflict = True
 
     order_id: UUID
+    # Who acts and what they may do; the handler decides against the loaded order.
+    actor: Actor
     # If-Match: the stream version the caller last saw; None skips the check.
     expected_version: int | None = None
+
+    def metadata_actor(self) -> str:
+        return str(self.actor)
 
 
 @dataclass(frozen=True)
@@ -109,9 +137,8 @@ class DeliverOrder(OrderCommand):
 @dataclass(frozen=True, kw_only=True)
 class CancelOrder(OrderCommand):
     reason: str
-    # Staff may cancel a PAID order: that records a refund owed (refund_pending) unless
-    # `refunded` says the caller has already returned the money.
-    by_staff: bool = False
+    # Staff (with orders.refund_order) and the saga cancel a PAID order with a refund owed
+    # (refund_pending) unless `refunded` says the caller has already returned the money.
     refunded: bool = False
 
 
@@ -126,8 +153,12 @@ class RecordPaymentRefunded(OrderCommand):
     amount: Decimal
 
 
-def _load(command: OrderCommand) -> Order:
+def _load(command: OrderCommand, transition: str | Callable[[Order], str]) -> Order:
+    """The order, once `command.actor` may run `transition` on it as loaded (a callable
+    picks the transition from the loaded order) and the caller's expected version matches."""
     order = orders.get(command.order_id)
+    method = transition if isinstance(transition, str) else transition(order)
+    authorize(command.actor, method, customer_id=order.customer_id)
     _check_expected_version(order, command.expected_version)
     return order
 
@@ -148,6 +179,7 @@ def _save(order: Order) -> Order:
 
 @handles(CreateOrder)
 def order_create(command: CreateOrder) -> Order:
+    authorize(command.actor, "create", customer_id=command.customer_id)
     order = Order.blank(command.order_id)
     if command.expected_version not in (None, 0):
         raise PreconditionFailed("A new order has version 0.", expected_version=0)
@@ -165,7 +197,7 @@ def order_create(command: CreateOrder) -> Order:
 
 @handles(AddOrderItem)
 def order_item_add(command: AddOrderItem) -> Order:
-    order = _load(command)
+    order = _load(command, "add_item")
     order.add_item(
         item=product_info_get(command.product_id), quantity=command.quantity, at=timezone.now()
     )
@@ -174,7 +206,7 @@ def order_item_add(command: AddOrderItem) -> Order:
 
 @handles(ChangeOrderItemQuantity)
 def order_item_quantity_change(command: ChangeOrderItemQuantity) -> Order:
-    order = _load(command)
+    order = _load(command, "change_item_quantity")
     order.change_item_quantity(
         product_id=command.product_id, quantity=command.quantity, at=timezone.now()
     )
@@ -183,21 +215,21 @@ def order_item_quantity_change(command: ChangeOrderItemQuantity) -> Order:
 
 @handles(RemoveOrderItem)
 def order_item_remove(command: RemoveOrderItem) -> Order:
-    order = _load(command)
+    order = _load(command, "remove_item")
     order.remove_item(product_id=command.product_id, at=timezone.now())
     return _save(order)
 
 
 @handles(SetShippingAddress)
 def order_shipping_address_set(command: SetShippingAddress) -> Order:
-    order = _load(command)
+    order = _load(command, "set_shipping_address")
     order.set_shipping_address(address=command.address, at=timezone.now())
     return _save(order)
 
 
 @handles(ConfirmOrder)
 def order_confirm(command: ConfirmOrder) -> Order:
-    order = _load(command)
+    order = _load(command, "confirm")
     now = timezone.now()
     if command.shipping_address is not None:
         # Both events or neither: one append, one transaction.
@@ -208,7 +240,7 @@ def order_confirm(command: ConfirmOrder) -> Order:
 
 @handles(RecordPaymentAuthorized)
 def order_payment_authorized_record(command: RecordPaymentAuthorized) -> Order:
-    order = _load(command)
+    order = _load(command, "authorize_payment")
     if order.payment_status == PaymentStatus.AUTHORIZED and order.payment_id == command.payment_id:
         return order
     order.authorize_payment(payment_id=command.payment_id, amount=command.amount, at=timezone.now())
@@ -217,7 +249,7 @@ def order_payment_authorized_record(command: RecordPaymentAuthorized) -> Order:
 
 @handles(MarkOrderPaid)
 def order_mark_paid(command: MarkOrderPaid) -> Order:
-    order = _load(command)
+    order = _load(command, "mark_paid")
     if order.payment_status == PaymentStatus.CAPTURED and order.payment_id == command.payment_id:
         return order
     order.mark_paid(payment_id=command.payment_id, at=timezone.now())
@@ -226,43 +258,56 @@ def order_mark_paid(command: MarkOrderPaid) -> Order:
 
 @handles(ShipOrder)
 def order_ship(command: ShipOrder) -> Order:
-    order = _load(command)
+    order = _load(command, "ship")
     order.ship(carrier=command.carrier, tracking_number=command.tracking_number, at=timezone.now())
     return _save(order)
 
 
 @handles(DeliverOrder)
 def order_deliver(command: DeliverOrder) -> Order:
-    order = _load(command)
+    order = _load(command, "deliver")
     order.deliver(at=timezone.now())
     return _save(order)
 
 
+def _cancel_transition(order: Order, actor: Actor) -> str:
+    """Staff and the saga cancel a PAID order with a refund; for its customer a PAID order
+    cannot be cancelled (`cancel` is illegal from PAID: 409)."""
+    role = actor_role(actor, order.customer_id)
+    if order.status == OrderStatus.PAID and role in (ActorKind.STAFF, ActorKind.SAGA):
+        return "cancel_with_refund"
+    return "cancel"
+
+
 @handles(CancelOrder)
 def order_cancel(command: CancelOrder) -> Order:
-    order = _load(command)
+    order = _load(command, lambda loaded: _cancel_transition(loaded, command.actor))
+    role = actor_role(command.actor, order.customer_id)
     if order.status == OrderStatus.CANCELLED and order.cancellation_reason == command.reason:
         return order
     now = timezone.now()
-    if order.status == OrderStatus.PAID and command.by_staff:
+    if _cancel_transition(order, command.actor) == "cancel_with_refund":
         order.cancel_with_refund(reason=command.reason, refunded=command.refunded, at=now)
     else:
         order.cancel(
-            reason=command.reason, by_staff=command.by_staff, refunded=command.refunded, at=now
+            reason=command.reason,
+            by_staff=role == ActorKind.STAFF,
+            refunded=command.refunded,
+            at=now,
         )
     return _save(order)
 
 
 @handles(RefundOrder)
 def order_refund(command: RefundOrder) -> Order:
-    order = _load(command)
+    order = _load(command, "refund")
     order.refund(reason=command.reason, at=timezone.now())
     return _save(order)
 
 
 @handles(RecordPaymentRefunded)
 def order_payment_refunded_record(command: RecordPaymentRefunded) -> Order:
-    order = _load(command)
+    order = _load(command, "record_refund")
     if order.payment_status == PaymentStatus.REFUNDED:
         return order
     order.record_refund(payment_id=command.payment_id, amount=command.amount, at=timezone.now())

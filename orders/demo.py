@@ -12,7 +12,7 @@ from eventstore.commands import dispatch
 from inventory.models import Product
 
 from .commands import ConfirmOrder, CreateOrder, LineRequest
-from .domain import ShippingAddress
+from .domain import Actor, ShippingAddress
 from .models import OrderView
 
 DEMO_ADDRESS = ShippingAddress(
@@ -35,9 +35,11 @@ def seed(stdout: TextIO) -> None:
         return
     by_sku = {p.sku: p for p in products}
     actor = "seed_demo"
+    as_customer = Actor.customer(customer.pk)
     dispatch(
         CreateOrder(
             order_id=uuid4(),
+            actor=as_customer,
             customer_id=customer.pk,
             lines=(LineRequest(product_id=by_sku["MUG-001"].pk, quantity=2),),
         ),
@@ -47,6 +49,7 @@ def seed(stdout: TextIO) -> None:
     dispatch(
         CreateOrder(
             order_id=confirmed,
+            actor=as_customer,
             customer_id=customer.pk,
             lines=(
                 LineRequest(product_id=by_sku["NB-004"].pk, quantity=3),
@@ -56,5 +59,7 @@ def seed(stdout: TextIO) -> None:
         ),
         actor=actor,
     )
-    dispatch(ConfirmOrder(order_id=confirmed, payment_token="tok_ok"), actor=actor)
+    dispatch(
+        ConfirmOrder(order_id=confirmed, actor=as_customer, payment_token="tok_ok"), actor=actor
+    )
     stdout.write("orders         2 demo orders created (one DRAFT, one CONFIRMED)")

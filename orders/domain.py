@@ -30,6 +30,7 @@ from eventstore.aggregate import Aggregate
 from eventstore.events import DomainEvent, from_json_value, to_json_value
 
 from .exceptions import (
+    ActionForbidden,
     CurrencyMismatch,
     IllegalTransition,
     InvalidQuantity,
@@ -161,7 +162,10 @@ class ShippingAddressSet(DomainEvent):
 @dataclass(frozen=True)
 class OrderConfirmed(DomainEvent):
     # The saga reads the token from this event to authorize the payment. It is never
-    # logged and every read surface (API, admin) redacts it: see REDACTED_FIELDS.
+    # logged and every read surface (API, admin) redacts it: see
+    # eventstore.events.redacted_event_data.
+    redacted_fields: ClassVar[frozenset[str]] = frozenset({"payment_token"})
+
     payment_token: str
     total_amount: Decimal
     currency: str
@@ -240,15 +244,6 @@ ORDER_EVENT_TYPES: frozenset[str] = frozenset(
     )
 )
 
-# Fields that must never leave the event store through a read surface.
-REDACTED_FIELDS: dict[str, frozenset[str]] = {"OrderConfirmed": frozenset({"payment_token"})}
-
-
-def redacted_event_data(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-    hidden = REDACTED_FIELDS.get(event_type, frozenset())
-    return {k: ("[redacted]" if k in hidden else v) for k, v in data.items()}
-
-
 # --- Conditions (named: an illegal-transition answer lists the unmet ones) ------------
 
 
@@ -277,6 +272,41 @@ def refund_pending(order: Order) -> bool:
 S = OrderStatus
 
 
+class ActorKind(models.TextChoices):
+    """Who runs a command. An actor's kind is what they are; their role on one order is
+    decided against that order (see `actor_role`): staff on their own order are its customer."""
+
+    CUSTOMER = "customer", "customer"
+    STAFF = "staff", "staff"
+    SAGA = "saga", "saga"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Actor:
+    """Who acts and what they may do: the identity and the model permissions they hold
+    (`app_label.codename`, as `User.get_all_permissions()` names them). Customers hold none
+    that matter; the saga is its own actor and needs none."""
+
+    kind: ActorKind
+    user_id: UUID | None = None
+    permissions: frozenset[str] = frozenset()
+
+    @classmethod
+    def customer(cls, user_id: UUID) -> Actor:
+        return cls(kind=ActorKind.CUSTOMER, user_id=user_id)
+
+    @classmethod
+    def staff(cls, user_id: UUID, permissions: Iterable[str] = ()) -> Actor:
+        return cls(kind=ActorKind.STAFF, user_id=user_id, permissions=frozenset(permissions))
+
+    def __str__(self) -> str:
+        """As event metadata names the actor: `customer:<id>`, `staff:<id>`, `saga`."""
+        return self.kind.value if self.user_id is None else f"{self.kind.value}:{self.user_id}"
+
+
+SAGA = Actor(kind=ActorKind.SAGA)
+
+
 @dataclass(frozen=True)
 class TransitionRule:
     method: str
@@ -285,55 +315,80 @@ class TransitionRule:
     target: OrderStatus | None
     events: tuple[str, ...]
     conditions: tuple[Callable[[Order], bool], ...] = ()
-    # Checked by the admin (has_transition_perm) and by the API for staff commands.
+    # Who may run it: the order's own customer, staff (on anyone's order, holding
+    # `permission`), the saga. Decided by `authorize` against the loaded order.
+    by: frozenset[ActorKind] = frozenset({ActorKind.CUSTOMER})
+    # What staff need for it (the admin's buttons check it too, via django-fsm).
     permission: str | None = None
-    staff_only: bool = False
+
+
+# What staff need to change someone else's DRAFT order (lines, address, confirm).
+CHANGE_ORDER = "orders.change_order"
+
+
+def _draft_change(
+    method: str,
+    events: tuple[str, ...],
+    target: OrderStatus | None = None,
+    conditions: tuple[Callable[[Order], bool], ...] = (),
+) -> TransitionRule:
+    """A change to a DRAFT order: by its customer, or by staff holding orders.change_order."""
+    return TransitionRule(
+        method,
+        (S.DRAFT,),
+        target,
+        events,
+        conditions,
+        by=frozenset({ActorKind.CUSTOMER, ActorKind.STAFF}),
+        permission=CHANGE_ORDER,
+    )
 
 
 TRANSITIONS: tuple[TransitionRule, ...] = (
     TransitionRule("create", (S.NEW,), S.DRAFT, ("OrderCreated", "OrderItemAdded")),
-    TransitionRule("add_item", (S.DRAFT,), None, ("OrderItemAdded", "OrderItemQuantityChanged")),
-    TransitionRule("change_item_quantity", (S.DRAFT,), None, ("OrderItemQuantityChanged",)),
-    TransitionRule("remove_item", (S.DRAFT,), None, ("OrderItemRemoved",)),
-    TransitionRule("set_shipping_address", (S.DRAFT,), None, ("ShippingAddressSet",)),
-    TransitionRule(
-        "confirm",
-        (S.DRAFT,),
-        S.CONFIRMED,
-        ("OrderConfirmed",),
-        conditions=(has_lines, has_shipping_address),
-    ),
+    _draft_change("add_item", ("OrderItemAdded", "OrderItemQuantityChanged")),
+    _draft_change("change_item_quantity", ("OrderItemQuantityChanged",)),
+    _draft_change("remove_item", ("OrderItemRemoved",)),
+    _draft_change("set_shipping_address", ("ShippingAddressSet",)),
+    _draft_change("confirm", ("OrderConfirmed",), S.CONFIRMED, (has_lines, has_shipping_address)),
     TransitionRule(
         "authorize_payment",
         (S.CONFIRMED,),
         None,
         ("OrderPaymentAuthorized",),
         conditions=(payment_not_authorized,),
+        by=frozenset({ActorKind.SAGA}),
     ),
     TransitionRule(
-        "mark_paid", (S.CONFIRMED,), S.PAID, ("OrderPaid",), conditions=(payment_authorized,)
+        "mark_paid",
+        (S.CONFIRMED,),
+        S.PAID,
+        ("OrderPaid",),
+        conditions=(payment_authorized,),
+        by=frozenset({ActorKind.SAGA}),
     ),
     TransitionRule(
         "ship",
         (S.PAID,),
         S.SHIPPED,
         ("OrderShipped",),
+        by=frozenset({ActorKind.STAFF}),
         permission="orders.ship_order",
-        staff_only=True,
     ),
     TransitionRule(
         "deliver",
         (S.SHIPPED,),
         S.DELIVERED,
         ("OrderDelivered",),
+        by=frozenset({ActorKind.STAFF}),
         permission="orders.deliver_order",
-        staff_only=True,
     ),
     TransitionRule(
         "cancel",
         (S.DRAFT, S.CONFIRMED),
         S.CANCELLED,
         ("OrderCancelled",),
+        by=frozenset({ActorKind.CUSTOMER, ActorKind.STAFF, ActorKind.SAGA}),
         permission="orders.cancel_order",
     ),
     TransitionRule(
@@ -341,16 +396,16 @@ TRANSITIONS: tuple[TransitionRule, ...] = (
         (S.PAID,),
         S.CANCELLED,
         ("OrderCancelled",),
+        by=frozenset({ActorKind.STAFF, ActorKind.SAGA}),
         permission="orders.refund_order",
-        staff_only=True,
     ),
     TransitionRule(
         "refund",
         (S.SHIPPED, S.DELIVERED),
         S.REFUNDED,
         ("OrderRefunded",),
+        by=frozenset({ActorKind.STAFF}),
         permission="orders.refund_order",
-        staff_only=True,
     ),
     TransitionRule(
         "record_refund",
@@ -358,6 +413,7 @@ TRANSITIONS: tuple[TransitionRule, ...] = (
         None,
         ("OrderPaymentRefunded",),
         conditions=(refund_pending,),
+        by=frozenset({ActorKind.SAGA}),
     ),
 )
 
@@ -369,6 +425,33 @@ STATUS_AFTER: dict[str, OrderStatus] = {
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def actor_role(actor: Actor, customer_id: UUID | None) -> ActorKind | None:
+    """The role `actor` plays on the order of `customer_id`: the saga is the saga; whoever
+    owns the order is its customer (staff gain no powers over their own orders); other
+    staff are staff; a customer has no role on someone else's order (None)."""
+    if actor.kind == ActorKind.SAGA:
+        return ActorKind.SAGA
+    if actor.user_id is not None and actor.user_id == customer_id:
+        return ActorKind.CUSTOMER
+    if actor.kind == ActorKind.STAFF:
+        return ActorKind.STAFF
+    return None
+
+
+def authorize(actor: Actor, method: str, *, customer_id: UUID | None) -> None:
+    """Raise ActionForbidden unless `actor` may run the transition `method` on the order of
+    `customer_id`, as the command handler loaded it. Legality from the status is the
+    transition's own guard; this decides only who."""
+    rule = RULES[method]
+    role = actor_role(actor, customer_id)
+    if role is None or role not in rule.by:
+        raise ActionForbidden(transition=method, actor=str(actor))
+    if role == ActorKind.STAFF and rule.permission and rule.permission not in actor.permissions:
+        raise ActionForbidden(
+            transition=method, actor=str(actor), required_permission=rule.permission
+        )
 
 
 def _allowed_from(order: Order) -> list[str]:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from commerce_project.api.errors import ApplicationError, InvalidInput, NotFound
+from commerce_project.api.errors import ApplicationError, Forbidden, InvalidInput, NotFound
 
 
 class IllegalTransition(ApplicationError):
@@ -40,6 +40,23 @@ class IllegalTransition(ApplicationError):
         self.current_status = current_status
         self.allowed_transitions = allowed_transitions
         self.unmet_conditions = unmet_conditions
+
+
+class ActionForbidden(Forbidden):
+    """The actor may not run this transition on this order (decided against the loaded
+    order): `required_permission` names what staff would need, when a permission would do."""
+
+    def __init__(
+        self, *, transition: str, actor: str, required_permission: str | None = None
+    ) -> None:
+        if required_permission:
+            detail = f"{transition} needs the permission {required_permission}."
+        else:
+            detail = f"You may not {transition} this order."
+        super().__init__(detail, transition=transition, required_permission=required_permission)
+        self.transition = transition
+        self.actor = actor
+        self.required_permission = required_permission
 
 
 class InvalidQuantity(InvalidInput):

@@ -13,7 +13,7 @@ from django.db import models
 
 from .domain import ORDER_STATUSES, Order, PaymentStatus
 
-__all__ = ["CustomerOrderStats", "Order", "OrderView"]
+__all__ = ["CustomerOrderStats", "Order", "OrderTally", "OrderView"]
 
 
 class OrderView(models.Model):
@@ -69,39 +69,65 @@ class OrderView(models.Model):
         return f"Order {self.order_id} ({self.status})"
 
 
-class CustomerOrderStats(models.Model):
-    """Per customer and currency: orders placed and paid, money paid and refunded. Written by
-    the asynchronous CustomerOrderStats projection (catch-up runner), so it lags a little."""
+class CustomerMoney(models.Model):
+    """The columns the per-order tallies and the per-customer statistics share."""
 
     customer = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
-        db_index=False,  # the unique (customer, currency) constraint serves lookups
+        db_index=False,  # the (customer, currency) index of the tallies serves lookups
         related_name="+",
     )
     currency = models.CharField(max_length=3)
+    amount_paid = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    amount_refunded = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+
+    class Meta:
+        abstract = True
+
+
+class OrderTally(CustomerMoney):
+    """What one order adds to its customer's statistics: how often it was placed
+    (OrderConfirmed), paid and cancelled, the money paid and refunded. One row per order,
+    folded from the order's stream by the asynchronous `customer_order_stats` projection and
+    guarded by the stream version like any read model, so it can be rebuilt and verified.
+    The view `customer_order_stats` (CustomerOrderStats) sums the rows per customer."""
+
+    order_id = models.UUIDField(primary_key=True)
+    placed = models.PositiveIntegerField(default=0)
+    paid = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # Time of the last event counted; None while the order is a draft (no statistics yet).
+    counted_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField()
+
+    class Meta:
+        db_table = "order_tallies"
+        indexes = [models.Index(fields=["customer", "currency"], name="order_tallies_customer")]
+
+    def __str__(self) -> str:
+        return f"Order {self.order_id} of {self.customer_id}"
+
+
+class CustomerOrderStats(CustomerMoney):
+    """Per customer and currency: orders placed and paid, money paid and refunded. A view
+    over the order tallies (migration 0004), so it lags the orders like the asynchronous
+    projection that writes them; read-only."""
+
+    id = models.CharField(primary_key=True, max_length=64)  # "<customer_id>/<currency>"
     orders_placed = models.PositiveIntegerField(default=0)
     orders_paid = models.PositiveIntegerField(default=0)
     orders_cancelled = models.PositiveIntegerField(default=0)
-    amount_paid = models.DecimalField(max_digits=16, decimal_places=2, default=0)
-    amount_refunded = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     last_order_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField()
-    # The position (transaction_id, global_position) of the last event counted here: the
-    # projection skips events at or before it, so a re-delivered batch is not counted twice.
-    last_transaction_id = models.BigIntegerField(default=0)
-    last_global_position = models.BigIntegerField(default=0)
 
     class Meta:
+        managed = False
         db_table = "customer_order_stats"
         verbose_name = "customer order statistics"
         verbose_name_plural = "customer order statistics"
-        constraints = [
-            models.UniqueConstraint(
-                fields=["customer", "currency"], name="customer_order_stats_unique"
-            )
-        ]
 
     def __str__(self) -> str:
         return f"{self.customer_id} {self.currency}"

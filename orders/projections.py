@@ -6,23 +6,25 @@
   the order, so folding one event means: rebuild the aggregate from the row, let the
   aggregate apply the event (the one implementation of "what an event does"), and write the
   aggregate back as a row. The same fold serves rebuild_projections and verify_projections.
-- CustomerOrderStatsProjection (asynchronous): per customer and currency, orders placed,
-  paid and cancelled and the money paid and refunded. It runs only from the catch-up runner
-  (`eventstore.tasks.run_async_projections`), so it trails the orders by one runner pass. A
-  row sums over many streams, so stream versions cannot guard it: each row remembers the
-  last event position it counted and skips anything at or before it, which makes a
-  re-delivered batch harmless.
+- CustomerOrderStatsProjection (asynchronous): per order, what it adds to its customer's
+  statistics (placed, paid, cancelled, money paid and refunded), one `order_tallies` row per
+  order stream, folded by version and version-guarded like `order_views`, so a re-delivered
+  or out-of-order batch is harmless and the table can be rebuilt and verified. The view
+  `customer_order_stats` sums the tallies per customer and currency. It runs only from the
+  catch-up runner (`eventstore.tasks.run_async_projections`), so it trails the orders by one
+  runner pass. (It used to keep one row per customer that remembered the last event position
+  it had counted and skipped anything at or before it; a row summing many streams cannot
+  tell a repeat from an event delivered late, so it dropped events.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from eventstore.projections import Projection, Row, register_projection
-from eventstore.store import RecordedEvent, load
+from eventstore.store import RecordedEvent
 
 from .domain import (
     ORDER_EVENT_TYPES,
@@ -37,7 +39,6 @@ from .domain import (
     ShippingAddress,
     saga_id_for,
 )
-from .models import CustomerOrderStats
 
 
 def _line_json(line: OrderLine) -> dict[str, Any]:
@@ -154,85 +155,49 @@ class OrderViewProjection(Projection):
 
 @register_projection
 class CustomerOrderStatsProjection(Projection):
+    """Per order, what it adds to its customer's statistics (table `order_tallies`; the
+    view `customer_order_stats` sums it per customer and currency)."""
+
     name = "customer_order_stats"
+    table = "order_tallies"
+    key = "order_id"
+    version_column = "version"
     inline = False
     event_types = frozenset(
         {"OrderCreated", "OrderConfirmed", "OrderPaid", "OrderCancelled", "OrderRefunded"}
     )
 
-    def handle(self, events: Sequence[RecordedEvent]) -> None:
-        owners = self._owners(events)
-        keys = {owners[e.aggregate_id] for e in events if e.aggregate_id in owners}
-        existing = {
-            (row.customer_id, row.currency): row
-            for row in CustomerOrderStats.objects.filter(
-                customer_id__in={customer for customer, _ in keys}
-            )
-        }
-        changed: dict[tuple[UUID, str], CustomerOrderStats] = {}
-        for recorded in events:
-            owner = owners.get(recorded.aggregate_id)
-            if owner is None or isinstance(recorded.event, OrderCreated):
-                continue
-            stats = existing.get(owner)
-            if stats is None:
-                stats = CustomerOrderStats(customer_id=owner[0], currency=owner[1])
-                existing[owner] = stats
-            if (stats.last_transaction_id, stats.last_global_position) >= recorded.position:
-                continue
-            _count(stats, recorded)
-            changed[owner] = stats
-        if changed:
-            CustomerOrderStats.objects.bulk_create(
-                changed.values(),
-                update_conflicts=True,
-                unique_fields=["customer", "currency"],
-                update_fields=[
-                    "orders_placed",
-                    "orders_paid",
-                    "orders_cancelled",
-                    "amount_paid",
-                    "amount_refunded",
-                    "last_order_at",
-                    "updated_at",
-                    "last_transaction_id",
-                    "last_global_position",
-                ],
-            )
-
-    @staticmethod
-    def _owners(events: Sequence[RecordedEvent]) -> dict[UUID, tuple[UUID, str]]:
-        """(customer, currency) of each order, from its OrderCreated event."""
-        owners: dict[UUID, tuple[UUID, str]] = {}
-        for recorded in events:
-            if isinstance(recorded.event, OrderCreated):
-                owners[recorded.aggregate_id] = (
-                    recorded.event.customer_id,
-                    recorded.event.currency,
-                )
-        for aggregate_id in {e.aggregate_id for e in events} - owners.keys():
-            first = load(aggregate_id, to_version=1)
-            if first and isinstance(first[0].event, OrderCreated):
-                owners[aggregate_id] = (first[0].event.customer_id, first[0].event.currency)
-        return owners
-
-
-def _count(stats: CustomerOrderStats, recorded: RecordedEvent) -> None:
-    event = recorded.event
-    if isinstance(event, OrderConfirmed):
-        stats.orders_placed += 1
-        stats.last_order_at = recorded.created_at
-    elif isinstance(event, OrderPaid):
-        stats.orders_paid += 1
-        stats.amount_paid += event.amount
-    elif isinstance(event, OrderCancelled):
-        stats.orders_cancelled += 1
-        stats.amount_refunded += event.refund_amount
-        if event.refunded and not event.by_staff:
-            # Captured by the saga but never marked PAID, then given back: count it as
-            # taken too, so the lifetime value nets to zero instead of going negative.
-            stats.amount_paid += event.refund_amount
-    elif isinstance(event, OrderRefunded):
-        stats.amount_refunded += event.amount
-    stats.updated_at = recorded.created_at
-    stats.last_transaction_id, stats.last_global_position = recorded.position
+    def apply(self, row: Row | None, event: RecordedEvent) -> Row | None:
+        e = event.event
+        if isinstance(e, OrderCreated):
+            return {
+                "order_id": event.aggregate_id,
+                "customer_id": e.customer_id,
+                "currency": e.currency,
+                "placed": 0,
+                "paid": 0,
+                "cancelled": 0,
+                "amount_paid": Decimal("0.00"),
+                "amount_refunded": Decimal("0.00"),
+                "confirmed_at": None,
+                "counted_at": None,
+            }
+        if row is None:
+            return None
+        if isinstance(e, OrderConfirmed):
+            row["placed"] += 1
+            row["confirmed_at"] = event.created_at
+        elif isinstance(e, OrderPaid):
+            row["paid"] += 1
+            row["amount_paid"] += e.amount
+        elif isinstance(e, OrderCancelled):
+            row["cancelled"] += 1
+            row["amount_refunded"] += e.refund_amount
+            if e.refunded and not e.by_staff:
+                # Captured by the saga but never marked PAID, then given back: count it as
+                # taken too, so the lifetime value nets to zero instead of going negative.
+                row["amount_paid"] += e.refund_amount
+        elif isinstance(e, OrderRefunded):
+            row["amount_refunded"] += e.amount
+        row["counted_at"] = event.created_at
+        return row

@@ -1,5 +1,7 @@
 """Back office for sagas: find them by status, type and age, read every attempt, and act on
-FAILED ones (retry the failing compensation, compensate, or mark resolved by hand)."""
+FAILED ones (retry the failing compensation, compensate, or mark resolved by hand). Each
+action needs its permission (sagas.retry_saga, compensate_saga, resolve_saga); a user who
+may only view sees the sagas and no actions."""
 
 from __future__ import annotations
 
@@ -12,9 +14,10 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from commerce_project.admin import permission_check
 from commerce_project.api.errors import ApplicationError
 
-from .models import SagaInstance, SagaStepLog
+from .models import COMPENSATE_SAGA, RESOLVE_SAGA, RETRY_SAGA, SagaInstance, SagaStepLog
 from .services import saga_compensate, saga_mark_resolved, saga_retry
 
 _AGES = {
@@ -105,14 +108,20 @@ class SagaInstanceAdmin(admin.ModelAdmin):
         if done:
             self.message_user(request, f"{verb}: {done} saga(s).", messages.SUCCESS)
 
-    @admin.action(description="Retry the failing compensation (FAILED sagas)")
+    has_retry_permission = permission_check(RETRY_SAGA)
+    has_compensate_permission = permission_check(COMPENSATE_SAGA)
+    has_resolve_permission = permission_check(RESOLVE_SAGA)
+
+    @admin.action(
+        description="Retry the failing compensation (FAILED sagas)", permissions=["retry"]
+    )
     def retry(self, request: HttpRequest, queryset: QuerySet[SagaInstance]) -> None:
         actor = request.user.get_username()
         self._apply(
             request, queryset, "Retried", lambda s: saga_retry(saga_id=s.saga_id, actor=actor)
         )
 
-    @admin.action(description="Compensate (RUNNING or FAILED sagas)")
+    @admin.action(description="Compensate (RUNNING or FAILED sagas)", permissions=["compensate"])
     def compensate(self, request: HttpRequest, queryset: QuerySet[SagaInstance]) -> None:
         actor = request.user.get_username()
         self._apply(
@@ -122,7 +131,7 @@ class SagaInstanceAdmin(admin.ModelAdmin):
             lambda s: saga_compensate(saga_id=s.saga_id, actor=actor),
         )
 
-    @admin.action(description="Mark resolved by hand (FAILED sagas)")
+    @admin.action(description="Mark resolved by hand (FAILED sagas)", permissions=["resolve"])
     def mark_resolved(self, request: HttpRequest, queryset: QuerySet[SagaInstance]) -> None:
         actor = request.user.get_username()
         self._apply(

@@ -62,7 +62,7 @@ from orders.commands import (
     RecordPaymentAuthorized,
     orders,
 )
-from orders.domain import OrderConfirmed, OrderStatus, saga_id_for
+from orders.domain import SAGA, OrderConfirmed, OrderStatus, saga_id_for
 from orders.exceptions import IllegalTransition
 from orders.models import OrderView
 from orders.selectors import order_view_from_aggregate
@@ -94,7 +94,6 @@ from .services import saga_compensate, saga_start
 logger = logging.getLogger(__name__)
 
 FULFILMENT_SAGA = "order_fulfilment"
-ACTOR = "saga"
 
 # Failure reasons: the saga's failure_reason, and the reason the order is cancelled with.
 OUT_OF_STOCK = "out_of_stock"
@@ -157,7 +156,7 @@ def _payment_token(order_id: uuid.UUID) -> str:
 
 
 def _dispatch(ctx: StepContext, command: Any) -> Any:
-    return dispatch(command, actor=ACTOR, correlation_id=str(ctx.saga_id))
+    return dispatch(command, correlation_id=str(ctx.saga_id))
 
 
 # --- steps and their compensations
@@ -184,9 +183,9 @@ def cancel_order(ctx: StepContext) -> Mapping[str, Any]:
         # lost and it then timed out. The payment compensation has refunded the capture, so
         # the order takes the PAID → CANCELLED transition with the refund already made.
         logger.warning("saga %s: cancelling order %s that was PAID", ctx.saga_id, order_id)
-        command = CancelOrder(order_id=order_id, reason=reason, by_staff=True, refunded=True)
+        command = CancelOrder(order_id=order_id, actor=SAGA, reason=reason, refunded=True)
     else:
-        command = CancelOrder(order_id=order_id, reason=reason, refunded=refunded)
+        command = CancelOrder(order_id=order_id, actor=SAGA, reason=reason, refunded=refunded)
     try:
         _dispatch(ctx, command)
     except IllegalTransition:
@@ -251,7 +250,7 @@ def authorize_payment(ctx: StepContext) -> Mapping[str, Any]:
         _dispatch(
             ctx,
             RecordPaymentAuthorized(
-                order_id=order_id, payment_id=payment.id, amount=payment.amount
+                order_id=order_id, actor=SAGA, payment_id=payment.id, amount=payment.amount
             ),
         )
     except IllegalTransition:
@@ -319,7 +318,7 @@ def capture_payment(ctx: StepContext) -> Mapping[str, Any]:
         # The stock may be someone else's by now: the payment compensation refunds.
         raise PermanentStepError(exc.detail, reason=TIMEOUT) from exc
     try:
-        _dispatch(ctx, MarkOrderPaid(order_id=order_id, payment_id=payment.id))
+        _dispatch(ctx, MarkOrderPaid(order_id=order_id, actor=SAGA, payment_id=payment.id))
     except IllegalTransition as exc:
         cancelled = order_read(order_id).status == OrderStatus.CANCELLED
         raise PermanentStepError(

@@ -12,6 +12,12 @@ def _choices(
     return [(member.value, member.value) for member in enum_type]
 
 
+# Staff actions on a saga: the admin's actions; retry also in the API.
+RETRY_SAGA = "sagas.retry_saga"
+COMPENSATE_SAGA = "sagas.compensate_saga"
+RESOLVE_SAGA = "sagas.resolve_saga"
+
+
 class SagaInstance(models.Model):
     """One running (or finished) saga. Every update is a compare-and-set on `version`; a
     worker owns the saga while `lease_owner` holds an unexpired lease."""
@@ -48,6 +54,11 @@ class SagaInstance(models.Model):
     class Meta:
         db_table = "saga_instances"
         ordering = ["-created_at"]
+        permissions = [
+            ("retry_saga", "Can retry a failed saga's compensation"),
+            ("compensate_saga", "Can compensate a saga"),
+            ("resolve_saga", "Can mark a failed saga resolved by hand"),
+        ]
         indexes = [
             # What the sweeper scans: only active sagas, by due time.
             models.Index(

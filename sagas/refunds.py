@@ -32,7 +32,7 @@ from typing import Any
 from eventstore.commands import dispatch
 from inventory.services import stock_release, stock_return
 from orders.commands import RecordPaymentRefunded
-from orders.domain import saga_id_for
+from orders.domain import SAGA, saga_id_for
 from orders.exceptions import IllegalTransition
 from payments.exceptions import PaymentDeclined, PaymentTransientError
 from payments.services import payment_refund
@@ -42,7 +42,6 @@ from .registry import register_saga
 from .services import saga_start
 
 REFUND_SAGA = "order_refund"
-ACTOR = "saga"
 
 REFUND_PAYMENT = "refund_payment"
 RETURN_STOCK = "return_stock"
@@ -84,10 +83,10 @@ def record_refund(ctx: StepContext) -> Mapping[str, Any]:
         dispatch(
             RecordPaymentRefunded(
                 order_id=_order_id(ctx),
+                actor=SAGA,
                 payment_id=uuid.UUID(ctx.data["payment_id"]),
                 amount=Decimal(ctx.data["refunded_amount"]),
             ),
-            actor=ACTOR,
             correlation_id=str(ctx.saga_id),
         )
     except IllegalTransition as exc:

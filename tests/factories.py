@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import factory
+from django.contrib.auth.models import Group, Permission
 from factory.django import DjangoModelFactory
 
 from accounts.models import User
@@ -21,3 +22,15 @@ class UserFactory(DjangoModelFactory[User]):
     def _save(obj: User, create: bool, extracted: object, **kwargs: object) -> None:
         if create:
             obj.save()
+
+
+def staff_with(*permissions: str, groups: tuple[str, ...] = (), **fields: object) -> User:
+    """A staff user holding exactly `permissions` ("app_label.codename") and `groups`."""
+    user: User = UserFactory(is_staff=True, **fields)
+    for permission in permissions:
+        app_label, codename = permission.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    user.groups.add(*Group.objects.filter(name__in=groups))
+    return user

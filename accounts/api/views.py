@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
+from accounts.throttles import LoginAddressThrottle, LoginUsernameThrottle
 
 from .serializers import (
     PasswordChangeSerializer,
@@ -36,8 +37,12 @@ class RegisterView(APIView):
 
 
 class TokenView(APIView):
+    """Password for token: besides the anonymous budget, throttled per client address and
+    per username (brute force)."""
+
     permission_classes = [permissions.AllowAny]
     authentication_classes: list[type] = []
+    throttle_classes = [*APIView.throttle_classes, LoginAddressThrottle, LoginUsernameThrottle]
 
     @extend_schema(request=TokenRequestSerializer, responses={200: TokenSerializer})
     def post(self, request: Request) -> Response:

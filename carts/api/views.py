@@ -18,7 +18,11 @@ from carts import services
 from carts.checkout import cart_checkout
 from carts.repository import StoredCart
 from carts.selectors import cart_view
-from commerce_project.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
+from commerce_project.api.idempotency import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    current_idempotency_token,
+    idempotent,
+)
 from orders.api.views import actor
 from orders.domain import ShippingAddress
 
@@ -88,7 +92,9 @@ class CartCreateView(CartViewBase):
     @extend_schema(request=None, responses={201: CartSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
-        cart = services.cart_create(user_id=_user_id(request))
+        cart = services.cart_create(
+            user_id=_user_id(request), idempotency_token=current_idempotency_token()
+        )
         response = _render(cart, status.HTTP_201_CREATED)
         response["Location"] = f"{request.path.rstrip('/')}/{cart.session_id}/"
         return response
@@ -120,6 +126,7 @@ class CartItemsView(CartViewBase):
             user_id=_user_id(request),
             product_id=data["product_id"],
             quantity=data["quantity"],
+            idempotency_token=current_idempotency_token(),
         )
         return _render(cart)
 

@@ -73,3 +73,8 @@ class ServiceUnavailable(ApplicationError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "5"}
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    def __init__(self) -> None:
+        super().__init__("The database is unreachable or restarting; try again shortly.")

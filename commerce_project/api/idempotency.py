@@ -2,8 +2,17 @@
 
 The first request claims the key (a committed row, visible to concurrent requests); the view
 then runs inside a transaction that also stores its 2xx response, so "the order exists" and
-"the response is remembered" commit together. Non-2xx outcomes release the key: a failure is
-never stored in a way that blocks a legitimate retry.
+"the response is remembered" commit together. Non-2xx outcomes and errors release the key: a
+failure is never stored in a way that blocks a legitimate retry. The release is retried on
+fresh connections for a moment when the request failed because the database went away (a
+restart comes back within seconds). Only a process that dies (SIGKILL, OOM, power) or a
+database that stays unreachable leaves the claim behind: a retry then answers 409 until the
+claim is IDEMPOTENCY_LOCK_TIMEOUT old and is taken over.
+
+Writes outside PostgreSQL are not covered by the transaction: a view that changes Redis must
+make that change idempotent by itself, since a retry after a failure here runs the view again:
+`current_idempotency_token()` gives it a stable name for the request to record (see
+`carts.repository`, whose write script records it beside the change).
 """
 
 from __future__ import annotations
@@ -11,11 +20,23 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
+import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    IntegrityError,
+    OperationalError,
+    connections,
+    transaction,
+)
+from django.db.models import QuerySet
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
@@ -25,6 +46,9 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from .errors import IdempotencyKeyReused, InvalidInput, RequestInProgress
 from .models import IdempotencyKey
+from .outages import database_unavailable
+
+logger = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -39,6 +63,16 @@ IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
 )
 
 ViewMethod = TypeVar("ViewMethod", bound=Callable[..., Response])
+
+_current_token: ContextVar[str | None] = ContextVar("idempotency_token", default=None)
+
+
+def current_idempotency_token() -> str | None:
+    """While a view runs under an honoured Idempotency-Key: a digest of whose key it is, the
+    key and the request's fingerprint; None otherwise. A write outside PostgreSQL records
+    it together with its effect, atomically, so that running the view again after a failure
+    (the key released, or a stale claim taken over) does not apply the write twice."""
+    return _current_token.get()
 
 
 def request_fingerprint(request: Request) -> str:
@@ -78,6 +112,24 @@ def _claim(*, owner: str, key: str, request: Request, fingerprint: str) -> Idemp
         return None
 
 
+def _discard_expired(existing: IdempotencyKey) -> bool:
+    """A key past IDEMPOTENCY_KEY_TTL is absent, whether or not the hourly purge has run:
+    it is deleted here (unless a live request holds it) and True returned."""
+    now = timezone.now()
+    if existing.expires_at >= now:
+        return False
+    with transaction.atomic():
+        row = (
+            IdempotencyKey.objects.select_for_update(skip_locked=True)
+            .filter(pk=existing.pk, expires_at__lt=now)
+            .first()
+        )
+        if row is None:
+            return False
+        row.delete()
+        return True
+
+
 def _take_over_stale(existing: IdempotencyKey) -> IdempotencyKey | None:
     """A claim left IN_PROGRESS by a crashed process may be taken over once it is stale.
     A slow but live owner holds the row lock for as long as its view runs (see
@@ -99,8 +151,10 @@ def _take_over_stale(existing: IdempotencyKey) -> IdempotencyKey | None:
             row.locked_at = timezone.now()
             row.save(update_fields=["locked_at"])
             return row
-    except OperationalError:  # the owner is alive and holds the lock
-        return None
+    except OperationalError as exc:
+        if database_unavailable(exc):
+            raise
+        return None  # NOWAIT: the owner is alive and holds the lock
 
 
 def _replay(row: IdempotencyKey) -> Response:
@@ -115,6 +169,57 @@ def _remember(row: IdempotencyKey, response: Response) -> None:
     row.response_body = json.loads(json.dumps(response.data, cls=JSONEncoder))
     row.response_headers = {h: response[h] for h in _REPLAYED_HEADERS if h in response}
     row.save(update_fields=["status", "response_status", "response_body", "response_headers"])
+
+
+# Pauses before each attempt to release a claim: first on the request's own connection,
+# then on fresh ones, about as long as a PostgreSQL restart takes.
+_RELEASE_DELAYS = (0.0, 0.2, 0.5, 1.0)
+
+
+def _claimed_by(row: IdempotencyKey) -> QuerySet[IdempotencyKey]:
+    """Our claim and nobody else's: a takeover sets a new `locked_at`."""
+    return IdempotencyKey.objects.filter(
+        pk=row.pk, status=IdempotencyKey.Status.IN_PROGRESS, locked_at=row.locked_at
+    )
+
+
+def _delete_on_fresh_connection(row: IdempotencyKey) -> None:
+    """The request's connection may be broken or inside a failed transaction; the claim
+    was committed on its own, so any connection can drop it."""
+    fresh = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with fresh.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {IdempotencyKey._meta.db_table} "
+                "WHERE id = %s AND status = %s AND locked_at = %s",
+                [row.pk, IdempotencyKey.Status.IN_PROGRESS.value, row.locked_at],
+            )
+    finally:
+        fresh.close()
+
+
+def _release(row: IdempotencyKey) -> None:
+    """Drops our claim so that a retry runs at once. Never raises: when the database
+    cannot be reached at all, the error is logged and the claim lapses after
+    IDEMPOTENCY_LOCK_TIMEOUT (a retry meanwhile answers 409)."""
+    failure: Exception | None = None
+    for attempt, delay in enumerate(_RELEASE_DELAYS):
+        time.sleep(delay)
+        try:
+            if attempt == 0:
+                _claimed_by(row).delete()
+            else:
+                _delete_on_fresh_connection(row)
+            return
+        except (DatabaseError, TransactionManagementError) as exc:
+            failure = exc
+    logger.error(
+        "idempotency key %s of %s not released (%s); it stays claimed for %s",
+        row.key,
+        row.owner,
+        failure,
+        settings.IDEMPOTENCY_LOCK_TIMEOUT,
+    )
 
 
 def run_idempotently(
@@ -135,7 +240,8 @@ def run_idempotently(
     row = _claim(owner=owner, key=key, request=request, fingerprint=fingerprint)
     if row is None:
         existing = IdempotencyKey.objects.filter(owner=owner, key=key).first()
-        if existing is None:  # released between our INSERT and SELECT: try once more
+        if existing is None or _discard_expired(existing):
+            # released since our INSERT, or expired (as good as absent): claim once more
             row = _claim(owner=owner, key=key, request=request, fingerprint=fingerprint)
             if row is None:
                 raise RequestInProgress()
@@ -151,23 +257,25 @@ def run_idempotently(
             if row is None:
                 raise RequestInProgress()
 
-    ours = IdempotencyKey.objects.filter(
-        pk=row.pk, status=IdempotencyKey.Status.IN_PROGRESS, locked_at=row.locked_at
-    )
+    token = hashlib.sha256(f"{owner}\n{key}\n{fingerprint}".encode()).hexdigest()[:40]
     try:
         with transaction.atomic():
             # Held until the view's writes commit: proof to any would-be taker-over that
             # this owner is alive. Gone (None) means ours was taken over while we started.
-            if ours.select_for_update().first() is None:
+            if _claimed_by(row).select_for_update().first() is None:
                 raise RequestInProgress()
-            response = run()
+            token_set = _current_token.set(token)
+            try:
+                response = run()
+            finally:
+                _current_token.reset(token_set)
             if 200 <= response.status_code < 300:
                 _remember(row, response)
                 return response
     except BaseException:
-        ours.delete()
+        _release(row)
         raise
-    ours.delete()
+    _release(row)
     return response
 
 

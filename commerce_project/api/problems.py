@@ -8,6 +8,7 @@ never gets an HTML page.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -19,7 +20,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .errors import ApplicationError
+from .errors import ApplicationError, DatabaseUnavailable
+from .outages import database_unavailable
 from .request_id import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -113,8 +115,17 @@ def _render_as_json(context: dict[str, Any]) -> None:
         request.accepted_media_type = CONTENT_TYPE
 
 
+def _outage_problem(exc: BaseException) -> ApplicationError | None:
+    """The problem to answer for a backing service being down, or None for anything else."""
+    if database_unavailable(exc):
+        logger.warning("database unavailable: %s", exc)
+        return DatabaseUnavailable()
+    return None
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     _render_as_json(context)
+    exc = _outage_problem(exc) or exc
     if isinstance(exc, ApplicationError):
         body = problem_body(
             status=exc.status, type_=exc.type, title=exc.title, detail=exc.detail, **exc.extra
@@ -156,10 +167,15 @@ def _is_api_path(path: str) -> bool:
 
 class ProblemResponseMiddleware:
     """Rewrites non-JSON error responses on /api/ paths (404 from the URL resolver, 405,
-    Django's 500 page) into problem+json, keeping the status code."""
+    Django's 500 page) into problem+json, keeping the status code; and answers an outage
+    raised by a view outside DRF as a 503 problem, even in DEBUG (where Django would
+    render its technical 500 page instead of calling handler500)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        return _outage_response(request, exception)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
@@ -201,7 +217,21 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
     return page_not_found(request, exception or Http404())
 
 
+def _outage_response(request: HttpRequest, exc: BaseException) -> HttpResponse | None:
+    if not _is_api_path(request.path):
+        return None
+    outage = _outage_problem(exc)
+    if outage is None:
+        return None
+    return problem_response(outage.status, detail=outage.detail, headers=outage.headers())
+
+
 def handler500(request: HttpRequest) -> HttpResponse:
+    """Django calls this inside its `except` block, so the error is still at hand: an
+    outage outside DRF views (a middleware's query) is a 503 too."""
+    outage = _outage_response(request, sys.exc_info()[1] or Exception())
+    if outage is not None:
+        return outage
     if _is_api_path(request.path):
         return problem_response(500)
     from django.views.defaults import server_error

@@ -14,10 +14,12 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from commerce_project.envfile import read_env_file
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+read_env_file()
 
 DJANGO_ENV = env.str("DJANGO_ENV", default="development")
 PRODUCTION = DJANGO_ENV == "production"
@@ -206,7 +208,14 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("THROTTLE_ANON_RATE", default="100/minute"),
         "user": env.str("THROTTLE_USER_RATE", default="2000/minute"),
+        # POST auth/token/ (accounts.throttles): per client address and per username.
+        "login_address": env.str("THROTTLE_LOGIN_ADDRESS_RATE", default="10/minute"),
+        "login_username": env.str("THROTTLE_LOGIN_USERNAME_RATE", default="5/minute"),
     },
+    # How many proxies in front of the service append to X-Forwarded-For: the throttles'
+    # client address is the entry the outermost trusted one saw. 0 (the default) ignores
+    # the header, which any client can write, and uses the connection's address.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "EXCEPTION_HANDLER": "commerce_project.api.problems.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": [

@@ -1,15 +1,77 @@
-"""Test settings: the real PostgreSQL and Redis, on their own database and Redis numbers."""
+"""Test settings: the real PostgreSQL and Redis, on their own database and Redis numbers.
+
+pytest always runs with these settings (`--ds` in pyproject's addopts beats any
+DJANGO_SETTINGS_MODULE in the environment), and they refuse to load when a test Redis URL
+points at a database the development settings use — the suite flushes its Redis databases
+around every test, so sharing one would wipe a running `make run`'s carts and queue.
+"""
+
+import os
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import CACHES, REST_FRAMEWORK, env
+from .base import CACHES, CELERY_BROKER_URL, CELERY_RESULT_BACKEND, REDIS_URL, REST_FRAMEWORK, env
 
-# pytest-django creates test_<name> from DATABASE_URL's name; Redis gets its own numbers
-# so a test run never touches development data (and flushing them is safe).
+DEVELOPMENT_REDIS = {
+    "REDIS_URL": REDIS_URL,
+    "CELERY_BROKER_URL": CELERY_BROKER_URL,
+    "CELERY_RESULT_BACKEND": CELERY_RESULT_BACKEND,
+}
+
+# pytest-django creates test_<name> from DATABASE_URL's name, so the database is always apart.
 REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
-CACHES["default"]["LOCATION"] = REDIS_URL
 CELERY_BROKER_URL = env.str("TEST_CELERY_BROKER_URL", default="redis://127.0.0.1:6379/14")
 CELERY_RESULT_BACKEND = env.str("TEST_CELERY_RESULT_BACKEND", default="redis://127.0.0.1:6379/13")
+TEST_REDIS = {
+    "TEST_REDIS_URL": REDIS_URL,
+    "TEST_CELERY_BROKER_URL": CELERY_BROKER_URL,
+    "TEST_CELERY_RESULT_BACKEND": CELERY_RESULT_BACKEND,
+}
+
+
+def redis_database(url: str) -> tuple[str, int, str]:
+    """(host, port, database number) — two URLs with the same triple share their data."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    if host in {"localhost", "::1"}:
+        host = "127.0.0.1"
+    return host, parts.port or 6379, (parts.path.lstrip("/") or "0")
+
+
+def _refuse_shared_redis() -> None:
+    seen = {redis_database(url): name for name, url in DEVELOPMENT_REDIS.items()}
+    for name, url in TEST_REDIS.items():
+        database = redis_database(url)
+        if database in seen:
+            raise ImproperlyConfigured(
+                f"{name} ({url}) is the same Redis database as {seen[database]}: the test run "
+                "flushes its databases, so TEST_REDIS_URL, TEST_CELERY_BROKER_URL and "
+                "TEST_CELERY_RESULT_BACKEND each need a database number of their own, apart "
+                "from each other and from REDIS_URL, CELERY_BROKER_URL and CELERY_RESULT_BACKEND."
+            )
+        seen[database] = name
+
+
+_refuse_shared_redis()
+# Celery takes these from the process environment before its configuration, and a `.env`
+# (or the shell) puts the development values there: the test run would publish to, and its
+# workers consume from, the development broker.
+for _variable in (
+    "CELERY_BROKER_URL",
+    "CELERY_BROKER_READ_URL",
+    "CELERY_BROKER_WRITE_URL",
+    "CELERY_RESULT_BACKEND",
+):
+    os.environ.pop(_variable, None)
+CACHES["default"]["LOCATION"] = REDIS_URL
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"anon": "1000/minute", "user": "10000/minute"}
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "anon": "1000/minute",
+    "user": "10000/minute",
+    "login_address": "1000/minute",
+    "login_username": "1000/minute",
+}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

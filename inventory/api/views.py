@@ -15,8 +15,9 @@ from rest_framework.response import Response
 
 from commerce_project.api.idempotency import idempotent
 from commerce_project.api.pagination import PageNumberPagination
+from commerce_project.api.permissions import StaffPermission, require_permissions
 from inventory import selectors, services
-from inventory.models import Product
+from inventory.models import RESTOCK_PRODUCT, Product
 
 from .filters import ProductFilter
 from .serializers import (
@@ -27,6 +28,14 @@ from .serializers import (
     StaffProductSerializer,
     StockMovementSerializer,
 )
+
+_NO_SUCH_ACTION = "inventory.no_such_action"  # an action not listed below: nobody may
+_REQUIRED_PERMISSION = {
+    "create": "inventory.add_product",
+    "partial_update": "inventory.change_product",
+    "restock": RESTOCK_PRODUCT,
+    "stock_movements": "inventory.view_stockmovement",
+}
 
 
 def _is_staff(request: Request) -> bool:
@@ -45,7 +54,8 @@ def _actor(request: Request) -> str:
     )
 )
 class ProductViewSet(viewsets.GenericViewSet[Product]):
-    """The catalogue. Reading is open to anyone; changing it is for staff. `available` is
+    """The catalogue. Reading is open to anyone; changing it is for staff holding the
+    model permission (`_REQUIRED_PERMISSION`), as in the admin. `available` is
     read from the Redis stock cache (falling back to the database) on reads, and from the
     database row on the answers to writes."""
 
@@ -59,7 +69,9 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
     def get_permissions(self) -> Sequence[BasePermission]:
         if self.action in ("list", "retrieve"):
             return [permissions.AllowAny()]
-        return [permissions.IsAdminUser()]
+        # Staff with the model permission, as in the admin (initial stock on create is a
+        # restock too: checked in `create` once the body is read).
+        return [StaffPermission(_REQUIRED_PERMISSION.get(self.action or "", _NO_SUCH_ACTION))]
 
     def get_queryset(self) -> QuerySet[Product]:
         return selectors.product_list(include_inactive=_is_staff(self.request))
@@ -101,6 +113,8 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
     def create(self, request: Request) -> Response:
         serializer = ProductCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        if serializer.validated_data.get("initial_stock"):
+            require_permissions(request.user, RESTOCK_PRODUCT)
         product = services.product_create(**serializer.validated_data, actor=_actor(request))
         response = self._render_written(product.id, status.HTTP_201_CREATED)
         response["Location"] = f"{request.path.rstrip('/')}/{product.id}/"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import django_filters
 
+from commerce_project.api.filters import UtcIsoDateTimeFilter
 from orders.domain import ORDER_STATUSES
 from orders.models import CustomerOrderStats, OrderView
 
@@ -11,8 +12,8 @@ class OrderFilter(django_filters.FilterSet):
         choices=[(s.value, s.value) for s in ORDER_STATUSES],
         help_text="Upper case; repeat for several (?status=PAID&status=SHIPPED).",
     )
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     customer_id = django_filters.UUIDFilter(
         field_name="customer_id", help_text="Staff only in effect: customers see their own."
     )

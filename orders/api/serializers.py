@@ -10,9 +10,10 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from eventstore.events import redacted_event_data, serialize_event
 from orders.commands import LineRequest
 from orders.countries import ISO_3166_ALPHA2
-from orders.domain import MAX_QUANTITY, MIN_QUANTITY, ShippingAddress, redacted_event_data
+from orders.domain import MAX_QUANTITY, MIN_QUANTITY, ShippingAddress
 from orders.models import CustomerOrderStats, OrderView
 
 REASON = RegexValidator(
@@ -222,8 +223,6 @@ class OrderEventSerializer(serializers.Serializer[Any]):
     metadata = serializers.SerializerMethodField()
 
     def get_data(self, recorded: Any) -> dict[str, Any]:
-        from eventstore.events import serialize_event
-
         return redacted_event_data(recorded.event_type, serialize_event(recorded.event))
 
     def get_metadata(self, recorded: Any) -> dict[str, Any]:

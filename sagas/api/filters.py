@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import django_filters
 
+from commerce_project.api.filters import UtcIsoDateTimeFilter
 from sagas.domain import SagaStatus
 from sagas.models import SagaInstance
 
@@ -10,8 +11,8 @@ class SagaFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=[(s.value, s.value) for s in SagaStatus])
     type = django_filters.CharFilter(field_name="saga_type")
     correlation_id = django_filters.CharFilter()
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = SagaInstance

@@ -7,14 +7,14 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from commerce_project.api.idempotency import idempotent
+from commerce_project.api.permissions import StaffPermission
 from sagas.exceptions import SagaNotFound
-from sagas.models import SagaInstance
+from sagas.models import RETRY_SAGA, SagaInstance
 from sagas.selectors import saga_get, saga_list
 from sagas.services import saga_retry
 
@@ -23,8 +23,8 @@ from .serializers import SagaDetailSerializer, SagaSerializer
 
 
 class SagaViewSet(viewsets.ReadOnlyModelViewSet[SagaInstance]):
-    """Sagas and their steps. Customers see the sagas they own; staff see all and may retry
-    a FAILED one."""
+    """Sagas and their steps. Customers see the sagas they own; staff see all, and staff
+    holding sagas.retry_saga (as for the admin's retry action) may retry a FAILED one."""
 
     lookup_field = "saga_id"
     lookup_url_kwarg = "saga_id"
@@ -48,7 +48,11 @@ class SagaViewSet(viewsets.ReadOnlyModelViewSet[SagaInstance]):
         return saga_get(user=self.request.user, saga_id=saga_id)
 
     @extend_schema(request=None, responses={202: SagaDetailSerializer})
-    @action(detail=True, methods=["post"], permission_classes=[IsAdminUser])
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[StaffPermission.requiring(RETRY_SAGA)],
+    )
     @idempotent
     def retry(self, request: Request, saga_id: Any = None) -> Response:
         saga = saga_retry(saga_id=self.get_object().pk, actor=request.user.get_username())

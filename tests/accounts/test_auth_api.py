@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+import importlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import pytest
+from django.apps import apps as django_apps
+from django.db import IntegrityError, connection, transaction
 from rest_framework.test import APIClient
 
+from accounts.api.serializers import RegisterSerializer
 from accounts.models import User
-from tests.factories import DEFAULT_PASSWORD
+from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 REGISTER = "/api/v1/auth/register/"
 TOKEN = "/api/v1/auth/token/"
@@ -114,3 +122,58 @@ def test_password_change_needs_the_old_password(customer_client: APIClient) -> N
     )
     assert response.status_code == 400
     assert "old_password" in response.json()["errors"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_race_of_bob_and_bob_in_other_case_creates_one_user(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given two registrations that both pass the case-insensitive check before either writes
+    both_checked = threading.Barrier(2)
+    check = RegisterSerializer.validate_username
+
+    def check_then_wait(self: RegisterSerializer, value: str) -> str:
+        checked = check(self, value)
+        both_checked.wait(timeout=10)
+        return checked
+
+    monkeypatch.setattr(RegisterSerializer, "validate_username", check_then_wait)
+
+    def register(username: str) -> Any:
+        try:
+            body = {"username": username, "email": "b@example.com", "password": GOOD_PASSWORD}
+            return APIClient(raise_request_exception=False).post(REGISTER, body, format="json")
+        finally:
+            connection.close()
+
+    # when
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        responses = list(pool.map(register, ["Bob", "bob"]))
+    # then
+    assert sorted(r.status_code for r in responses) == [201, 400]
+    [refused] = [r for r in responses if r.status_code == 400]
+    assert refused.json()["type"] == "invalid-input"
+    assert refused.json()["errors"] == {"username": ["A user with that username already exists."]}
+    assert User.objects.filter(username__iexact="bob").count() == 1
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_a_username_differing_only_in_case() -> None:
+    UserFactory(username="Carol")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        UserFactory(username="cAROL")
+
+
+@pytest.mark.django_db
+def test_the_migration_names_existing_case_duplicates_instead_of_failing_obscurely() -> None:
+    # given a database from before the constraint, holding "Dave" and "dave"
+    migration = importlib.import_module("accounts.migrations.0002_username_unique_ignoring_case")
+    constraint = next(c for c in User._meta.constraints if c.name == "users_username_lower_unique")
+    with connection.schema_editor() as editor:  # rolled back with the test's transaction
+        editor.remove_constraint(User, constraint)
+    UserFactory(username="Dave")
+    UserFactory(username="dave")
+    UserFactory(username="erin")
+    # when / then
+    with pytest.raises(RuntimeError, match="Dave, dave"):
+        migration.refuse_case_duplicates(django_apps, None)

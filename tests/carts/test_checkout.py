@@ -18,7 +18,7 @@ from eventstore.commands import dispatch
 from eventstore.store import load
 from inventory.models import Product
 from orders.commands import CreateOrder, LineRequest
-from orders.domain import saga_id_for
+from orders.domain import Actor, saga_id_for
 from orders.models import OrderView
 from tests.carts.conftest import create_cart, items_url
 from tests.commerce_project.test_problems import assert_problem
@@ -295,6 +295,7 @@ def test_a_checkout_that_died_after_commit_is_answered_with_its_order(
     dispatch(
         CreateOrder(
             order_id=order_id,
+            actor=Actor.customer(customer.pk),
             customer_id=customer.pk,
             lines=(LineRequest(product_id=pen.id, quantity=1),),
         )

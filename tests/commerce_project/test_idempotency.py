@@ -9,8 +9,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import connection
+from django.db.backends.postgresql.base import DatabaseWrapper
 from django.test import override_settings
 from django.utils import timezone
 from rest_framework.parsers import JSONParser
@@ -226,3 +228,70 @@ def test_expired_keys_are_purged(customer_client: APIClient) -> None:
     )
     assert idempotency_keys_purge() == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [{"name": "a"}, {"name": "b"}])
+def test_an_expired_key_is_absent_even_before_the_purge(
+    customer_client: APIClient, body: dict[str, str]
+) -> None:
+    # given a key whose answer is past IDEMPOTENCY_KEY_TTL but not yet purged
+    customer_client.post(THINGS, {"name": "a"}, HTTP_IDEMPOTENCY_KEY="stale")
+    IdempotencyKey.objects.filter(key="stale").update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    # when the key is used again, with the same body or another
+    response = customer_client.post(THINGS, body, HTTP_IDEMPOTENCY_KEY="stale")
+    # then it is a new request: not replayed, not refused as reused
+    assert response.status_code == 201
+    assert "Idempotent-Replayed" not in response
+    assert things_made() == 2
+    row = IdempotencyKey.objects.get(key="stale")
+    assert row.status == IdempotencyKey.Status.COMPLETED
+    assert row.expires_at > timezone.now()
+
+
+DROPPED = "/api/v1/test/dropped-connection-things/"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_that_lost_its_database_connection_releases_its_key(customer: User) -> None:
+    # given a first attempt whose database session is ended under it
+    urls_for_tests.connection_drops[0] = 1
+    failed = client_for(customer).post(DROPPED, {}, HTTP_IDEMPOTENCY_KEY="dropped")
+    assert failed.status_code == 503
+    assert failed.json()["type"] == "service-unavailable"
+    assert failed["Retry-After"]
+    # then the key is not left claimed for IDEMPOTENCY_LOCK_TIMEOUT
+    assert not IdempotencyKey.objects.filter(key="dropped").exists()
+    # and a retry with the same key runs at once
+    retried = client_for(customer).post(DROPPED, {}, HTTP_IDEMPOTENCY_KEY="dropped")
+    assert retried.status_code == 201
+    assert things_made() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_key_is_released_once_a_restarting_database_takes_connections_again(
+    customer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a request whose session is ended by a restart, and a database that then refuses
+    # the next two connections ("the database system is starting up")
+    client = client_for(customer)
+    urls_for_tests.connection_drops[0] = 1
+    refusals = [2]
+    connect = DatabaseWrapper.get_new_connection
+
+    def starting_up(self: DatabaseWrapper, conn_params: dict[str, object]) -> object:
+        if urls_for_tests.connection_drops[0] == 0 and refusals[0] > 0:
+            refusals[0] -= 1
+            raise psycopg.OperationalError("the database system is starting up")
+        return connect(self, conn_params)
+
+    monkeypatch.setattr(DatabaseWrapper, "get_new_connection", starting_up)
+    # when
+    failed = client.post(DROPPED, {}, HTTP_IDEMPOTENCY_KEY="restart")
+    # then the answer says "try again", and the key was released once the database was back
+    assert failed.status_code == 503
+    assert refusals == [0]
+    assert not IdempotencyKey.objects.filter(key="restart").exists()
+    assert client.post(DROPPED, {}, HTTP_IDEMPOTENCY_KEY="restart").status_code == 201

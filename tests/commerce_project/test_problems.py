@@ -99,7 +99,11 @@ def test_throttled_is_429_with_retry_after(
     api_client: APIClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given a tiny anonymous budget
-    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "2/minute", "user": None})
+    monkeypatch.setattr(
+        SimpleRateThrottle,
+        "THROTTLE_RATES",
+        {"anon": "2/minute", "user": None, "login_address": None, "login_username": None},
+    )
     # when
     codes = [api_client.post("/api/v1/auth/token/", {}).status_code for _ in range(2)]
     response = api_client.post("/api/v1/auth/token/", {})

@@ -72,6 +72,7 @@ def test_production_logs_are_json() -> None:
         env={
             "DJANGO_SETTINGS_MODULE": "commerce_project.settings.base",
             "DJANGO_ENV": "production",
+            "ENV_FILE": "",
             "SECRET_KEY": "s" * 64,
             "ALLOWED_HOSTS": "shop.example.com",
             "PATH": "/usr/bin:/bin",

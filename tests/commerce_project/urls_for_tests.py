@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 import uuid
 
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from rest_framework import permissions
 from rest_framework.request import Request
@@ -18,6 +20,8 @@ from tests.factories import UserFactory
 
 gate = threading.Event()
 entered = threading.Event()
+# How many of the next calls of DroppedConnectionThingView lose their database connection.
+connection_drops = [0]
 
 
 class CrashView(APIView):
@@ -58,11 +62,34 @@ class SlowThingView(APIView):
         return Response({"done": True}, status=201)
 
 
+class DroppedConnectionThingView(APIView):
+    """Loses its own database connection (the server ends the session, as a PostgreSQL
+    restart does) while `connection_drops` says so; otherwise makes a thing."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @idempotent
+    def post(self, request: Request) -> Response:
+        if connection_drops[0] > 0:
+            connection_drops[0] -= 1
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        user = UserFactory(username=f"thing-{uuid.uuid4().hex[:12]}")
+        return Response({"id": str(user.pk)}, status=201)
+
+
+def plain_django_view(request: HttpRequest) -> JsonResponse:
+    """Not DRF: its errors reach Django's handler500, not the DRF exception handler."""
+    return JsonResponse({"users": UserFactory._meta.model.objects.count()})
+
+
 urlpatterns = [
     path("api/v1/test/crash/", CrashView.as_view()),
     path("api/v1/test/things/", CreateThingView.as_view()),
     path("api/v1/test/staff-only/", StaffOnlyView.as_view()),
     path("api/v1/test/slow-things/", SlowThingView.as_view()),
+    path("api/v1/test/dropped-connection-things/", DroppedConnectionThingView.as_view()),
+    path("api/v1/test/plain-django/", plain_django_view),
     path("", include(project_urlpatterns)),
 ]
 

@@ -24,8 +24,6 @@ from django.db import connection
 
 from tests.deploy.deployment_files import ROOT, image_env, k8s_one, runtime_stage
 
-NO_DOTENV = Path(__file__).resolve().parent / "no_dotenv"
-
 
 def production_env(variables: Mapping[str, str]) -> dict[str, str]:
     """A clean environment holding only `variables` and what a process needs to start: the
@@ -35,7 +33,7 @@ def production_env(variables: Mapping[str, str]) -> dict[str, str]:
         "PATH": venv_bin + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/tmp"),
         "LANG": "C.UTF-8",
-        "PYTHONPATH": str(NO_DOTENV),
+        "ENV_FILE": "",  # the image never holds a .env (.dockerignore)
         **variables,
     }
 

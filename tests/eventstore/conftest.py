@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -8,8 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
+from eventstore.events import DomainEvent, serialize_event
 from eventstore.projections import register_projection, unregister_projection
 from eventstore.repository import Repository
 from tests.eventstore.bank import (
@@ -133,3 +135,76 @@ def wait_until_readable(timeout: float = 10) -> None:
             return
         time.sleep(0.02)
     raise AssertionError("committed events stayed unreadable")
+
+
+def append_under_an_older_transaction(*, first: Callable[[], Any], then: Callable[[], Any]) -> None:
+    """Reproduce a stream that `read_all` delivers out of version order, for real.
+
+    A transaction takes its id early (as the idempotency claim's `SELECT … FOR UPDATE`
+    does) and waits; meanwhile `first` runs on this connection and commits the stream's next
+    version; then the waiting transaction runs `then`, which loads the stream (seeing what
+    `first` wrote) and appends the version after it under its older transaction id. Ordered by
+    (transaction_id, global_position), `then`'s events come before `first`'s."""
+    took_id = threading.Event()
+    go = threading.Event()
+
+    def older_transaction() -> None:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_current_xact_id()")
+            took_id.set()
+            assert go.wait(10)
+            then()
+
+    older = InThread(older_transaction)
+    assert took_id.wait(10)
+    first()
+    go.set()
+    older.join()
+    if older.error is not None:
+        raise older.error
+
+
+def stream_versions_in_read_order(aggregate_id: uuid.UUID) -> list[int]:
+    """The versions of one stream in the order `read_all` delivers them."""
+    from eventstore.store import read_all
+
+    wait_until_readable()
+    return [e.version for e in read_all(limit=100_000) if e.aggregate_id == aggregate_id]
+
+
+def digits_apart_transaction_id() -> int:
+    """A transaction id with one digit fewer than every real one on this server (e.g. 9999
+    when they are at 10325): numerically before them, but after them as text."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_xact_id()::text")
+        row = cursor.fetchone()
+    assert row is not None
+    return int(10 ** (len(row[0]) - 1) - 1)
+
+
+def insert_event_as_transaction(
+    transaction_id: int,
+    aggregate_id: uuid.UUID,
+    aggregate_type: str,
+    version: int,
+    event: DomainEvent,
+) -> None:
+    """Write one event as if transaction `transaction_id` had appended it (events get their
+    id from `pg_current_xact_id()`; this picks it, to control how ids compare)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO events (id, aggregate_id, aggregate_type, event_type, event_data, "
+            "metadata, version, transaction_id) "
+            "VALUES (%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s::text::xid8)",
+            [
+                uuid.uuid4(),
+                aggregate_id,
+                aggregate_type,
+                event.event_type,
+                json.dumps(serialize_event(event)),
+                json.dumps({"schema_version": event.schema_version}),
+                version,
+                str(transaction_id),
+            ],
+        )

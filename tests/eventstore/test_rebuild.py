@@ -237,3 +237,22 @@ def test_a_resumed_rebuild_starts_over_when_the_table_changed_meanwhile(
     with connection.cursor() as cursor:
         cursor.execute("SELECT DISTINCT note FROM test_balances")
         assert cursor.fetchall() == [("n/a",)]
+
+
+def test_a_view_over_the_read_model_reads_the_rebuilt_table(
+    balances: BalanceProjection, open_account: Callable[..., uuid.UUID]
+) -> None:
+    # given a view that sums the read model
+    open_account("ann", deposits=("1.00", "2.50"))
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE VIEW test_balances_total AS SELECT sum(balance) FROM test_balances")
+    try:
+        # when
+        rebuild_projection("test_balances")
+        # then
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM test_balances_total")
+            assert cursor.fetchone() == (Decimal("3.50"),)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP VIEW IF EXISTS test_balances_total")

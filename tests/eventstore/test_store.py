@@ -14,6 +14,11 @@ from eventstore.exceptions import ConcurrencyError
 from eventstore.metadata import metadata_context
 from eventstore.store import append, load, read_all, stream_version
 from tests.eventstore.bank import BankAccountOpened, BankMoneyDeposited
+from tests.eventstore.conftest import (
+    digits_apart_transaction_id,
+    insert_event_as_transaction,
+    wait_until_readable,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -157,3 +162,31 @@ def test_read_all_sees_nothing_of_its_own_uncommitted_transaction() -> None:
     append(uuid.uuid4(), "BankAccount", 0, [BankAccountOpened(owner="ann", currency="EUR")])
     # when / then
     assert read_all() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_read_all_orders_transaction_ids_as_numbers_across_digit_counts() -> None:
+    # given events of transactions whose ids have different digit counts (e.g. 9999, 10325):
+    # as numbers the shorter comes first, as text it comes last
+    shorter = digits_apart_transaction_id()
+    early, late = uuid.uuid4(), uuid.uuid4()
+    opened = BankAccountOpened(owner="ann", currency="EUR")
+    append(late, "BankAccount", 0, [opened])
+    deposited = BankMoneyDeposited(amount=Decimal("1.00"))
+    insert_event_as_transaction(shorter - 1, early, "BankAccount", 1, opened)
+    insert_event_as_transaction(shorter, early, "BankAccount", 2, deposited)
+    wait_until_readable()
+    ours = {early, late}
+    # when: all events at once, and one at a time from each checkpoint
+    at_once = [e for e in read_all(limit=100_000) if e.aggregate_id in ours]
+    one_by_one = []
+    position = (0, 0)
+    while batch := read_all(position, limit=1):
+        position = batch[0].position
+        if batch[0].aggregate_id in ours:
+            one_by_one.append(batch[0])
+    # then: numeric order, and paging from checkpoints skips nothing
+    for read in (at_once, one_by_one):
+        assert [(e.aggregate_id, e.version) for e in read] == [(early, 1), (early, 2), (late, 1)]
+        assert [e.transaction_id for e in read][:2] == [shorter - 1, shorter]
+        assert len(str(read[2].transaction_id)) > len(str(shorter))

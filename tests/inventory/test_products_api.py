@@ -89,6 +89,24 @@ def test_unknown_product_is_not_found(api_client: APIClient, path: str) -> None:
     assert_problem(api_client.get(f"{URL}{path}"), 404, "not-found")
 
 
+# Strings the URL pattern accepts that are not UUIDs (found by schemathesis as 500s).
+MALFORMED_IDS = ["-" * 36, "a" * 33, "0" * 8 + "-" * 28]
+
+
+@pytest.mark.parametrize("malformed", MALFORMED_IDS)
+def test_a_malformed_product_id_is_not_found_on_every_product_route(
+    staff_client: APIClient, malformed: str
+) -> None:
+    # given: a staff user, who may use every route
+    item = f"{URL}{malformed}/"
+    # when / then
+    assert_problem(staff_client.get(item), 404, "not-found")
+    assert_problem(staff_client.patch(item, {"name": "x"}, format="json"), 404, "not-found")
+    restock = staff_client.post(f"{item}restock/", {"quantity": 1, "reason": "x"}, format="json")
+    assert_problem(restock, 404, "not-found")
+    assert_problem(staff_client.get(f"{item}stock-movements/"), 404, "not-found")
+
+
 def test_inactive_products_are_hidden_from_customers_but_not_staff(
     customer_client: APIClient, staff_client: APIClient
 ) -> None:

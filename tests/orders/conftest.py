@@ -18,7 +18,7 @@ from orders.commands import (
     RecordPaymentAuthorized,
     ShipOrder,
 )
-from orders.domain import Order, ShippingAddress
+from orders.domain import SAGA, TRANSITIONS, Actor, Order, ShippingAddress
 from tests.orders.factories import ProductFactory
 
 ADDRESS = ShippingAddress(
@@ -35,6 +35,10 @@ ADDRESS_JSON = {
     "postal_code": "22202",
     "country": "US",
 }
+
+
+# Staff holding every order permission, acting on nobody's own order: for set-up steps.
+BACK_OFFICE = Actor.staff(uuid4(), {rule.permission for rule in TRANSITIONS if rule.permission})
 
 
 @pytest.fixture
@@ -56,9 +60,11 @@ def make_order(
 ) -> Order:
     """An order taken through the real commands up to status `to`."""
     order_id = uuid4()
+    as_customer = Actor.customer(customer.pk)
     order: Order = dispatch(
         CreateOrder(
             order_id=order_id,
+            actor=as_customer,
             customer_id=customer.pk,
             lines=tuple(LineRequest(product_id=p.pk, quantity=q) for p, q in lines),
             shipping_address=address,
@@ -66,18 +72,19 @@ def make_order(
     )
     steps = ["CONFIRMED", "PAID", "SHIPPED"]
     if to in steps:
-        order = dispatch(ConfirmOrder(order_id=order_id, payment_token="tok_ok"))
+        order = dispatch(ConfirmOrder(order_id=order_id, actor=as_customer, payment_token="tok_ok"))
     if to in steps[1:]:
         payment_id = uuid4()
         dispatch(
             RecordPaymentAuthorized(
-                order_id=order_id, payment_id=payment_id, amount=order.total_amount
-            ),
-            actor="saga",
+                order_id=order_id, actor=SAGA, payment_id=payment_id, amount=order.total_amount
+            )
         )
-        order = dispatch(MarkOrderPaid(order_id=order_id, payment_id=payment_id), actor="saga")
+        order = dispatch(MarkOrderPaid(order_id=order_id, actor=SAGA, payment_id=payment_id))
     if to in steps[2:]:
-        order = dispatch(ShipOrder(order_id=order_id, carrier="DHL", tracking_number="JD1"))
+        order = dispatch(
+            ShipOrder(order_id=order_id, actor=BACK_OFFICE, carrier="DHL", tracking_number="JD1")
+        )
     assert order.status == to
     return order
 

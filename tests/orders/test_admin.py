@@ -8,9 +8,14 @@ from django.contrib.auth.models import Group, Permission
 from django.test import Client
 
 from accounts.models import User
+from eventstore.commands import dispatch
+from eventstore.models import Event
 from eventstore.store import load
 from inventory.models import Product
+from orders.commands import ConfirmOrder
+from orders.domain import Actor
 from orders.models import OrderView
+from tests.conftest import client_for
 from tests.factories import UserFactory
 from tests.orders.conftest import make_order
 
@@ -204,6 +209,29 @@ def test_staff_without_the_permission_gets_no_button_and_cannot_post(
     assert OrderView.objects.get(pk=order.id).status == "PAID"
 
 
+def test_a_button_offered_from_a_stale_read_model_is_decided_on_the_loaded_order(
+    customer: User, widget: Product
+) -> None:
+    # given an agent who may cancel but not refund, and a PAID order whose read model still
+    # says CONFIRMED (so the page offers a plain Cancel)
+    agent = UserFactory(is_staff=True)
+    agent.user_permissions.add(
+        Permission.objects.get(codename="view_orderview"),
+        Permission.objects.get(codename="cancel_order"),
+    )
+    client = Client()
+    client.force_login(agent)
+    order = make_order(customer, lines=[(widget, 1)], to="PAID")
+    OrderView.objects.filter(pk=order.id).update(status="CONFIRMED")
+    # when
+    response = client.post(
+        transition(order.id, "cancel"), {"reason": "fraud", "version": order.version}, follow=True
+    )
+    # then the handler saw a PAID order, whose cancellation takes orders.refund_order
+    assert "orders.refund_order" in response.content.decode()
+    assert load(order.id)[-1].event_type == "OrderPaid"
+
+
 def test_a_transition_not_open_from_the_status_is_refused(
     admin_client: Client, customer: User, widget: Product
 ) -> None:
@@ -214,3 +242,31 @@ def test_a_transition_not_open_from_the_status_is_refused(
 
 def test_customer_stats_page_lists_the_async_projection(admin_client: Client) -> None:
     assert admin_client.get("/admin/orders/customerorderstats/").status_code == 200
+
+
+def test_no_read_surface_shows_the_payment_token(
+    admin_client: Client, customer: User, widget: Product
+) -> None:
+    # given an order confirmed with a token (a secret: the saga alone reads it)
+    secret = "tok_ok_4242424242424242"
+    order = make_order(customer, lines=[(widget, 1)], to="DRAFT")
+    dispatch(
+        ConfirmOrder(order_id=order.id, actor=Actor.customer(customer.pk), payment_token=secret)
+    )
+    confirmed = Event.objects.get(aggregate_id=order.id, event_type="OrderConfirmed")
+    assert confirmed.event_data["payment_token"] == secret  # stored, for the saga
+    # when every place staff and clients read events is opened
+    pages = {
+        "event admin list": admin_client.get("/admin/eventstore/event/", {"q": str(order.id)}),
+        "event admin page": admin_client.get(f"/admin/eventstore/event/{confirmed.pk}/change/"),
+        "order admin page": admin_client.get(page(order.id)),
+        "events API": client_for(customer).get(f"/api/v1/orders/{order.id}/events/"),
+        "history API": client_for(customer).get(
+            f"/api/v1/orders/{order.id}/history/", {"version": confirmed.version}
+        ),
+    }
+    # then each answers, and none shows the token; the event pages show it redacted
+    for name, response in pages.items():
+        assert response.status_code == 200, name
+        assert secret not in response.content.decode(), name
+    assert "[redacted]" in pages["event admin page"].content.decode()

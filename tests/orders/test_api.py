@@ -23,7 +23,7 @@ from orders.models import OrderView
 from tests.commerce_project.test_problems import assert_problem
 from tests.conftest import client_for
 from tests.factories import UserFactory
-from tests.orders.conftest import ADDRESS_JSON, make_order, order_url
+from tests.orders.conftest import ADDRESS_JSON, BACK_OFFICE, make_order, order_url
 from tests.orders.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -755,7 +755,9 @@ def test_staff_without_the_transition_permission_is_forbidden(
     # given an order in a state where the command would be legal
     order = make_order(customer, lines=[(widget, 1)], to="PAID")
     if command in ("deliver/", "refund/"):
-        dispatch(ShipOrder(order_id=order.id, carrier="DHL", tracking_number="JD1"))
+        dispatch(
+            ShipOrder(order_id=order.id, actor=BACK_OFFICE, carrier="DHL", tracking_number="JD1")
+        )
     before = OrderView.objects.get(pk=order.id)
     # when
     response = bare_staff_client.post(order_url(order.id, command), body)

@@ -15,6 +15,7 @@ from eventstore.exceptions import ConcurrencyError
 from eventstore.store import load
 from inventory.models import Product
 from orders.commands import AddOrderItem, CancelOrder, ConfirmOrder
+from orders.domain import Actor
 from orders.models import OrderView
 from tests.orders.conftest import make_order
 from tests.orders.factories import ProductFactory
@@ -50,7 +51,14 @@ def test_concurrent_line_additions_all_land_without_gaps(customer: User, widget:
     # when
     results = run_together(
         *[
-            lambda p=p: dispatch(AddOrderItem(order_id=order.id, product_id=p.pk, quantity=1))
+            lambda p=p: dispatch(
+                AddOrderItem(
+                    order_id=order.id,
+                    actor=Actor.customer(customer.pk),
+                    product_id=p.pk,
+                    quantity=1,
+                )
+            )
             for p in products
         ]
     )
@@ -69,8 +77,14 @@ def test_confirm_racing_cancel_has_one_winner(customer: User, widget: Product) -
     order = make_order(customer, lines=[(widget, 1)])
     # when
     results = run_together(
-        lambda: dispatch(ConfirmOrder(order_id=order.id, payment_token="tok_ok")),
-        lambda: dispatch(CancelOrder(order_id=order.id, reason="changed_mind")),
+        lambda: dispatch(
+            ConfirmOrder(
+                order_id=order.id, actor=Actor.customer(customer.pk), payment_token="tok_ok"
+            )
+        ),
+        lambda: dispatch(
+            CancelOrder(order_id=order.id, actor=Actor.customer(customer.pk), reason="changed_mind")
+        ),
     )
     # then: either cancel came second and cancelled the confirmed order, or confirm lost
     errors = [r for r in results if isinstance(r, Exception)]

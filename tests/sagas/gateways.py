@@ -19,11 +19,10 @@ from decimal import Decimal
 
 from django.db import connection, connections
 
-from eventstore.commands import dispatch
-from orders.commands import CancelOrder
 from payments.gateway import Capture
 from payments.models import Payment
 from payments.sandbox import SandboxGateway
+from tests.sagas.shop import cancelled_by_customer
 
 HOLD_LOCK = 74_210_001
 
@@ -68,8 +67,9 @@ class CancellingCaptureGateway(SandboxGateway):
         captured = super().capture(
             authorization_id=authorization_id, amount=amount, idempotency_key=idempotency_key
         )
-        order_id = Payment.objects.get(gateway_authorization_id=authorization_id).order_id
-        dispatch(CancelOrder(order_id=order_id, reason="changed_my_mind"), actor="customer")
+        cancelled_by_customer(
+            Payment.objects.get(gateway_authorization_id=authorization_id).order_id
+        )
         return captured
 
 

@@ -20,9 +20,7 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from accounts.models import User
-from eventstore.commands import dispatch
 from inventory.models import Product
-from orders.commands import CancelOrder
 from orders.domain import saga_id_for
 from payments.models import SandboxRequest
 from sagas.domain import SagaStatus
@@ -32,6 +30,7 @@ from sagas.services import saga_sweep
 from tests.sagas import gateways
 from tests.sagas.shop import (
     assert_stock_consistent,
+    cancelled_by_customer,
     charges,
     confirmed_order,
     order,
@@ -148,15 +147,11 @@ def the_deadline_passes(order_id: uuid.UUID) -> None:
     )
 
 
-def the_customer_cancels(order_id: uuid.UUID) -> None:
-    dispatch(CancelOrder(order_id=order_id, reason="changed_my_mind"), actor="customer")
-
-
 @pytest.mark.parametrize(
     ("meanwhile", "reason", "cancellation_reason"),
     [
         (the_deadline_passes, "timeout", "timeout"),
-        (the_customer_cancels, "cancelled_by_customer", "changed_my_mind"),
+        (cancelled_by_customer, "cancelled_by_customer", "changed_my_mind"),
     ],
 )
 def test_a_capture_lost_with_its_worker_is_refunded_when_the_saga_compensates(
