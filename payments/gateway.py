@@ -1,12 +1,15 @@
 """The payment gateway seen from our side: a protocol, its result types, and the setting that
 chooses the implementation (`PAYMENT_GATEWAY`, a dotted path).
 
-Every call takes an idempotency key: repeating a call with the same key returns the first
-result (or the first permanent error) and never moves money twice.
+Every call that moves money takes an idempotency key: repeating a call with the same key
+returns the first result (or the first permanent error) and never moves money twice.
+`retrieve` moves nothing: it says what the gateway holds for an authorization, so an answer
+we never received (a worker that died after the gateway acted) can be recovered.
 """
 
 from __future__ import annotations
 
+import enum
 import functools
 from dataclasses import dataclass
 from decimal import Decimal
@@ -44,6 +47,24 @@ class Refund:
     currency: str
 
 
+class ChargeStatus(enum.StrEnum):
+    AUTHORIZED = "AUTHORIZED"  # held on the card, capturable (or lapsed at the gateway)
+    CAPTURED = "CAPTURED"
+    VOIDED = "VOIDED"
+
+
+@dataclass(frozen=True)
+class ChargeState:
+    """What the gateway holds for one authorization, whatever we recorded of it."""
+
+    authorization_id: str
+    status: ChargeStatus
+    currency: str
+    captured_amount: Decimal
+    refunded_amount: Decimal
+    capture_id: str  # "" until captured
+
+
 class PaymentGateway(Protocol):
     """Raise `PaymentDeclined` for permanent failures, `PaymentTransientError` for retryable
     ones (payments.exceptions)."""
@@ -59,6 +80,8 @@ class PaymentGateway(Protocol):
     def void(self, *, authorization_id: str, idempotency_key: str) -> Void: ...
 
     def refund(self, *, capture_id: str, amount: Decimal, idempotency_key: str) -> Refund: ...
+
+    def retrieve(self, *, authorization_id: str) -> ChargeState: ...
 
 
 @functools.cache

@@ -19,6 +19,9 @@ Card tokens choose the behaviour:
 | `tok_void_fails`    | void always fails transiently (a compensation that cannot pass) |
 | `tok_refund_fails`  | refund always fails transiently                                 |
 
+`retrieve` reads the ledger (any token): what happened to an authorization, including a
+capture or void whose answer never reached the caller.
+
 Any other token is declined (`invalid_token`). Rules that hold whatever the token: capture
 needs a live authorization (not voided, not expired, not already captured) and at most the
 authorized amount; void of a captured charge is declined (refund it); refunds may not exceed
@@ -41,7 +44,7 @@ from django.utils import timezone
 
 from .domain import money
 from .exceptions import PaymentDeclined, PaymentError, PaymentTransientError
-from .gateway import Authorization, Capture, Refund, Void
+from .gateway import Authorization, Capture, ChargeState, ChargeStatus, Refund, Void
 from .models import SandboxCharge, SandboxRequest
 
 TOKENS = frozenset(
@@ -109,6 +112,19 @@ class SandboxGateway:
             capture_id=response["capture_id"],
             amount=Decimal(response["amount"]),
             currency=response["currency"],
+        )
+
+    def retrieve(self, *, authorization_id: str) -> ChargeState:
+        charge = SandboxCharge.objects.filter(authorization_id=authorization_id).first()
+        if charge is None:
+            raise PaymentDeclined("No such charge.", code="unknown_charge")
+        return ChargeState(
+            authorization_id=charge.authorization_id,
+            status=ChargeStatus(charge.status),
+            currency=charge.currency,
+            captured_amount=charge.captured_amount,
+            refunded_amount=charge.refunded_amount,
+            capture_id=charge.capture_id or "",
         )
 
     # --- the idempotency layer

@@ -4,6 +4,11 @@ outside any transaction, record the result with a conditional UPDATE. Every step
 repeat: the same idempotency key reaches the gateway again and gets the first answer back.
 
 Call these outside a database transaction (the saga engine runs its steps that way).
+
+A call can reach the gateway and its answer still be lost (the worker dies after the bank
+captured, before the row says CAPTURED). So nothing that gives money back decides from our
+row alone: `payment_void` and `payment_refund` first reconcile the row with the gateway
+(`payment_reconcile`) and then void what is authorized, refund what is captured.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from .exceptions import (
     PaymentNotFound,
     PaymentTransientError,
 )
-from .gateway import get_gateway
+from .gateway import ChargeState, ChargeStatus, get_gateway
 from .models import Payment
 
 logger = logging.getLogger(__name__)
@@ -113,9 +118,10 @@ def payment_capture(*, order_id: uuid.UUID, idempotency_key: str) -> Payment:
 
 def payment_void(*, order_id: uuid.UUID, idempotency_key: str) -> Payment | None:
     """Release the order's authorization. None when nothing was ever authorized; a voided or
-    refunded payment is returned as it is. Raises PaymentDeclined for a captured payment
-    (refund it instead) or PaymentTransientError."""
-    payment = _live_payment_or_none(order_id)
+    refunded payment is returned as it is. Reconciles with the gateway first. Raises
+    PaymentDeclined("already_captured") for a captured payment (recorded as CAPTURED: refund
+    it instead) or PaymentTransientError."""
+    payment = payment_reconcile(order_id=order_id)
     if payment is None or payment.status in (Status.VOIDED, Status.REFUNDED):
         return payment
     if payment.status == Status.CAPTURED:
@@ -125,15 +131,18 @@ def payment_void(*, order_id: uuid.UUID, idempotency_key: str) -> Payment | None
         get_gateway().void(authorization_id=payment.gateway_authorization_id, idempotency_key=key)
     except PaymentError as exc:
         _record(payment, Status.AUTHORIZED, **_failure(exc))
+        if exc.code == "already_captured":
+            payment_reconcile(order_id=order_id)  # captured since we asked: record it
         raise
     return _record(payment, Status.AUTHORIZED, status=Status.VOIDED, voided_at=timezone.now())
 
 
 def payment_refund(*, order_id: uuid.UUID, idempotency_key: str) -> Payment | None:
     """Refund the order's captured payment in full. None when nothing was ever authorized; a
-    refunded payment is returned as it is. Raises PaymentDeclined when the payment was never
-    captured (void it instead) or PaymentTransientError."""
-    payment = _live_payment_or_none(order_id)
+    refunded payment is returned as it is. Reconciles with the gateway first, so a capture
+    whose answer was lost is refunded. Raises PaymentDeclined("not_captured") when the
+    gateway never captured it (void it instead) or PaymentTransientError."""
+    payment = payment_reconcile(order_id=order_id)
     if payment is None or payment.status == Status.REFUNDED:
         return payment
     if payment.status != Status.CAPTURED:
@@ -156,6 +165,53 @@ def payment_refund(*, order_id: uuid.UUID, idempotency_key: str) -> Payment | No
         refunded_amount=refund.amount,
         refunded_at=timezone.now(),
     )
+
+
+def payment_reconcile(*, order_id: uuid.UUID) -> Payment | None:
+    """Ask the gateway what it holds for the order's authorized (or captured) payment and
+    record it where our row lags behind: a capture or void whose answer was lost, a refund
+    made at the gateway (e.g. in its dashboard). Returns the payment as it is now; None when
+    nothing was ever authorized. Raises PaymentTransientError when the gateway cannot say."""
+    payment = _live_payment_or_none(order_id)
+    if payment is None or payment.status not in (Status.AUTHORIZED, Status.CAPTURED):
+        return payment
+    state = get_gateway().retrieve(authorization_id=payment.gateway_authorization_id)
+    changes = _changes_to_match(payment, state)
+    if not changes:
+        return payment
+    logger.warning(
+        "payment %s of order %s: recorded %s, the gateway holds %s; recording %s",
+        payment.pk,
+        order_id,
+        payment.status,
+        state,
+        changes["status"],
+    )
+    return _record(payment, payment.status, **changes, failure_code="", failure_message="")
+
+
+def _changes_to_match(payment: Payment, state: ChargeState) -> dict[str, Any]:
+    """What our row must record to say what the gateway says (nothing when it already does)."""
+    now = timezone.now()
+    if state.status == ChargeStatus.VOIDED and payment.status == Status.AUTHORIZED:
+        return {"status": Status.VOIDED, "voided_at": now}
+    if state.status != ChargeStatus.CAPTURED:
+        return {}
+    captured = {
+        "gateway_capture_id": state.capture_id,
+        "captured_amount": state.captured_amount,
+        "captured_at": payment.captured_at or now,
+    }
+    if state.refunded_amount >= state.captured_amount > 0:
+        return {
+            "status": Status.REFUNDED,
+            **captured,
+            "refunded_amount": state.refunded_amount,
+            "refunded_at": now,
+        }
+    if payment.status == Status.AUTHORIZED:
+        return {"status": Status.CAPTURED, **captured}
+    return {}
 
 
 def _live_payment_or_none(order_id: uuid.UUID) -> Payment | None:

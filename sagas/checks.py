@@ -3,20 +3,28 @@ commands such as migrate and runserver, and by Celery workers and beat at start-
 
 The saga holds stock and an uncaptured authorization while an order waits for payment. The
 longest it can wait before capturing is the payment timeout (after which the saga is
-compensated) plus one capture step (its deadline, plus a lease for a run that started just
-before it). That window must end before the reservation expires and before the gateway lets
-the authorization lapse; and a single step's deadline must be shorter than the payment
-timeout, or the timeout could never be reached:
+compensated) plus one capture step (its deadline, plus the longest a run that started just
+before it may last: the task's hard time limit, or a lease if that is longer). That window
+must end before the reservation expires and before the gateway lets the authorization lapse;
+and a single step's deadline must be shorter than the payment timeout, or the timeout could
+never be reached:
 
+    run = max(SAGA_LEASE, CELERY_TASK_TIME_LIMIT)
     FULFILMENT_STEP_DEADLINE < FULFILMENT_PAYMENT_TIMEOUT
-    FULFILMENT_PAYMENT_TIMEOUT + FULFILMENT_STEP_DEADLINE + SAGA_LEASE < INVENTORY_RESERVATION_TTL
-    FULFILMENT_PAYMENT_TIMEOUT + FULFILMENT_STEP_DEADLINE + SAGA_LEASE < authorization lifetime
+    FULFILMENT_PAYMENT_TIMEOUT + FULFILMENT_STEP_DEADLINE + run < INVENTORY_RESERVATION_TTL
+    FULFILMENT_PAYMENT_TIMEOUT + FULFILMENT_STEP_DEADLINE + run < authorization lifetime
 
 (the authorization lifetime is FULFILMENT_AUTHORIZATION_LIFETIME, and with the sandbox
 gateway at most PAYMENT_SANDBOX_AUTHORIZATION_TTL).
 
 A lease longer than the step deadline is only warned about: a step whose worker died is then
 retried after its deadline, i.e. it times out instead of being retried.
+
+The lease itself is renewed while a step runs (sagas/services.py), so however long a step
+takes no second worker runs it meanwhile. What ends a step that hangs is then the Celery
+task's hard time limit (the prefork pool kills the process, the renewals stop, the lease
+expires), so CELERY_TASK_TIME_LIMIT must be set; and the lease must be positive (it is
+renewed every third of it).
 """
 
 from __future__ import annotations
@@ -49,7 +57,9 @@ def fulfilment_timer_problems() -> list[CheckMessage]:
     lease: timedelta = settings.SAGA_LEASE
     reservation: timedelta = settings.INVENTORY_RESERVATION_TTL
     lifetime = authorization_lifetime()
-    window = timeout + step + lease
+    time_limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT or 0)
+    run = max(lease, time_limit)
+    window = timeout + step + run
     problems: list[CheckMessage] = []
     if step <= timedelta(0) or timeout <= timedelta(0):
         problems.append(
@@ -73,11 +83,12 @@ def fulfilment_timer_problems() -> list[CheckMessage]:
         problems.append(
             Error(
                 f"An unpaid order may hold its stock for up to {_seconds(window)} (payment "
-                f"timeout {_seconds(timeout)} + step deadline {_seconds(step)} + lease "
-                f"{_seconds(lease)}), but reservations expire after {_seconds(reservation)}.",
+                f"timeout {_seconds(timeout)} + step deadline {_seconds(step)} + one run of "
+                f"the capture step {_seconds(run)}), but reservations expire after "
+                f"{_seconds(reservation)}.",
                 hint="Timers must nest: step deadline < payment timeout < reservation TTL. "
                 "Raise INVENTORY_RESERVATION_TTL_SECONDS or lower "
-                "FULFILMENT_PAYMENT_TIMEOUT_SECONDS.",
+                "FULFILMENT_PAYMENT_TIMEOUT_SECONDS (or CELERY_TASK_TIME_LIMIT).",
                 id="sagas.E003",
             )
         )
@@ -90,6 +101,26 @@ def fulfilment_timer_problems() -> list[CheckMessage]:
                 "FULFILMENT_AUTHORIZATION_LIFETIME_SECONDS (and, for the sandbox, "
                 "PAYMENT_SANDBOX_AUTHORIZATION_TTL_SECONDS) to what the gateway grants.",
                 id="sagas.E004",
+            )
+        )
+    if not settings.CELERY_TASK_TIME_LIMIT or settings.CELERY_TASK_TIME_LIMIT <= 0:
+        problems.append(
+            Error(
+                "CELERY_TASK_TIME_LIMIT must be a positive number of seconds: a saga step "
+                "keeps renewing its lease while it runs, so only the task's hard time limit "
+                "ends a step that hangs.",
+                hint="Set CELERY_TASK_TIME_LIMIT (default 120) above "
+                "CELERY_TASK_SOFT_TIME_LIMIT, and run workers with the prefork pool, which "
+                "enforces it.",
+                id="sagas.E005",
+            )
+        )
+    if lease <= timedelta(0):
+        problems.append(
+            Error(
+                f"SAGA_LEASE_SECONDS ({_seconds(lease)}) must be positive: a worker renews "
+                "its lease every third of it while a step runs.",
+                id="sagas.E006",
             )
         )
     if lease >= step:

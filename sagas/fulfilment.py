@@ -20,8 +20,8 @@ again and stops (compensates) when the customer cancelled meanwhile:
 - authorize_payment: `payment_authorize` with the token from the OrderConfirmed event (never
   copied into the saga data), then RecordPaymentAuthorized on the order. A decline is
   permanent (`payment_declined`); gateway trouble is retried, and when retries run out the
-  reason is `payment_failed`. Compensation: void the authorization, or refund it when a
-  (crashed or failed) capture step captured it.
+  reason is `payment_failed`. Compensation: ask the gateway what it holds, then void the
+  authorization, or refund it when a (crashed or failed) capture step captured it.
 - capture_payment: capture, commit the reservation, MarkOrderPaid. Whatever of it fails —
   a refused capture, a reservation no longer active, an order that cannot be marked PAID —
   is permanent, and the compensations above, which look at what really happened (payment
@@ -270,8 +270,10 @@ def _void(order_id: uuid.UUID, key: str) -> None:
 
 
 def void_or_refund_payment(ctx: StepContext) -> Mapping[str, Any]:
-    """Give the money back in whatever state it is: void an authorization, refund a capture
-    (made by a capture step that failed afterwards or whose outcome was lost)."""
+    """Give the money back in whatever state the gateway holds it: void an authorization,
+    refund a capture (made by a capture step that failed afterwards or whose outcome was
+    lost). payment_void and payment_refund reconcile our record with the gateway before they
+    decide, so a capture the gateway made but we never recorded is recorded, then refunded."""
     order_id = _order_id(ctx)
     try:
         payment = payment_void(order_id=order_id, idempotency_key=f"{ctx.idempotency_key}:void")

@@ -4,7 +4,10 @@ How a run goes (`saga_advance`, called by the Celery task `advance_saga`):
 1. claim: read the saga and, if it is active, due and not leased, take a lease with a
    compare-and-set on `version` and log the attempt as STARTED (one short transaction);
 2. run the current step's action (or compensation) outside any transaction — steps talk to
-   the outside world and are idempotent, keyed by `saga_id:step`;
+   the outside world and are idempotent, keyed by `saga_id:step`. While it runs, a thread
+   renews the lease every third of SAGA_LEASE (a compare-and-set on `version` and owner), so
+   a step slower than one lease is never taken by a second worker; a worker that dies (or is
+   killed by the task's hard time limit) stops renewing and loses the lease within SAGA_LEASE;
 3. record: `domain.decide` computes the next state, which is written with a compare-and-set
    on the claimed version and lease, together with the attempt's outcome; the next run is
    published with `transaction.on_commit`.
@@ -21,15 +24,17 @@ import json
 import logging
 import os
 import socket
+import threading
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -160,7 +165,9 @@ def saga_advance(*, saga_id: uuid.UUID, worker: str | None = None) -> Advance:
             deadline=True,
         )
     else:
-        outcome = _run(definition, saga, state)
+        with _lease_kept(saga, worker) as lease:
+            outcome = _run(definition, saga, state)
+        saga.version = lease.version
     return _record(definition, saga, state, log, outcome, worker)
 
 
@@ -217,6 +224,64 @@ def _claim(
         saga.lease_owner = worker
         return saga, definition, log
     return Advance.LEASED
+
+
+class _LeaseRenewal:
+    """Renews a claimed saga's lease every third of SAGA_LEASE, on a thread with its own
+    database connection, until stopped or until the lease turns out to be lost. Each renewal
+    is a compare-and-set on version and owner that bumps the version (so a sweeper, a staff
+    action or another worker's claim that read the saga before it cannot write over it);
+    `version` is the one the outcome must be recorded against."""
+
+    def __init__(self, saga_id: uuid.UUID, worker: str, version: int) -> None:
+        self.saga_id, self.worker, self.version = saga_id, worker, version
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"saga-lease-{saga_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while not self._stopped.wait(settings.SAGA_LEASE.total_seconds() / 3):
+                if not self._renew():
+                    return
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _renew(self) -> bool:
+        now = timezone.now()
+        try:
+            renewed = SagaInstance.objects.filter(
+                pk=self.saga_id, version=self.version, lease_owner=self.worker
+            ).update(
+                lease_expires_at=now + settings.SAGA_LEASE,
+                version=F("version") + 1,
+                updated_at=now,
+            )
+        except DatabaseError:
+            logger.warning("saga %s: lease renewal failed; trying again", self.saga_id)
+            connection.close()
+            return True
+        if not renewed:
+            logger.warning("saga %s: %s lost its lease during the step", self.saga_id, self.worker)
+            return False
+        self.version += 1
+        return True
+
+
+@contextmanager
+def _lease_kept(saga: SagaInstance, worker: str) -> Iterator[_LeaseRenewal]:
+    renewal = _LeaseRenewal(saga.pk, worker, saga.version)
+    renewal.start()
+    try:
+        yield renewal
+    finally:
+        renewal.stop()
 
 
 def _state(saga: SagaInstance) -> SagaState:

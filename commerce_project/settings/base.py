@@ -168,6 +168,7 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The hard limit is what ends a saga step that hangs (its lease is renewed while it runs).
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=120)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=100)
 CELERY_RESULT_EXPIRES = timedelta(hours=1)
@@ -373,7 +374,9 @@ PAYMENT_SANDBOX_AUTHORIZATION_TTL = timedelta(
 # sagas and notifications
 # The Celery queue that saga tasks are published to (the default worker consumes "celery").
 SAGA_QUEUE = env.str("SAGA_QUEUE", default="celery")
-# A worker owns a saga for this long while it runs one step; longer steps may run twice.
+# A worker's hold on a saga while it runs one step, renewed every third of it while the step
+# runs (so a slow step is never run twice at once); a dead worker's saga is taken over after
+# at most this long. A step that hangs is ended by CELERY_TASK_TIME_LIMIT (checked at start-up).
 SAGA_LEASE = timedelta(seconds=env.float("SAGA_LEASE_SECONDS", default=60))
 # Beat period of the sweeper, which re-enqueues due sagas and sagas whose lease expired.
 SAGA_SWEEP_INTERVAL = timedelta(seconds=env.float("SAGA_SWEEP_INTERVAL_SECONDS", default=2))
@@ -397,7 +400,8 @@ CELERY_BEAT_SCHEDULE["sweep-sagas"] = {
 }
 # Order fulfilment. Timers nest (checked at start-up, sagas/checks.py):
 #   step deadline < payment timeout, and
-#   payment timeout + step deadline + SAGA_LEASE < reservation TTL and < authorization lifetime.
+#   payment timeout + step deadline + max(SAGA_LEASE, CELERY_TASK_TIME_LIMIT) < reservation TTL
+#   and < authorization lifetime.
 # Each step of the fulfilment saga must finish within this time, or the saga compensates.
 FULFILMENT_STEP_DEADLINE = timedelta(
     seconds=env.float("FULFILMENT_STEP_DEADLINE_SECONDS", default=120)

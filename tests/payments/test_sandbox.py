@@ -13,7 +13,7 @@ from django.db import connection
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from payments.exceptions import PaymentDeclined, PaymentTransientError
-from payments.gateway import Authorization, get_gateway
+from payments.gateway import Authorization, ChargeStatus, get_gateway
 from payments.models import SandboxCharge, SandboxRequest
 from payments.sandbox import SandboxGateway
 
@@ -170,6 +170,41 @@ def test_void_of_a_captured_charge_is_declined() -> None:
     with pytest.raises(PaymentDeclined) as refused:
         gateway.void(authorization_id=auth.authorization_id, idempotency_key="v")
     assert refused.value.code == "already_captured"
+
+
+def test_retrieve_says_what_happened_to_an_authorization_without_a_key() -> None:
+    # given
+    auth = authorize()
+    voided = authorize(key="auth-2")
+    gateway.void(authorization_id=voided.authorization_id, idempotency_key="v")
+    # when
+    held = gateway.retrieve(authorization_id=auth.authorization_id)
+    capture = gateway.capture(
+        authorization_id=auth.authorization_id, amount=auth.amount, idempotency_key="c"
+    )
+    gateway.refund(capture_id=capture.capture_id, amount=Decimal("5.00"), idempotency_key="r")
+    captured = gateway.retrieve(authorization_id=auth.authorization_id)
+    # then
+    assert (held.status, held.captured_amount, held.capture_id) == (
+        ChargeStatus.AUTHORIZED,
+        Decimal("0"),
+        "",
+    )
+    assert (captured.status, captured.capture_id, captured.currency) == (
+        ChargeStatus.CAPTURED,
+        capture.capture_id,
+        "EUR",
+    )
+    assert (captured.captured_amount, captured.refunded_amount) == (
+        Decimal("25.00"),
+        Decimal("5.00"),
+    )
+    assert gateway.retrieve(authorization_id=voided.authorization_id).status == (
+        ChargeStatus.VOIDED
+    )
+    with pytest.raises(PaymentDeclined) as unknown:
+        gateway.retrieve(authorization_id="auth_nope")
+    assert unknown.value.code == "unknown_charge"
 
 
 @pytest.mark.parametrize(

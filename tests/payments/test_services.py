@@ -14,10 +14,16 @@ from payments.exceptions import (
     PaymentNotFound,
     PaymentTransientError,
 )
-from payments.gateway import Authorization, Capture, Refund, Void, get_gateway
+from payments.gateway import Authorization, Capture, ChargeState, Refund, Void, get_gateway
 from payments.models import Payment, SandboxCharge, SandboxRequest
 from payments.selectors import payments_for_order
-from payments.services import payment_authorize, payment_capture, payment_refund, payment_void
+from payments.services import (
+    payment_authorize,
+    payment_capture,
+    payment_reconcile,
+    payment_refund,
+    payment_void,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -196,6 +202,81 @@ def test_void_of_a_captured_payment_and_refund_of_an_uncaptured_one_are_refused(
     assert captured.value.code == "already_captured"
 
 
+def capture_at_the_gateway_only(payment: Payment) -> None:
+    """The gateway captures; its answer never reaches us (the worker died)."""
+    get_gateway().capture(
+        authorization_id=payment.gateway_authorization_id,
+        amount=payment.amount,
+        idempotency_key="o:capture",
+    )
+
+
+def test_a_capture_whose_answer_was_lost_is_recorded_then_refunded(order_id: uuid.UUID) -> None:
+    # given
+    capture_at_the_gateway_only(authorize(order_id))
+    # when: the compensation tries a void, then a refund
+    with pytest.raises(PaymentDeclined) as voided:
+        payment_void(order_id=order_id, idempotency_key="o:void")
+    refunded = payment_refund(order_id=order_id, idempotency_key="o:refund")
+    # then
+    assert voided.value.code == "already_captured"
+    assert refunded is not None
+    charge = SandboxCharge.objects.get()
+    assert (refunded.status, refunded.gateway_capture_id) == (Status.REFUNDED, charge.capture_id)
+    assert refunded.captured_amount == refunded.refunded_amount == Decimal("42.50")
+    assert charge.captured_amount == charge.refunded_amount == Decimal("42.50")
+
+
+def test_a_refund_alone_reconciles_a_lost_capture_first(order_id: uuid.UUID) -> None:
+    # given
+    capture_at_the_gateway_only(authorize(order_id))
+    # when
+    refunded = payment_refund(order_id=order_id, idempotency_key="o:refund")
+    # then
+    assert refunded is not None
+    assert refunded.status == Status.REFUNDED
+    assert SandboxCharge.objects.get().refunded_amount == Decimal("42.50")
+
+
+def test_reconcile_records_what_the_gateway_did_and_nothing_when_it_agrees(
+    order_id: uuid.UUID,
+) -> None:
+    # given
+    payment = authorize(order_id)
+    # when / then: nothing happened at the gateway
+    reconciled = payment_reconcile(order_id=order_id)
+    assert reconciled is not None
+    assert reconciled.status == Status.AUTHORIZED
+    # when / then: a void whose answer was lost
+    get_gateway().void(authorization_id=payment.gateway_authorization_id, idempotency_key="v")
+    reconciled = payment_reconcile(order_id=order_id)
+    assert reconciled is not None
+    assert (reconciled.status, SandboxRequest.objects.filter(operation="void").count()) == (
+        Status.VOIDED,
+        1,
+    )
+    assert payment_void(order_id=order_id, idempotency_key="o:void") == reconciled
+    assert payment_reconcile(order_id=uuid.uuid4()) is None
+
+
+def test_a_refund_made_at_the_gateway_is_recorded_and_not_made_twice(
+    order_id: uuid.UUID,
+) -> None:
+    # given: refunded in the gateway's dashboard, under a key that is not ours
+    authorize(order_id)
+    payment = payment_capture(order_id=order_id, idempotency_key="o:capture")
+    get_gateway().refund(
+        capture_id=payment.gateway_capture_id, amount=payment.amount, idempotency_key="dashboard"
+    )
+    # when
+    refunded = payment_refund(order_id=order_id, idempotency_key="o:refund")
+    # then
+    assert refunded is not None
+    assert (refunded.status, refunded.refunded_amount) == (Status.REFUNDED, Decimal("42.50"))
+    assert SandboxCharge.objects.get().refunded_amount == Decimal("42.50")
+    assert SandboxRequest.objects.filter(operation="refund").count() == 1
+
+
 class RecordingGateway:
     """Stands in for another gateway adapter, to show the setting is honoured."""
 
@@ -209,6 +290,9 @@ class RecordingGateway:
         raise NotImplementedError
 
     def refund(self, **kwargs: object) -> Refund:
+        raise NotImplementedError
+
+    def retrieve(self, **kwargs: object) -> ChargeState:
         raise NotImplementedError
 
 

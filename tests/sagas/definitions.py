@@ -10,10 +10,14 @@ Behaviour is scripted through the saga's data, so it is the same in every proces
 - "die": the first attempt kills its "worker" (raises WorkerDied, a BaseException);
 - "email": sends the order_confirmed email to data["email"].
 Successful runs append their name to data["trail"] (a compensation appends "undo_<step>").
+With data["runs_file"] set, every run that returns or raises appends a line
+"<step> <pid> <started> <finished>" (epoch seconds) to that file, so a test can see from any
+process which runs overlapped in time.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -100,7 +104,13 @@ def _scripted(name: str, undo: bool) -> StepFunction:
     def run(ctx: StepContext) -> Mapping[str, Any] | None:
         with _calls_lock:
             CALLS[(str(ctx.saga_id), f"{ctx.step}:{ctx.kind}")] += 1
-        _behave(ctx, ctx.data.get("script", {}).get(label, "ok"))
+        started = time.time()
+        try:
+            _behave(ctx, ctx.data.get("script", {}).get(label, "ok"))
+        finally:
+            if "runs_file" in ctx.data:
+                with open(ctx.data["runs_file"], "a") as runs:
+                    runs.write(f"{label} {os.getpid()} {started} {time.time()}\n")
         ctx.data["trail"] = [*ctx.data.get("trail", []), label]
         if undo:
             ctx.data[f"{label}_reason"] = ctx.failure_reason

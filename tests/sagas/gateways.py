@@ -7,6 +7,8 @@ through its environment). The outside world is the one thing tests may stand in 
   die. `hold()` takes the lock, `waiting()` says whether a capture is held.
 - CancellingCaptureGateway: the customer cancels the order right after the capture, before
   the saga can mark it PAID.
+- CaptureLosingGateway: the sandbox captures, then the call raises `WorkerDied` instead of
+  answering — in this process, what a worker killed right after the bank captured leaves.
 """
 
 from __future__ import annotations
@@ -17,12 +19,10 @@ from decimal import Decimal
 
 from django.db import connection, connections
 
-from eventstore.commands import dispatch
-from orders.commands import CancelOrder, orders
-from orders.domain import Actor
 from payments.gateway import Capture
 from payments.models import Payment
 from payments.sandbox import SandboxGateway
+from tests.sagas.shop import cancelled_by_customer
 
 HOLD_LOCK = 74_210_001
 
@@ -67,7 +67,19 @@ class CancellingCaptureGateway(SandboxGateway):
         captured = super().capture(
             authorization_id=authorization_id, amount=amount, idempotency_key=idempotency_key
         )
-        order_id = Payment.objects.get(gateway_authorization_id=authorization_id).order_id
-        owner = Actor.customer(orders.get(order_id).customer_id)
-        dispatch(CancelOrder(order_id=order_id, actor=owner, reason="changed_my_mind"))
+        cancelled_by_customer(
+            Payment.objects.get(gateway_authorization_id=authorization_id).order_id
+        )
         return captured
+
+
+class WorkerDied(Exception):
+    """Stands for the worker dying: nothing after the gateway's capture is recorded."""
+
+
+class CaptureLosingGateway(SandboxGateway):
+    def capture(self, *, authorization_id: str, amount: Decimal, idempotency_key: str) -> Capture:
+        super().capture(
+            authorization_id=authorization_id, amount=amount, idempotency_key=idempotency_key
+        )
+        raise WorkerDied("killed after the bank captured")

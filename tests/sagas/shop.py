@@ -14,7 +14,7 @@ from accounts.models import User
 from eventstore.commands import dispatch
 from inventory.models import Product, Reservation, StockItem, StockMovement
 from inventory.selectors import stock_drift
-from orders.commands import ConfirmOrder, CreateOrder, LineRequest
+from orders.commands import CancelOrder, ConfirmOrder, CreateOrder, LineRequest, orders
 from orders.domain import Actor, ShippingAddress, saga_id_for
 from orders.models import OrderView
 from payments.models import Payment, SandboxCharge, SandboxRequest
@@ -56,6 +56,12 @@ def confirmed_order(
         ConfirmOrder(order_id=order_id, actor=Actor.customer(customer.pk), payment_token=token)
     )
     return order_id
+
+
+def cancelled_by_customer(order_id: uuid.UUID, *, reason: str = "changed_my_mind") -> None:
+    """The order's customer cancels it, through the command the API uses."""
+    owner = Actor.customer(orders.get(order_id).customer_id)
+    dispatch(CancelOrder(order_id=order_id, actor=owner, reason=reason))
 
 
 def saga_of(order_id: uuid.UUID) -> SagaInstance:

@@ -27,10 +27,15 @@ def test_the_default_timers_nest(settings: SettingsWrapper) -> None:
         ({"PAYMENT_SANDBOX_AUTHORIZATION_TTL": timedelta(minutes=5)}, ["sagas.E004"]),
         ({"SAGA_LEASE": timedelta(minutes=2)}, ["sagas.W001"]),
         ({"FULFILMENT_PAYMENT_TIMEOUT": timedelta(0)}, ["sagas.E001", "sagas.E002"]),
+        # A capture run that starts just before its deadline may last the hard time limit.
+        ({"CELERY_TASK_TIME_LIMIT": 300}, ["sagas.E003"]),
+        ({"CELERY_TASK_TIME_LIMIT": None}, ["sagas.E005"]),
+        ({"CELERY_TASK_TIME_LIMIT": 0}, ["sagas.E005"]),
+        ({"SAGA_LEASE": timedelta(0)}, ["sagas.E006"]),
     ],
 )
 def test_timers_that_do_not_nest_are_reported(
-    settings: SettingsWrapper, changes: dict[str, timedelta], expected: list[str]
+    settings: SettingsWrapper, changes: dict[str, timedelta | int | None], expected: list[str]
 ) -> None:
     # given
     for name, value in changes.items():

@@ -358,6 +358,35 @@ def test_duplicate_concurrent_deliveries_run_the_step_once() -> None:
     assert log_of(saga) == [("reserve", "ACTION", 1, StepOutcome.SUCCEEDED)]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_step_slower_than_its_lease_keeps_the_lease_until_it_finishes(
+    settings: SettingsWrapper,
+) -> None:
+    # given: a half-second lease and a step that takes three times as long, run by a worker
+    settings.SAGA_LEASE = timedelta(milliseconds=500)
+    saga = start_test_saga(script={"reserve": "sleep:1.5"})
+    first: list[Advance] = []
+
+    def deliver() -> None:
+        try:
+            first.append(saga_advance(saga_id=saga.saga_id))
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=deliver)
+    worker.start()
+    # when: other deliveries come after the first lease would have expired
+    later = []
+    for pause in (0.8, 0.4):
+        time.sleep(pause)
+        later.append(saga_advance(saga_id=saga.saga_id))
+    worker.join()
+    # then: the step ran once, and its outcome was recorded
+    assert (first, later) == ([Advance.RAN], [Advance.LEASED, Advance.LEASED])
+    assert CALLS[(str(saga.saga_id), f"reserve:{StepKind.ACTION}")] == 1
+    assert log_of(saga)[0] == ("reserve", "ACTION", 1, StepOutcome.SUCCEEDED)
+
+
 def test_a_must_complete_step_that_fails_for_good_waits_in_failed_without_compensating() -> None:
     # given
     saga = start_test_saga(saga_type="test.must_complete", script={"refund": "transient"})

@@ -5,6 +5,7 @@ Real PostgreSQL, the sandbox gateway, the real order commands and inventory serv
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -34,7 +35,7 @@ from sagas.fulfilment import (
     void_or_refund_payment,
 )
 from sagas.models import SagaInstance
-from sagas.services import Advance, saga_advance, saga_start
+from sagas.services import Advance, saga_advance, saga_compensate, saga_retry, saga_start
 from tests.sagas import gateways
 from tests.sagas.shop import (
     advance,
@@ -461,6 +462,86 @@ def test_a_capture_whose_outcome_was_lost_and_then_timed_out_is_undone_completel
     assert [p.status for p in payments(order_id)] == ["REFUNDED"]
     assert stock(mug) == (5, 0)
     assert reservation_statuses(order_id) == ["RETURNED"]
+    assert not SagaInstance.objects.filter(saga_type="order_refund").exists()
+    assert_stock_consistent()
+
+
+def lose_a_capture(order_id: uuid.UUID, settings: SettingsWrapper) -> SagaInstance:
+    """Run the saga to its capture step and capture at the bank, recording nothing more: what
+    a worker killed right after the gateway's capture leaves behind."""
+    saga = advance(order_id, until_step=CAPTURE_PAYMENT)
+    settings.PAYMENT_GATEWAY = "tests.sagas.gateways.CaptureLosingGateway"
+    with pytest.raises(gateways.WorkerDied):
+        capture_payment(context_for(saga, CAPTURE_PAYMENT))
+    settings.PAYMENT_GATEWAY = "payments.sandbox.SandboxGateway"
+    [charge] = charges(order_id)
+    assert (charge.status, charge.captured_amount) == ("CAPTURED", Decimal("25.00"))
+    assert [p.status for p in payments(order_id)] == ["AUTHORIZED"]
+    return saga
+
+
+def deadline_passes(saga: SagaInstance, client: APIClient) -> None:
+    SagaInstance.objects.filter(pk=saga.pk).update(
+        step_deadline_at=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def customer_cancels(saga: SagaInstance, client: APIClient) -> None:
+    response = client.post(f"/api/v1/orders/{saga.correlation_id}/cancel/", {}, format="json")
+    assert response.status_code == 200, response.content
+
+
+def staff_retry_after_the_refund_was_refused(saga: SagaInstance, client: APIClient) -> None:
+    """The saga as the code before reconciliation left it: compensating after the deadline,
+    FAILED on "refund refused: not_captured"; staff press *Retry*."""
+    saga_compensate(saga_id=saga.pk, reason="timeout", actor="deadline")
+    SagaInstance.objects.filter(pk=saga.pk).update(
+        status=SagaStatus.FAILED,
+        next_attempt_at=None,
+        last_error="refund refused: not_captured: Only a captured payment can be refunded.",
+    )
+    saga_retry(saga_id=saga.pk, actor="staff")
+
+
+@pytest.mark.parametrize(
+    ("then", "reason", "order_payment_status"),
+    [
+        (deadline_passes, "timeout", "REFUNDED"),
+        # The order was cancelled before it was paid: see the failure table in the docs.
+        (customer_cancels, "cancelled_by_customer", "VOIDED"),
+        (staff_retry_after_the_refund_was_refused, "timeout", "REFUNDED"),
+    ],
+)
+def test_a_capture_whose_outcome_was_lost_is_reconciled_and_refunded(
+    customer: User,
+    customer_client: APIClient,
+    settings: SettingsWrapper,
+    then: Callable[[SagaInstance, APIClient], None],
+    reason: str,
+    order_payment_status: str,
+) -> None:
+    # given: the bank captured, the worker died before the payment row said so
+    mug = stocked_product(5)
+    order_id = confirmed_order(customer, [(mug, 2)])
+    saga = lose_a_capture(order_id, settings)
+    then(saga, customer_client)
+    # when
+    saga = advance(order_id)
+    # then: the compensation asked the gateway, recorded the capture and refunded it
+    assert (saga.status, saga.failure_reason) == (SagaStatus.COMPENSATED, reason), saga.last_error
+    [charge] = charges(order_id)
+    assert charge.captured_amount == charge.refunded_amount == Decimal("25.00")
+    [payment] = payments(order_id)
+    assert (payment.status, payment.captured_amount, payment.refunded_amount) == (
+        "REFUNDED",
+        Decimal("25.00"),
+        Decimal("25.00"),
+    )
+    assert payment.gateway_capture_id == charge.capture_id
+    cancelled = order(order_id)
+    assert (cancelled.status, cancelled.payment_status) == ("CANCELLED", order_payment_status)
+    assert stock(mug) == (5, 0)
+    assert reservation_statuses(order_id) == ["RELEASED"]
     assert not SagaInstance.objects.filter(saga_type="order_refund").exists()
     assert_stock_consistent()
 

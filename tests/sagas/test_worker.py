@@ -1,8 +1,11 @@
-"""End to end with a real `celery worker` process started by the test (see worker.py)."""
+"""End to end with real `celery worker` processes started by the test (see worker.py)."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import redis
@@ -14,7 +17,7 @@ from sagas.domain import SagaStatus
 from sagas.services import saga_sweep
 
 from .factories import start_test_saga
-from .worker import CeleryWorker, wait_for_saga
+from .worker import CeleryWorker, swept_until, wait_for_saga, workers_on_one_queue
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -59,3 +62,47 @@ def test_a_lost_broker_message_is_recovered_by_the_sweeper(
         saga.saga_id, lambda s: s.status == SagaStatus.COMPLETED, worker=saga_worker
     )
     assert saga.saga_data["trail"] == ["reserve", "charge", "notify"]
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[tuple[CeleryWorker, CeleryWorker]]:
+    """Two workers on one queue with a one-second lease, quick to take over a saga."""
+    env = {"SAGA_LEASE_SECONDS": "1", "SAGA_REDISPATCH_AFTER_SECONDS": "0.2"}
+    first, second = workers_on_one_queue(tmp_path, ("first", "second"), env)
+    first.start()
+    second.start()
+    yield first, second
+    first.stop()
+    second.stop()
+
+
+def test_a_step_that_outlives_its_lease_is_never_run_by_two_workers_at_once(
+    two_workers: tuple[CeleryWorker, CeleryWorker], settings: SettingsWrapper, tmp_path: Path
+) -> None:
+    # given: a step that takes three leases, and the sweeper publishing the saga again and
+    # again (as beat does) to a second worker that waits for work
+    first, second = two_workers
+    settings.SAGA_QUEUE = first.queue
+    runs_file = tmp_path / "runs"
+    runs_file.touch()
+    saga = start_test_saga(script={"charge": "sleep:3"}, runs_file=str(runs_file))
+    # when
+    saga = swept_until(
+        saga.saga_id,
+        lambda s: s.status == SagaStatus.COMPLETED,
+        queue=first.queue,
+        timeout=30,
+        every=0.2,
+    )
+    # then: no two runs of any step overlapped in time, and the step ran once
+    runs = [line.split() for line in runs_file.read_text().splitlines()]
+    spans = sorted((float(start), float(end), step) for step, _, start, end in runs)
+    overlaps = [
+        (earlier, later) for earlier, later in itertools.pairwise(spans) if later[0] < earlier[1]
+    ]
+    assert overlaps == []
+    assert saga.status == SagaStatus.COMPLETED, first.log()[-2000:] + second.log()[-2000:]
+    assert [step for step, *_ in runs] == ["reserve", "charge", "notify"]
+    assert saga.step_log.filter(step="charge").values_list("outcome", flat=True).get() == (
+        "SUCCEEDED"
+    )

@@ -14,8 +14,9 @@ tests/sagas/conftest.py does):
 - `saga_worker` (function): the same worker, with this test's `settings.SAGA_QUEUE` pointed
   at its queue so the runs that the test publishes reach it. Use it with
   `@pytest.mark.django_db(transaction=True)`: the worker only sees committed data.
-Tests that need to kill or restart a worker (crash recovery) build their own
-`CeleryWorker(...)` with `start()`, `kill()` (SIGKILL) and `stop()`.
+Tests that need to kill or restart a worker (crash recovery), or several workers on one
+queue, build their own `CeleryWorker(...)` (or `workers_on_one_queue(...)`) with `start()`,
+`kill()` (SIGKILL) and `stop()`, and drive them with `swept_until(...)`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,6 +35,7 @@ import pytest
 from django.conf import settings
 from pytest_django.fixtures import Settings as SettingsWrapper
 
+from commerce_project.celery import app
 from sagas.models import SagaInstance
 
 READY_MARK = " ready."
@@ -174,6 +176,42 @@ def wait_for_saga(
     state = f"{saga.status} at {saga.current_step!r}" if saga else "missing"
     details = f"\nworker log:\n{worker.log()[-4000:]}" if worker else ""
     raise AssertionError(f"saga {saga_id} not done after {timeout}s ({state}){details}")
+
+
+def workers_on_one_queue(
+    base: Path, names: Sequence[str], extra_env: Mapping[str, str]
+) -> list[CeleryWorker]:
+    """Workers (not started) that consume one queue of their own, each logging to
+    `base/<name>`, sharing one mail directory."""
+    queue = f"test-{names[0]}-{uuid.uuid4().hex[:10]}"
+    workers = []
+    for name in names:
+        (base / name).mkdir()
+        workers.append(
+            CeleryWorker(
+                log_dir=base / name, email_dir=base / "mail", queue=queue, extra_env=extra_env
+            )
+        )
+    return workers
+
+
+def swept_until(
+    saga_id: uuid.UUID,
+    done: Callable[[SagaInstance], bool],
+    *,
+    queue: str,
+    timeout: float = 30.0,
+    every: float = 0.5,
+) -> SagaInstance:
+    """Publish the sweeper to `queue` every `every` seconds, as beat would, until `done(saga)`
+    holds or `timeout` passes; the saga as it is then."""
+    deadline = time.monotonic() + timeout
+    saga = SagaInstance.objects.get(pk=saga_id)
+    while not done(saga) and time.monotonic() < deadline:
+        app.send_task("sagas.tasks.sweep_sagas", queue=queue)
+        time.sleep(every)
+        saga = SagaInstance.objects.get(pk=saga_id)
+    return saga
 
 
 @pytest.fixture(scope="session")
