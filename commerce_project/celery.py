@@ -9,7 +9,11 @@ from typing import Any
 from celery import Celery, Task
 from celery.signals import before_task_publish, task_postrun, task_prerun
 
+from commerce_project import kombu_guard
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commerce_project.settings.base")
+# A worker must survive its Redis broker going away (kombu bug; see kombu_guard).
+kombu_guard.install()
 
 app = Celery("commerce_project")
 app.config_from_object("django.conf:settings", namespace="CELERY")

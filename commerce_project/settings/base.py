@@ -173,6 +173,13 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=120)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=100)
 CELERY_RESULT_EXPIRES = timedelta(hours=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker whose broker goes away reconnects, with growing pauses (2 s, 4 s, ... 30 s), for
+# as long as it takes: by default it gives up after 100 attempts (about 45 minutes) and exits.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A step still running when the connection is lost finishes and records its outcome in
+# PostgreSQL (the truth); only its ack is lost, and a second delivery goes by the saga row.
+# Cancelling it (Celery 6's default) would cut a gateway call short for nothing.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # A publish must not hang a request when Redis is down: fail fast, the sweeper recovers.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": REDIS_SOCKET_TIMEOUT * 4,

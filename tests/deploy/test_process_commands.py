@@ -36,6 +36,8 @@ from tests.deploy import deployment_files as files
 from tests.deploy.conftest import Server, production_env, secret_key
 
 COMMANDS = files.commands()
+# `python -m commerce_project.respawn <command>` (make run's worker and beat) runs <command>.
+RESPAWN = "commerce_project.respawn"
 PROBES = files.http_probes()
 
 
@@ -44,6 +46,8 @@ PROBES = files.http_probes()
 
 def command_problem(argv: tuple[str, ...]) -> str | None:
     program = Path(argv[0]).name
+    if program in {"python", "python3"} and argv[1:3] == ("-m", RESPAWN):
+        return command_problem(argv[3:]) if argv[3:] else f"{RESPAWN} runs no command"
     if program in {"python", "python3"}:
         return _manage_py_problem(argv)
     if program == "gunicorn":
@@ -196,6 +200,8 @@ def test_every_process_runs_a_command_the_project_has(command: files.Command) ->
         ("celery", "-A", "commerce_project", "wroker"),
         ("celery", "-A", "commerce_project", "worker", "--loglevl=INFO"),
         ("uwsgi", "--module", "commerce_project.wsgi"),
+        ("python", "-m", "commerce_project.respawn", "celery", "-A", "commerce_project", "wroker"),
+        ("python", "-m", "commerce_project.respawn"),
     ],
     ids=lambda argv: " ".join(argv),
 )

@@ -5,7 +5,8 @@ pytest test database, the test broker and a queue of its own, with the settings 
 `tests.sagas.worker_settings` (test settings plus the file email backend, so a test can read
 the emails the worker sent from `email_dir`). Timers and other settings can be passed as
 environment variables (`extra_env`, e.g. {"SAGA_LEASE_SECONDS": "1"}); test saga definitions
-are loaded through SAGA_DEFINITION_MODULES.
+are loaded through SAGA_DEFINITION_MODULES. `options` replaces the quiet defaults (solo pool,
+no heartbeat, mingle or gossip) with other `celery worker` options, e.g. the Procfile's.
 
 Fixtures, defined here; a test package makes them available by importing them into its
 conftest: `from tests.sagas.worker import celery_worker, saga_worker` (as
@@ -39,6 +40,8 @@ from commerce_project.celery import app
 from sagas.models import SagaInstance
 
 READY_MARK = " ready."
+# A quiet, single-process worker: no pool to fork, no traffic with other workers.
+QUIET_OPTIONS = ("--pool=solo", "--without-heartbeat", "--without-mingle", "--without-gossip")
 START_TIMEOUT = 30.0
 
 
@@ -60,12 +63,14 @@ class CeleryWorker:
         queue: str | None = None,
         definition_modules: tuple[str, ...] = ("tests.sagas.definitions",),
         extra_env: Mapping[str, str] | None = None,
+        options: tuple[str, ...] = QUIET_OPTIONS,
     ) -> None:
         self.queue = queue or f"test-worker-{uuid.uuid4().hex[:12]}"
         self.email_dir = email_dir
         self.log_path = log_dir / f"{self.queue}.log"
         self.definition_modules = definition_modules
         self.extra_env = dict(extra_env or {})
+        self.options = options
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -97,13 +102,10 @@ class CeleryWorker:
             "-A",
             "commerce_project",
             "worker",
-            "--pool=solo",
             "--loglevel=INFO",
             f"--queues={self.queue}",
             f"--hostname={self.queue}@%h",
-            "--without-heartbeat",
-            "--without-mingle",
-            "--without-gossip",
+            *self.options,
         ]
         self.process = subprocess.Popen(
             command,
@@ -122,6 +124,9 @@ class CeleryWorker:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"celery worker not ready after {START_TIMEOUT}s:\n{self.log()}")
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def log(self, offset: int = 0) -> str:
         if not self.log_path.exists():
