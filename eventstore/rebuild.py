@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
@@ -41,6 +40,12 @@ from .projections import (
     forget_table_types,
     get_projection,
     projection_lock,
+)
+from .projections.catalogue import (
+    dependent_views,
+    foreign_keys,
+    index_names,
+    table_info_read,
 )
 from .store import Position, read_all, read_events
 
@@ -75,6 +80,34 @@ class RebuildStart:
     resumed: bool
 
 
+@dataclass(frozen=True)
+class RebuildPlan:
+    """What one rebuild folds and where: fixed (and its table names checked) before the
+    first batch, then handed to every step."""
+
+    name: str
+    projection: Projection
+    table: str
+    shadow: str  # the table the events are folded into, swapped in at the end
+    old: str  # the name the real table has between the swap's renames and its drop
+    types: tuple[str, ...] | None  # event types to read; None: all
+    batch_size: int
+
+    @classmethod
+    def for_projection(cls, name: str, *, batch_size: int) -> RebuildPlan:
+        projection = get_projection(name)
+        table = projection.require_table()
+        return cls(
+            name=name,
+            projection=projection,
+            table=table,
+            shadow=shadow_table_name(table),
+            old=_identifier(table + _OLD_SUFFIX),
+            types=tuple(sorted(projection.event_types)) or None,
+            batch_size=batch_size,
+        )
+
+
 def shadow_table_name(table: str) -> str:
     return _identifier(table + SHADOW_SUFFIX)
 
@@ -90,16 +123,12 @@ def rebuild_projection(
     """Rebuild one projection's table from the event log and swap it in atomically.
     `on_batch(n)` is called after each committed batch; an exception raised there (or a
     Ctrl-C) stops the rebuild, and the next call resumes from the last committed batch."""
-    projection = get_projection(name)
-    table = projection.require_table()
-    shadow = shadow_table_name(table)
-    _identifier(table + _OLD_SUFFIX)
-    types = sorted(projection.event_types) or None
+    plan = RebuildPlan.for_projection(name, batch_size=batch_size)
     forget_table_types()
     started = time.monotonic()
     with _rebuild_lock(name):
         return _rebuild(
-            projection, name, table, shadow, types, started, batch_size, restart, on_start, on_batch
+            plan, started=started, restart=restart, on_start=on_start, on_batch=on_batch
         )
 
 
@@ -121,23 +150,19 @@ def _rebuild_lock(name: str) -> Iterator[None]:
 
 
 def _rebuild(
-    projection: Projection,
-    name: str,
-    table: str,
-    shadow: str,
-    types: list[str] | None,
+    plan: RebuildPlan,
+    *,
     started: float,
-    batch_size: int,
     restart: bool,
     on_start: Callable[[RebuildStart], None] | None,
     on_batch: Callable[[int], None] | None,
 ) -> RebuildResult:
-    position, done, resumed = _prepare_shadow(name, table, shadow, restart=restart)
+    position, done, resumed = _prepare_shadow(plan, restart=restart)
     if on_start is not None:
         on_start(
             RebuildStart(
-                name=name,
-                total_events=_count_events(types),
+                name=plan.name,
+                total_events=_count_events(plan.types),
                 done_events=done,
                 resumed=resumed,
             )
@@ -146,29 +171,29 @@ def _rebuild(
     this_run = 0
     while True:
         with transaction.atomic():
-            events = read_all(position, batch_size, types)
+            events = read_all(position, plan.batch_size, plan.types)
             if not events:
                 break
-            projection.project(events, table=shadow)
+            plan.projection.project(events, table=plan.shadow)
             position = events[-1].position
-            _save_progress(name, position, len(events))
+            _save_progress(plan.name, position, len(events))
         this_run += len(events)
         if on_batch is not None:
             on_batch(len(events))
 
-    final = _swap_with_retries(projection, name, table, shadow, position, batch_size, types)
+    final = _swap_with_retries(plan, position)
     this_run += final
     if on_batch is not None and final:
         on_batch(final)
     with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
-        cursor.execute(f"SELECT count(*) FROM {connection.ops.quote_name(table)}")
+        cursor.execute(f"ANALYZE {connection.ops.quote_name(plan.table)}")
+        cursor.execute(f"SELECT count(*) FROM {connection.ops.quote_name(plan.table)}")
         row = cursor.fetchone()
         rows = int(row[0]) if row else 0
     forget_table_types()
     return RebuildResult(
-        name=name,
-        table=table,
+        name=plan.name,
+        table=plan.table,
         events=done + this_run,
         events_this_run=this_run,
         rows=rows,
@@ -177,10 +202,9 @@ def _rebuild(
     )
 
 
-def _prepare_shadow(
-    name: str, table: str, shadow: str, *, restart: bool
-) -> tuple[Position, int, bool]:
+def _prepare_shadow(plan: RebuildPlan, *, restart: bool) -> tuple[Position, int, bool]:
     """Resume the shadow build if one is recorded and its table exists, else start one."""
+    name, table, shadow = plan.name, plan.table, plan.shadow
     qn = connection.ops.quote_name
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -197,7 +221,7 @@ def _prepare_shadow(
             and shadow_exists
             and row[3] == shadow
             and not restart
-            and _columns(shadow) == _columns(table)
+            and table_info_read(shadow) == table_info_read(table)
         ):
             return (int(row[0]), int(row[1])), int(row[2]), True
         # Nothing to resume (or the table changed since, e.g. a migration): start over.
@@ -215,16 +239,6 @@ def _prepare_shadow(
     return (0, 0), 0, False
 
 
-def _columns(table: str) -> list[tuple[str, str]]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-            [table],
-        )
-        return [(r[0], r[1]) for r in cursor.fetchall()]
-
-
 def _save_progress(name: str, position: Position, count: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -235,52 +249,38 @@ def _save_progress(name: str, position: Position, count: int) -> None:
         )
 
 
-def _count_events(types: list[str] | None) -> int:
+def _count_events(types: tuple[str, ...] | None) -> int:
     with connection.cursor() as cursor:
         if types:
-            cursor.execute("SELECT count(*) FROM events WHERE event_type = ANY(%s)", [types])
+            cursor.execute("SELECT count(*) FROM events WHERE event_type = ANY(%s)", [list(types)])
         else:
             cursor.execute("SELECT count(*) FROM events")
         row = cursor.fetchone()
     return int(row[0]) if row else 0
 
 
-def _swap_with_retries(
-    projection: Projection,
-    name: str,
-    table: str,
-    shadow: str,
-    position: Position,
-    batch_size: int,
-    types: list[str] | None,
-) -> int:
+def _swap_with_retries(plan: RebuildPlan, position: Position) -> int:
     attempts = settings.EVENTSTORE_REBUILD_SWAP_ATTEMPTS
     for attempt in range(1, attempts + 1):
         try:
-            return _swap(projection, name, table, shadow, position, batch_size, types)
+            return _swap(plan, position)
         except OperationalError as exc:
             if getattr(getattr(exc.__cause__, "diag", None), "sqlstate", None) != "55P03":
                 raise
             if attempt == attempts:
                 raise RebuildLockTimeout(
-                    f"could not lock {table!r} within {settings.EVENTSTORE_REBUILD_LOCK_TIMEOUT}"
-                    f" s ({attempts} attempts): a long transaction holds it. The shadow table "
-                    f"{shadow!r} is kept; run the rebuild again to resume."
+                    f"could not lock {plan.table!r} within "
+                    f"{settings.EVENTSTORE_REBUILD_LOCK_TIMEOUT} s ({attempts} attempts): "
+                    f"a long transaction holds it. The shadow table {plan.shadow!r} is kept; "
+                    "run the rebuild again to resume."
                 ) from exc
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _swap(
-    projection: Projection,
-    name: str,
-    table: str,
-    shadow: str,
-    position: Position,
-    batch_size: int,
-    types: list[str] | None,
-) -> int:
+def _swap(plan: RebuildPlan, position: Position) -> int:
+    projection, name, table = plan.projection, plan.name, plan.table
+    shadow, old = plan.shadow, plan.old
     qn = connection.ops.quote_name
-    old = _identifier(table + _OLD_SUFFIX)
     caught_up = 0
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -295,17 +295,20 @@ def _swap(
         # final below xmin, so keep the guard and leave the rest to the runner.
         while True:
             events = read_events(
-                after=position, limit=batch_size, types=types, committed_only=not projection.inline
+                after=position,
+                limit=plan.batch_size,
+                types=plan.types,
+                committed_only=not projection.inline,
             )
             if not events:
                 break
             projection.project(events, table=shadow)
             position = events[-1].position
             caught_up += len(events)
-        indexes = _index_names(table)
-        shadow_indexes = _index_names(shadow)
-        foreign_keys = _foreign_keys(table)
-        views = _dependent_views(table)
+        indexes = index_names(table)
+        shadow_indexes = index_names(shadow)
+        constraints = foreign_keys(table)
+        views = dependent_views(table)
         with connection.cursor() as cursor:
             # Deferred constraint checks this transaction still owes on the old table (only
             # when the rebuild runs inside a caller's transaction that wrote to it) would
@@ -325,7 +328,7 @@ def _swap(
                 if current is None or current == original:
                     continue
                 cursor.execute(f"ALTER INDEX {qn(current)} RENAME TO {qn(original)}")
-            for constraint, definition in foreign_keys:
+            for constraint, definition in constraints:
                 cursor.execute(
                     f"ALTER TABLE {qn(table)} ADD CONSTRAINT {qn(constraint)} {definition} "
                     "NOT VALID"
@@ -339,55 +342,9 @@ def _swap(
         checkpoint_set(name, position, processed=total, absolute=True)
     # Validating scans the table; outside the swap it does not hold up readers or writers.
     with connection.cursor() as cursor:
-        for constraint, _ in foreign_keys:
+        for constraint, _ in constraints:
             cursor.execute(f"ALTER TABLE {qn(table)} VALIDATE CONSTRAINT {qn(constraint)}")
     return caught_up
-
-
-def _index_names(table: str) -> dict[tuple[Any, ...], str]:
-    """Index name by what the index is (kind and definition without its name), so the
-    shadow's indexes can be matched with the originals."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT ic.relname, i.indisprimary, i.indisunique,
-                   regexp_replace(pg_get_indexdef(i.indexrelid), '^.* USING ', ''),
-                   row_number() OVER (
-                       PARTITION BY regexp_replace(pg_get_indexdef(i.indexrelid), '^.* USING ', ''),
-                                    i.indisprimary, i.indisunique
-                       ORDER BY ic.relname)
-            FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-            WHERE i.indrelid = %s::regclass
-            """,
-            [table],
-        )
-        return {(r[1], r[2], r[3], r[4]): r[0] for r in cursor.fetchall()}
-
-
-def _foreign_keys(table: str) -> list[tuple[str, str]]:
-    # LIKE does not copy foreign keys; they are re-added after the swap.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname",
-            [table],
-        )
-        return [(r[0], r[1]) for r in cursor.fetchall()]
-
-
-def _dependent_views(table: str) -> list[tuple[str, str]]:
-    """(name, definition) of the views that read the table, the definition taken while the
-    table still has its name, so that it names the table and not its renamed copy."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT DISTINCT v.oid::regclass::text, pg_get_viewdef(v.oid) "
-            "FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid "
-            "JOIN pg_class v ON v.oid = r.ev_class "
-            "WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass "
-            "AND d.refobjid = %s::regclass AND v.oid <> %s::regclass AND v.relkind = 'v'",
-            [table, table],
-        )
-        return [(r[0], r[1]) for r in cursor.fetchall()]
 
 
 def _identifier(name: str) -> str:
