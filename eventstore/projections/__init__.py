@@ -28,6 +28,7 @@ from .checkpoints import (
 from .registry import (
     get_projection,
     projection_registry,
+    projections_with_tables,
     register_projection,
     unregister_projection,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "projection_lock",
     "projection_registry",
     "projection_status",
+    "projections_with_tables",
     "register_projection",
     "run_inline_projections",
     "run_projection",

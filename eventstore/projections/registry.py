@@ -42,3 +42,8 @@ def get_projection(name: str) -> Projection:
         return _registry[name]
     except KeyError:
         raise UnknownProjection(name, list(_registry)) from None
+
+
+def projections_with_tables() -> list[str]:
+    """The names of the projections that own a table: what rebuild and verify cover by default."""
+    return [name for name, projection in _registry.items() if projection.table is not None]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from argparse import ArgumentParser, RawDescriptionHelpFormatter
+from argparse import ArgumentParser
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
 from eventstore.exceptions import (
@@ -16,11 +16,12 @@ from eventstore.exceptions import (
     RebuildLockTimeout,
     UnknownProjection,
 )
-from eventstore.projections import projection_registry
+from eventstore.management.prose_help import ProseHelpCommand
+from eventstore.projections import projections_with_tables
 from eventstore.rebuild import RebuildStart, rebuild_projection
 
 
-class Command(BaseCommand):
+class Command(ProseHelpCommand):
     help = """Rebuild projections (read models) from the first event.
 
 Each projection is folded batch by batch into a shadow table <table>__rebuild (created
@@ -31,11 +32,6 @@ RENAME in one transaction, and the projection's checkpoint is set.
 Interrupt it at any time (Ctrl-C): every finished batch is committed with the rebuild's
 own checkpoint, and running the command again resumes from there (--restart throws the
 partial shadow away). Without NAME every projection that owns a table is rebuilt."""
-
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        return parser
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("names", nargs="*", metavar="NAME", help="projection names")
@@ -55,10 +51,7 @@ partial shadow away). Without NAME every projection that owns a table is rebuilt
     def handle(self, *args: Any, **options: Any) -> None:
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1")
-        registry = projection_registry()
-        names: list[str] = options["names"] or [
-            name for name, projection in registry.items() if projection.table is not None
-        ]
+        names: list[str] = options["names"] or projections_with_tables()
         if not names:
             self.stdout.write("No projection owns a table: nothing to rebuild.")
             return

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from argparse import ArgumentParser, RawDescriptionHelpFormatter
+from argparse import ArgumentParser
 from datetime import UTC, datetime
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
 from eventstore.events import serialize_event
 from eventstore.exceptions import AggregateNotFound
+from eventstore.management.prose_help import ProseHelpCommand
 from eventstore.replay import StreamReplay, check_all_streams, replay_stream
 
 
-class Command(BaseCommand):
+class Command(ProseHelpCommand):
     help = """Replay events: one stream as it was at a version or a moment, or every stream.
 
   replay_events --aggregate-id ID                 all events of the stream and its state now
@@ -36,9 +37,7 @@ when the app that defines the aggregate type is installed."""
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         # "resolve": our --version (a stream version) replaces Django's --version flag.
         kwargs.setdefault("conflict_handler", "resolve")
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        return parser
+        return super().create_parser(prog_name, subcommand, **kwargs)
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         target = parser.add_mutually_exclusive_group(required=True)

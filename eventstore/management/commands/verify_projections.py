@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from argparse import ArgumentParser, RawDescriptionHelpFormatter
+from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError
 
 from eventstore.exceptions import ProjectionNotRebuildable, UnknownProjection
-from eventstore.projections import projection_registry
+from eventstore.management.prose_help import ProseHelpCommand
+from eventstore.projections import projections_with_tables
 from eventstore.verify import VerifyResult, verify_projection
 
 _SHOWN = 50
 
 
-class Command(BaseCommand):
+class Command(ProseHelpCommand):
     help = """Verify projections: recompute each read model from the events into a temporary
 table and diff it against the stored table, row by row.
 
@@ -24,18 +25,11 @@ match. An asynchronous projection is compared with the events up to its checkpoi
 Repair drift with rebuild_projections. Without NAME every projection with a table is
 verified."""
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        return parser
-
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("names", nargs="*", metavar="NAME", help="projection names")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        names: list[str] = options["names"] or [
-            name for name, p in projection_registry().items() if p.table is not None
-        ]
+        names: list[str] = options["names"] or projections_with_tables()
         drifted = []
         for name in names:
             try:
