@@ -302,41 +302,39 @@ def _raise_for(
     mode: LineMode = LineMode.SET,
 ) -> None:
     """Raises what a refusal means; returns on OK."""
-    match reply.outcome:
-        case Outcome.OK:
-            return
-        case Outcome.MISSING:
-            raise CartNotFound()
-        case Outcome.CLAIMED:
-            assert reply.checkout is not None
-            if reply.checkout.done:
-                raise CartCheckedOut(reply.checkout.order_id)
-            raise CartCheckoutInProgress(reply.checkout.order_id)
+    outcome = reply.outcome
+    if outcome == Outcome.OK:
+        return
+    if outcome == Outcome.MISSING:
+        raise CartNotFound()
+    if outcome == Outcome.CLAIMED:
+        assert reply.checkout is not None
+        if reply.checkout.done:
+            raise CartCheckedOut(reply.checkout.order_id)
+        raise CartCheckoutInProgress(reply.checkout.order_id)
     assert product_id is not None
     wanted = reply.current + quantity if mode == LineMode.ADD else quantity
-    match reply.outcome:
-        case Outcome.CURRENCY:
-            currency = reply.cart_currency
-            raise InvalidInput(
-                f"This cart is in {currency}; the product is priced in another currency.",
-                errors={"product_id": [f"Not priced in {currency}, the cart's currency."]},
-            )
-        case Outcome.LINES:
-            limit = settings.CART_MAX_LINES
-            raise InvalidInput(
-                f"A cart holds at most {limit} different products.",
-                errors={"product_id": [f"The cart already has {limit} different products."]},
-            )
-        case Outcome.QUANTITY:
-            limit = settings.CART_MAX_LINE_QUANTITY
-            raise InvalidInput(
-                f"The line would hold {wanted} units; at most {limit} are allowed.",
-                errors={"quantity": [f"The line would hold {wanted}; at most {limit}."]},
-            )
-        case Outcome.SHORT:
-            available = reply.available
-            raise OutOfStock(
-                [ShortLine(product_id, wanted, available)],
-                detail=f"Only {available} available of {product_id}; {wanted} requested.",
-            )
-    raise RuntimeError(f"unexpected cart store answer {reply.outcome!r}")
+    if outcome == Outcome.CURRENCY:
+        raise InvalidInput(
+            f"This cart is in {reply.cart_currency}; the product is priced in another currency.",
+            errors={"product_id": [f"Not priced in {reply.cart_currency}, the cart's currency."]},
+        )
+    if outcome == Outcome.LINES:
+        limit = settings.CART_MAX_LINES
+        raise InvalidInput(
+            f"A cart holds at most {limit} different products.",
+            errors={"product_id": [f"The cart already has {limit} different products."]},
+        )
+    if outcome == Outcome.QUANTITY:
+        limit = settings.CART_MAX_LINE_QUANTITY
+        raise InvalidInput(
+            f"The line would hold {wanted} units; at most {limit} are allowed.",
+            errors={"quantity": [f"The line would hold {wanted}; at most {limit}."]},
+        )
+    if outcome == Outcome.SHORT:
+        available = reply.available
+        raise OutOfStock(
+            [ShortLine(product_id, wanted, available)],
+            detail=f"Only {available} available of {product_id}; {wanted} requested.",
+        )
+    raise RuntimeError(f"unexpected cart store answer {outcome!r}")
