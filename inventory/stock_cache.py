@@ -132,27 +132,40 @@ def _lost_write(what: str, product_ids: Sequence[UUID], exc: redis.RedisError) -
     )
 
 
+# One guarded write: the product it is for, the script's KEYS and ARGV.
+_Write = tuple[UUID, list[str], list[Any]]
+
+
+def _guarded_writes(what: str, script: str, writes: Sequence[_Write]) -> None:
+    """Runs `script` once per write, pipelined in one round trip. A Redis failure is logged
+    (naming the products) and swallowed."""
+    if not writes:
+        return
+    try:
+        client = redis_client()
+        guarded = client.register_script(script)
+        pipe = client.pipeline(transaction=False)
+        for _, keys, args in writes:
+            guarded(keys=keys, args=args, client=pipe)
+        pipe.execute()
+    except redis.RedisError as exc:
+        _lost_write(what, [product_id for product_id, _, _ in writes], exc)
+
+
 def stock_cache_write(levels: Iterable[StockLevel]) -> None:
     """Writes now, in one round trip. A Redis failure is logged (naming the products) and
     swallowed: the database stays the truth, and what Redis still holds expires within
     INVENTORY_CACHE_TTL, after which reads fall back to the database and rewrite the key."""
-    batch = list(levels)
-    if not batch:
-        return
     ttl = int(settings.INVENTORY_CACHE_TTL)
-    try:
-        client = redis_client()
-        script = client.register_script(_GUARDED_SET)
-        pipe = client.pipeline(transaction=False)
-        for level in batch:
-            script(
-                keys=[stock_cache_key(level.product_id), _version_key(level.product_id)],
-                args=[level.available, level.version, ttl],
-                client=pipe,
-            )
-        pipe.execute()
-    except redis.RedisError as exc:
-        _lost_write("stock", [level.product_id for level in batch], exc)
+    writes = [
+        (
+            level.product_id,
+            [stock_cache_key(level.product_id), _version_key(level.product_id)],
+            [level.available, level.version, ttl],
+        )
+        for level in levels
+    ]
+    _guarded_writes("stock", _GUARDED_SET, writes)
 
 
 def stock_cache_write_on_commit(levels: Iterable[StockLevel]) -> None:
@@ -241,23 +254,16 @@ def _entry_from_json(product_id: UUID, raw: str | bytes) -> ProductEntry:
 
 def product_cache_write(entries: Iterable[ProductEntry]) -> None:
     """Writes now, one round trip; Redis errors are logged and swallowed."""
-    batch = list(entries)
-    if not batch:
-        return
     ttl = int(settings.INVENTORY_CACHE_TTL)
-    try:
-        client = redis_client()
-        script = client.register_script(_GUARDED_PRODUCT_SET)
-        pipe = client.pipeline(transaction=False)
-        for entry in batch:
-            script(
-                keys=[product_cache_key(entry.product_id)],
-                args=[entry.version, ttl, _entry_json(entry)],
-                client=pipe,
-            )
-        pipe.execute()
-    except redis.RedisError as exc:
-        _lost_write("product", [entry.product_id for entry in batch], exc)
+    writes = [
+        (
+            entry.product_id,
+            [product_cache_key(entry.product_id)],
+            [entry.version, ttl, _entry_json(entry)],
+        )
+        for entry in entries
+    ]
+    _guarded_writes("product", _GUARDED_PRODUCT_SET, writes)
 
 
 def product_cache_write_on_commit(entries: Iterable[ProductEntry]) -> None:
