@@ -2,13 +2,9 @@
 
 Runs every `bench/bench_*.py` module's `BENCHMARKS` (see bench/__init__.py) against a
 database of its own, `commerce_bench` (created and migrated when missing, and freely wiped
-by the benchmarks), with DEBUG off; prints a markdown table of the results against their
-baselines and writes it to bench/results/latest.md.
-
-A result dict has: name, value, unit, baseline (what it is compared with), baseline_value,
-ratio (how many times better than the baseline: >1 is better, for throughput and latency
-alike), and optionally baseline_unit, ratio_range (lowest and highest per-round ratio),
-goal (text) and goal_met (bool).
+by the benchmarks), with DEBUG off; prints a markdown table of the results (one
+`bench.measure.Result` a row) against their baselines and writes it to
+bench/results/latest.md.
 """
 
 from __future__ import annotations
@@ -24,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from bench import ROUNDS, Benchmark, Result
+from bench.measure import ROUNDS, Benchmark, Result
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results" / "latest.md"
@@ -78,27 +74,6 @@ def discover() -> list[tuple[str, Benchmark]]:
     return found
 
 
-def _number(value: float) -> str:
-    if value >= 100:
-        return f"{value:,.0f}"
-    if value >= 10:
-        return f"{value:,.1f}"
-    return f"{value:,.2f}"
-
-
-def _ratio(ratio: float) -> str:
-    # Three decimals below 1, so 0.496x is not shown as a rounded 0.50x.
-    return f"{ratio:.3f}x" if ratio < 1 else f"{ratio:.2f}x"
-
-
-def _ratio_cell(result: Result) -> str:
-    cell = _ratio(result["ratio"])
-    if "ratio_range" in result:
-        low, high = result["ratio_range"]
-        cell += f" ({_ratio(low)} to {_ratio(high)})"
-    return cell
-
-
 def render(results: list[Result], context: str) -> str:
     lines = [
         "# Benchmark results",
@@ -113,15 +88,7 @@ def render(results: list[Result], context: str) -> str:
         "| benchmark | result | baseline | ratio | goal |",
         "|---|---:|---|---:|---|",
     ]
-    for r in results:
-        goal = r.get("goal", "")
-        if goal and "goal_met" in r:
-            goal = f"{goal}: {'met' if r['goal_met'] else 'missed'}"
-        lines.append(
-            f"| {r['name']} | {_number(r['value'])} {r['unit']} | {r['baseline']}: "
-            f"{_number(r['baseline_value'])} {r.get('baseline_unit', r['unit'])} | "
-            f"{_ratio_cell(r)} | {goal} |"
-        )
+    lines.extend(result.row() for result in results)
     return "\n".join(lines) + "\n"
 
 

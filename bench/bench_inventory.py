@@ -25,7 +25,6 @@ from uuid import UUID
 from django.db import connection
 from django.test import override_settings
 
-from bench import Result, compared, in_turns, repeated
 from bench.fixtures import raw_connection, stocked_products, user_tokens
 from bench.http import (
     BASELINE,
@@ -36,6 +35,7 @@ from bench.http import (
     constant_get,
     constant_post,
 )
+from bench.measure import Result, compared, in_turns, repeated
 from carts.selectors import cart_view
 from carts.services import cart_create, cart_get, cart_item_add
 from inventory.models import StockItem

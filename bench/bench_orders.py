@@ -22,8 +22,7 @@ from uuid import UUID, uuid4
 from django.db import connection, transaction
 from django.utils import timezone
 
-from bench import Result, compared
-from bench.fixtures import stocked_products, user_tokens
+from bench.fixtures import ADDRESS, stocked_products, user_tokens
 from bench.http import (
     BARE,
     BASELINE,
@@ -35,20 +34,13 @@ from bench.http import (
     constant_get,
     constant_post,
 )
+from bench.measure import Result, compared
 from eventstore.projections import upsert_guarded
 from orders.domain import CatalogueItem, Order, ShippingAddress
 from orders.models import OrderView
 from orders.projections import order_view_row
 
 BACKGROUND_ORDERS = int(os.environ.get("BENCH_ORDERS", "100000"))
-
-ADDRESS = {
-    "name": "Bench",
-    "line1": "1 Load St",
-    "city": "Berlin",
-    "postal_code": "10115",
-    "country": "DE",
-}
 
 
 def _customers() -> list[Caller]:

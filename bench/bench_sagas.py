@@ -37,8 +37,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench import Result, result
-from bench.fixtures import stocked_products, user_tokens
+from bench.fixtures import ADDRESS, stocked_products, user_tokens
+from bench.measure import Result, Side, measured
 from commerce_project.celery import app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,13 +46,6 @@ LATENCY_SAMPLES = int(os.environ.get("BENCH_SAGA_LATENCY_SAMPLES", "40"))
 THROUGHPUT_SAGAS = int(os.environ.get("BENCH_SAGA_THROUGHPUT_SAGAS", "300"))
 NOOP_SAMPLES = int(os.environ.get("BENCH_NOOP_SAMPLES", "300"))
 NOOP_TASKS = int(os.environ.get("BENCH_NOOP_TASKS", "3000"))
-ADDRESS = {
-    "name": "Bench",
-    "line1": "1 Load St",
-    "city": "Berlin",
-    "postal_code": "10115",
-    "country": "DE",
-}
 
 
 @app.task(name="bench.sagas.noop")
@@ -275,28 +268,19 @@ def bench_checkout_to_paid_latency() -> list[Result]:
     with workers(1) as queue:
         round_trips = _noop_round_trips(queue)
         latencies = _checkout_latencies()
-    base = statistics.median(round_trips)
-    p50, p95 = statistics.median(latencies), _percentile(latencies, 0.95)
-    base95 = _percentile(round_trips, 0.95)
+    percentiles = {
+        "p50": (statistics.median(latencies), statistics.median(round_trips)),
+        "p95": (_percentile(latencies, 0.95), _percentile(round_trips, 0.95)),
+    }
     return [
-        result(
-            "sagas: checkout → PAID latency p50 (1 worker)",
-            p50 * 1000,
-            "ms",
-            "Celery no-op round trip p50",
-            base * 1000,
-            baseline_unit="ms",
+        measured(
+            f"sagas: checkout → PAID latency {label} (1 worker)",
+            Side(ours * 1000, "ms"),
+            f"Celery no-op round trip {label}",
+            Side(base * 1000, "ms"),
             lower_is_better=True,
-        ),
-        result(
-            "sagas: checkout → PAID latency p95 (1 worker)",
-            p95 * 1000,
-            "ms",
-            "Celery no-op round trip p95",
-            base95 * 1000,
-            baseline_unit="ms",
-            lower_is_better=True,
-        ),
+        )
+        for label, (ours, base) in percentiles.items()
     ]
 
 
@@ -306,13 +290,11 @@ def _throughput(count: int) -> Result:
         noop_rate = _noop_per_second(queue)
         saga_rate = _sagas_per_second(queue)
     processes = f"{count} worker process{'es' if count > 1 else ''}"
-    return result(
+    return measured(
         f"sagas: completed sagas/s, {processes}",
-        saga_rate,
-        "sagas/s",
+        Side(saga_rate, "sagas/s"),
         f"Celery no-op tasks/s, {processes}",
-        noop_rate,
-        baseline_unit="tasks/s",
+        Side(noop_rate, "tasks/s"),
     )
 
 

@@ -14,6 +14,15 @@ from accounts.models import User
 from inventory.models import Product
 from inventory.services import product_create, stock_restock
 
+# The shipping address of every order a benchmark places.
+ADDRESS = {
+    "name": "Bench",
+    "line1": "1 Load St",
+    "city": "Berlin",
+    "postal_code": "10115",
+    "country": "DE",
+}
+
 
 def user_tokens(prefix: str, count: int, *, staff: bool = False) -> list[str]:
     """API tokens of `count` users named `<prefix>-<n>`, created when missing."""

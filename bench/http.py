@@ -24,7 +24,7 @@ failures. `compare()` alternates a measured and a baseline operation for ROUNDS 
 
 Use from a bench module (the runner has set Django up):
 
-    from bench import Result, compared
+    from bench.measure import Result, compared
     from bench.fixtures import user_tokens
     from bench.http import BASELINE, CONNECTIONS, Caller, Client, compare, constant_get
 
@@ -66,7 +66,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from bench import ROUNDS, in_turns
+from bench.measure import ROUNDS, in_turns
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "2"))

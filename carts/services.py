@@ -47,8 +47,8 @@ from .exceptions import (
 )
 from .repository import (
     ANONYMOUS,
+    ScriptReply,
     StoredCart,
-    WriteResult,
     cart_store_claim,
     cart_store_complete,
     cart_store_create,
@@ -57,6 +57,7 @@ from .repository import (
     cart_store_release_claim,
     cart_store_write_line,
 )
+from .scripts import LineMode, Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -71,11 +72,6 @@ def _ttl_seconds() -> int:
 
 def _requester(user_id: UUID | None) -> str:
     return str(user_id) if user_id else ANONYMOUS
-
-
-def _checkout_state(claim: str) -> tuple[str, UUID]:
-    state, _, order_id = claim.partition(":")
-    return state, UUID(order_id)
 
 
 def _session_id_for(idempotency_token: str) -> str:
@@ -109,10 +105,8 @@ def cart_get(*, session_id: str, user_id: UUID | None, is_staff: bool = False) -
         raise CartNotFound()
     if not is_staff and cart.owner not in (ANONYMOUS, _requester(user_id)):
         raise CartNotFound()
-    if cart.checkout:
-        state, order_id = _checkout_state(cart.checkout)
-        if state == "done":
-            raise CartCheckedOut(order_id)
+    if cart.checkout and cart.checkout.done:
+        raise CartCheckedOut(cart.checkout.order_id)
     return cart
 
 
@@ -134,7 +128,7 @@ def cart_item_add(
     IDEMPOTENCY_KEY_TTL); a repeat answers with the cart as it is."""
     _check_quantity(quantity, minimum=1)
     return _write_line(
-        session_id, user_id, product_id, quantity, mode="add", token=idempotency_token
+        session_id, user_id, product_id, quantity, mode=LineMode.ADD, token=idempotency_token
     )
 
 
@@ -143,12 +137,12 @@ def cart_item_set(
 ) -> StoredCart:
     """Sets the line to `quantity` (0..CART_MAX_LINE_QUANTITY; 0 removes it)."""
     _check_quantity(quantity, minimum=0)
-    return _write_line(session_id, user_id, product_id, quantity, mode="set")
+    return _write_line(session_id, user_id, product_id, quantity, mode=LineMode.SET)
 
 
 def cart_item_remove(*, session_id: str, user_id: UUID | None, product_id: UUID) -> StoredCart:
     """Removes the line; removing a line that is not there is not an error."""
-    return _write_line(session_id, user_id, product_id, 0, mode="set")
+    return _write_line(session_id, user_id, product_id, 0, mode=LineMode.SET)
 
 
 # --- checkout support
@@ -181,20 +175,24 @@ def cart_checkout_claim(
     Raises CartNotFound (unknown or someone else's), CartEmpty (400), CartStoreUnavailable.
     The claim lapses after CART_CHECKOUT_CLAIM_TTL if its holder dies."""
     chosen = order_id or cart_checkout_order_id(session_id=session_id)
-    result, lines = cart_store_claim(
+    reply = cart_store_claim(
         session_id=session_id,
         user_id=user_id,
         order_id=chosen,
         claim_ttl_ms=int(settings.CART_CHECKOUT_CLAIM_TTL.total_seconds() * 1000),
         ttl_seconds=_ttl_seconds(),
     )
-    if result.outcome == "won":
-        return CheckoutClaim(order_id=chosen, won=True, completed=False, lines=lines)
-    if result.outcome == "claimed":
-        state, holder = _checkout_state(result.detail)
-        return CheckoutClaim(order_id=holder, won=False, completed=state == "done", lines={})
-    if result.outcome == "empty":
-        raise CartEmpty()
+    match reply.outcome:
+        case Outcome.WON:
+            return CheckoutClaim(order_id=chosen, won=True, completed=False, lines=reply.lines)
+        case Outcome.CLAIMED:
+            assert reply.checkout is not None
+            holder = reply.checkout
+            return CheckoutClaim(
+                order_id=holder.order_id, won=False, completed=holder.done, lines={}
+            )
+        case Outcome.EMPTY:
+            raise CartEmpty()
     raise CartNotFound()
 
 
@@ -260,10 +258,10 @@ def _write_line(
     product_id: UUID,
     quantity: int,
     *,
-    mode: str,
+    mode: LineMode,
     token: str | None = None,
 ) -> StoredCart:
-    def write(available: int | None, currency: str | None) -> WriteResult:
+    def write(available: int | None, currency: str | None) -> ScriptReply:
         return cart_store_write_line(
             session_id=session_id,
             requester=_requester(user_id),
@@ -279,64 +277,62 @@ def _write_line(
             applied_ttl_seconds=int(settings.IDEMPOTENCY_KEY_TTL.total_seconds()),
         )
 
-    if mode == "set" and quantity == 0:
+    if mode == LineMode.SET and quantity == 0:
         # Any line may go, even one whose product was withdrawn meanwhile.
-        result = write(0, "")
+        reply = write(0, "")
     else:
         # The script checks the product against the catalogue cache itself (one round
         # trip); only a product missing there costs a lookup and a second attempt.
-        result = write(None, None)
-        if result.outcome == "uncached":
+        reply = write(None, None)
+        if reply.outcome == Outcome.UNCACHED:
             product = _sellable(product_id)
-            result = write(product.available, product.currency)
-        elif result.outcome == "inactive":
+            reply = write(product.available, product.currency)
+        elif reply.outcome == Outcome.INACTIVE:
             raise _not_for_sale(product_id, "This product is not for sale.")
-    _raise_for(
-        result, product_id=product_id, quantity=quantity, mode=mode, available=result.available
-    )
-    assert result.cart is not None
-    return result.cart
+    _raise_for(reply, product_id=product_id, quantity=quantity, mode=mode)
+    assert reply.cart is not None
+    return reply.cart
 
 
 def _raise_for(
-    result: WriteResult,
+    reply: ScriptReply,
     *,
     product_id: UUID | None = None,
     quantity: int = 0,
-    mode: str = "",
-    available: int = 0,
+    mode: LineMode = LineMode.SET,
 ) -> None:
-    outcome = result.outcome
-    if outcome == "ok":
+    """Raises what a refusal means; returns on OK."""
+    outcome = reply.outcome
+    if outcome == Outcome.OK:
         return
-    if outcome == "missing":
+    if outcome == Outcome.MISSING:
         raise CartNotFound()
-    if outcome == "claimed":
-        state, order_id = _checkout_state(result.detail)
-        if state == "done":
-            raise CartCheckedOut(order_id)
-        raise CartCheckoutInProgress(order_id)
+    if outcome == Outcome.CLAIMED:
+        assert reply.checkout is not None
+        if reply.checkout.done:
+            raise CartCheckedOut(reply.checkout.order_id)
+        raise CartCheckoutInProgress(reply.checkout.order_id)
     assert product_id is not None
-    current = int(result.detail) if outcome in ("quantity", "short") else 0
-    wanted = current + quantity if mode == "add" else quantity
-    if outcome == "currency":
+    wanted = reply.current + quantity if mode == LineMode.ADD else quantity
+    if outcome == Outcome.CURRENCY:
         raise InvalidInput(
-            f"This cart is in {result.detail}; the product is priced in another currency.",
-            errors={"product_id": [f"Not priced in {result.detail}, the cart's currency."]},
+            f"This cart is in {reply.cart_currency}; the product is priced in another currency.",
+            errors={"product_id": [f"Not priced in {reply.cart_currency}, the cart's currency."]},
         )
-    if outcome == "lines":
+    if outcome == Outcome.LINES:
         limit = settings.CART_MAX_LINES
         raise InvalidInput(
             f"A cart holds at most {limit} different products.",
             errors={"product_id": [f"The cart already has {limit} different products."]},
         )
-    if outcome == "quantity":
+    if outcome == Outcome.QUANTITY:
         limit = settings.CART_MAX_LINE_QUANTITY
         raise InvalidInput(
             f"The line would hold {wanted} units; at most {limit} are allowed.",
             errors={"quantity": [f"The line would hold {wanted}; at most {limit}."]},
         )
-    if outcome == "short":
+    if outcome == Outcome.SHORT:
+        available = reply.available
         raise OutOfStock(
             [ShortLine(product_id, wanted, available)],
             detail=f"Only {available} available of {product_id}; {wanted} requested.",

@@ -115,19 +115,18 @@ def product_snapshots(
     ids = list(dict.fromkeys(product_ids))
     if not ids:
         return {}
-    if cached is not None:
-        available, entries = cached
-    else:
+    if cached is None:
         try:
-            available, entries = catalogue_cache_read(ids)
+            cached = catalogue_cache_read(ids)
         except redis.RedisError as exc:
             logger.warning("catalogue cache unreachable, products read from the database: %s", exc)
             return _snapshots_from_db(ids, write_back=False)
+    available = cached.available
     snapshots = {
         pid: ProductSnapshot(
             pid, entry.sku, entry.name, entry.price, entry.currency, entry.active, available[pid]
         )
-        for pid, entry in entries.items()
+        for pid, entry in cached.entries.items()
         if pid in available
     }
     missing = [pid for pid in ids if pid not in snapshots]

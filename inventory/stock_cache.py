@@ -73,11 +73,11 @@ class StockLevel:
 
 
 def stock_cache_key(product_id: UUID) -> str:
-    return f"inventory:{product_id}"
+    return f"{CATALOGUE_KEY_PREFIX}{product_id}"
 
 
 def _version_key(product_id: UUID) -> str:
-    return f"inventory:{product_id}:version"
+    return f"{CATALOGUE_KEY_PREFIX}{product_id}:version"
 
 
 # Caps the TTL of every key in KEYS at ARGV[ttl_at] (seconds), giving one to keys that have
@@ -132,27 +132,40 @@ def _lost_write(what: str, product_ids: Sequence[UUID], exc: redis.RedisError) -
     )
 
 
+# One guarded write: the product it is for, the script's KEYS and ARGV.
+_Write = tuple[UUID, list[str], list[Any]]
+
+
+def _guarded_writes(what: str, script: str, writes: Sequence[_Write]) -> None:
+    """Runs `script` once per write, pipelined in one round trip. A Redis failure is logged
+    (naming the products) and swallowed."""
+    if not writes:
+        return
+    try:
+        client = redis_client()
+        guarded = client.register_script(script)
+        pipe = client.pipeline(transaction=False)
+        for _, keys, args in writes:
+            guarded(keys=keys, args=args, client=pipe)
+        pipe.execute()
+    except redis.RedisError as exc:
+        _lost_write(what, [product_id for product_id, _, _ in writes], exc)
+
+
 def stock_cache_write(levels: Iterable[StockLevel]) -> None:
     """Writes now, in one round trip. A Redis failure is logged (naming the products) and
     swallowed: the database stays the truth, and what Redis still holds expires within
     INVENTORY_CACHE_TTL, after which reads fall back to the database and rewrite the key."""
-    batch = list(levels)
-    if not batch:
-        return
     ttl = int(settings.INVENTORY_CACHE_TTL)
-    try:
-        client = redis_client()
-        script = client.register_script(_GUARDED_SET)
-        pipe = client.pipeline(transaction=False)
-        for level in batch:
-            script(
-                keys=[stock_cache_key(level.product_id), _version_key(level.product_id)],
-                args=[level.available, level.version, ttl],
-                client=pipe,
-            )
-        pipe.execute()
-    except redis.RedisError as exc:
-        _lost_write("stock", [level.product_id for level in batch], exc)
+    writes = [
+        (
+            level.product_id,
+            [stock_cache_key(level.product_id), _version_key(level.product_id)],
+            [level.available, level.version, ttl],
+        )
+        for level in levels
+    ]
+    _guarded_writes("stock", _GUARDED_SET, writes)
 
 
 def stock_cache_write_on_commit(levels: Iterable[StockLevel]) -> None:
@@ -194,7 +207,7 @@ class ProductEntry:
 
 
 def product_cache_key(product_id: UUID) -> str:
-    return f"inventory:{product_id}:product"
+    return f"{CATALOGUE_KEY_PREFIX}{product_id}{CATALOGUE_PRODUCT_SUFFIX}"
 
 
 # KEYS: product key. ARGV: version, ttl, entry as JSON (with the version as "v").
@@ -241,23 +254,16 @@ def _entry_from_json(product_id: UUID, raw: str | bytes) -> ProductEntry:
 
 def product_cache_write(entries: Iterable[ProductEntry]) -> None:
     """Writes now, one round trip; Redis errors are logged and swallowed."""
-    batch = list(entries)
-    if not batch:
-        return
     ttl = int(settings.INVENTORY_CACHE_TTL)
-    try:
-        client = redis_client()
-        script = client.register_script(_GUARDED_PRODUCT_SET)
-        pipe = client.pipeline(transaction=False)
-        for entry in batch:
-            script(
-                keys=[product_cache_key(entry.product_id)],
-                args=[entry.version, ttl, _entry_json(entry)],
-                client=pipe,
-            )
-        pipe.execute()
-    except redis.RedisError as exc:
-        _lost_write("product", [entry.product_id for entry in batch], exc)
+    writes = [
+        (
+            entry.product_id,
+            [product_cache_key(entry.product_id)],
+            [entry.version, ttl, _entry_json(entry)],
+        )
+        for entry in entries
+    ]
+    _guarded_writes("product", _GUARDED_PRODUCT_SET, writes)
 
 
 def product_cache_write_on_commit(entries: Iterable[ProductEntry]) -> None:
@@ -266,19 +272,61 @@ def product_cache_write_on_commit(entries: Iterable[ProductEntry]) -> None:
         transaction.on_commit(lambda: product_cache_write(batch))
 
 
-# For scripts that read the catalogue together with their own keys (the cart's): the key
-# of a product's availability is PREFIX + id, of its entry PREFIX + id + PRODUCT_SUFFIX.
+# --- The catalogue as another script reads it (the cart store's, in one round trip with its
+# own keys). The script prepends CATALOGUE_LUA and passes catalogue_script_args() among its
+# ARGV: the key layout and the entry's fields are known here only.
+
 CATALOGUE_KEY_PREFIX = "inventory:"
 CATALOGUE_PRODUCT_SUFFIX = ":product"
 
-CatalogueValues = tuple[dict[UUID, int], dict[UUID, ProductEntry]]
+# catalogue_values(prefix, suffix, ids): the values of the availability keys of `ids`, then
+# of their entry keys, in that order (false where a key is missing) — what catalogue_decode
+# reads back. catalogue_product(prefix, suffix, id): the product's availability (a number),
+# currency and active flag, or nil when either key is missing.
+CATALOGUE_LUA = """
+local function catalogue_values(prefix, suffix, ids)
+  if #ids == 0 then
+    return {}
+  end
+  local keys = {}
+  for i = 1, #ids do
+    keys[#keys + 1] = prefix .. ids[i]
+  end
+  for i = 1, #ids do
+    keys[#keys + 1] = prefix .. ids[i] .. suffix
+  end
+  return redis.call('MGET', unpack(keys))
+end
+local function catalogue_product(prefix, suffix, id)
+  local stock = redis.call('GET', prefix .. id)
+  local entry = redis.call('GET', prefix .. id .. suffix)
+  if not stock or not entry then
+    return nil
+  end
+  entry = cjson.decode(entry)
+  return tonumber(stock), entry['currency'], entry['active']
+end
+"""
+
+
+def catalogue_script_args() -> list[str]:
+    """The two ARGV values (in this order) a script gives CATALOGUE_LUA's functions."""
+    return [CATALOGUE_KEY_PREFIX, CATALOGUE_PRODUCT_SUFFIX]
+
+
+@dataclass(frozen=True)
+class CatalogueValues:
+    """What the catalogue cache holds for some products; products it lacks are absent."""
+
+    available: dict[UUID, int]
+    entries: dict[UUID, ProductEntry]
 
 
 def catalogue_cache_read(product_ids: Sequence[UUID]) -> CatalogueValues:
     """Availability and product entries of `product_ids` with one MGET. Missing keys are
     absent from the answer. Raises RedisError."""
     if not product_ids:
-        return {}, {}
+        return CatalogueValues({}, {})
     keys = [stock_cache_key(pid) for pid in product_ids]
     keys += [product_cache_key(pid) for pid in product_ids]
     return catalogue_decode(product_ids, redis_client().mget(keys))
@@ -286,7 +334,8 @@ def catalogue_cache_read(product_ids: Sequence[UUID]) -> CatalogueValues:
 
 def catalogue_decode(product_ids: Sequence[UUID], values: Sequence[Any]) -> CatalogueValues:
     """Decodes the values of the availability keys of `product_ids` followed by those of
-    their entry keys, in that order (None where a key is missing)."""
+    their entry keys, in that order (None where a key is missing): the MGET of
+    catalogue_cache_read, or what CATALOGUE_LUA's catalogue_values answered."""
     count = len(product_ids)
     available = {
         pid: int(value) for pid, value in zip(product_ids, values[:count], strict=True) if value
@@ -296,4 +345,4 @@ def catalogue_decode(product_ids: Sequence[UUID], values: Sequence[Any]) -> Cata
         for pid, value in zip(product_ids, values[count:], strict=True)
         if value
     }
-    return available, entries
+    return CatalogueValues(available, entries)
