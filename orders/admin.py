@@ -28,7 +28,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from commerce_project.admin import ReadOnlyModelAdmin
-from commerce_project.api.errors import ApplicationError
+from commerce_project.errors import ApplicationError
 from eventstore.commands import dispatch
 from eventstore.events import redacted_event_data, serialize_event
 from eventstore.store import load

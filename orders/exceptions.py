@@ -6,13 +6,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from commerce_project.api.errors import ApplicationError, Forbidden, InvalidInput, NotFound
+from commerce_project.errors import ConflictError, Forbidden, InvalidInput, NotFound
 
 
-class IllegalTransition(ApplicationError):
+class IllegalTransition(ConflictError):
     type = "illegal-transition"
     title = "Illegal transition"
-    status = 409
 
     def __init__(
         self,

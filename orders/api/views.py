@@ -19,8 +19,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from commerce_project.api.errors import InvalidInput
 from commerce_project.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
+from commerce_project.errors import InvalidInput
 from eventstore.commands import dispatch
 from orders import selectors
 from orders.commands import (
