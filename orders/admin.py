@@ -241,7 +241,11 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="saga")
     def saga_link(self, view: OrderView) -> SafeString:
-        return format_html('<a href="/api/v1/sagas/{0}/">{0}</a>', view.saga_id)
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("saga-detail", kwargs={"saga_id": view.saga_id}),
+            view.saga_id,
+        )
 
     @admin.display(description="shipping address")
     def shipping_address_text(self, view: OrderView) -> str:
