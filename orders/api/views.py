@@ -114,6 +114,11 @@ def _no_fields(data: dict[str, Any], url: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def body_fields(*names: str) -> CommandFields:
+    """The command fields that are the body's fields of the same name, as validated."""
+    return lambda data, url: {name: data[name] for name in names}
+
+
 def order_command(
     command: type[OrderCommand],
     *,
@@ -204,7 +209,7 @@ class OrderItemsView(OrderCommandView):
     post = order_command(
         AddOrderItem,
         body=LineInputSerializer,
-        fields=lambda data, url: {"product_id": data["product_id"], "quantity": data["quantity"]},
+        fields=body_fields("product_id", "quantity"),
     )
 
 
@@ -239,9 +244,7 @@ class OrderConfirmView(OrderCommandView):
 
 
 class OrderCancelView(OrderCommandView):
-    post = order_command(
-        CancelOrder, body=CancelSerializer, fields=lambda data, url: {"reason": data["reason"]}
-    )
+    post = order_command(CancelOrder, body=CancelSerializer, fields=body_fields("reason"))
 
 
 class StaffOrderCommandView(OrderCommandView):
@@ -252,10 +255,7 @@ class OrderShipView(StaffOrderCommandView):
     post = order_command(
         ShipOrder,
         body=ShipSerializer,
-        fields=lambda data, url: {
-            "carrier": data["carrier"],
-            "tracking_number": data["tracking_number"],
-        },
+        fields=body_fields("carrier", "tracking_number"),
     )
 
 
@@ -264,9 +264,7 @@ class OrderDeliverView(StaffOrderCommandView):
 
 
 class OrderRefundView(StaffOrderCommandView):
-    post = order_command(
-        RefundOrder, body=RefundSerializer, fields=lambda data, url: {"reason": data["reason"]}
-    )
+    post = order_command(RefundOrder, body=RefundSerializer, fields=body_fields("reason"))
 
 
 class OrderEventsView(generics.GenericAPIView[Any]):
