@@ -184,9 +184,10 @@ class OrderListCreateView(generics.ListAPIView[OrderView]):
         except ProductRefused as exc:
             # Name the line as a validation error of `items` would: items.<index>.product_id.
             positions = [line.product_id for line in command.lines]
-            if exc.product_id in positions:
-                exc.at_field(f"items.{positions.index(exc.product_id)}.product_id")
-            raise
+            if exc.product_id not in positions:
+                raise
+            field = f"items.{positions.index(exc.product_id)}.product_id"
+            raise InvalidInput(exc.message, errors={field: [exc.message]}) from exc
         response = order_response(
             OrderView.objects.get(pk=command.order_id), status_code=status.HTTP_201_CREATED
         )
