@@ -121,9 +121,9 @@ def body_fields(*names: str) -> CommandFields:
 
 def order_command(
     command: type[OrderCommand],
-    *,
     body: type[serializers.Serializer[Any]] | None = None,
     fields: CommandFields = _no_fields,
+    *,
     idempotency_key_documented: bool = True,
 ) -> Callable[..., Response]:
     """The view method of one command on an order the caller can see (404 otherwise): parse
@@ -206,46 +206,38 @@ class OrderDetailView(OrderCommandView):
         return order_response(view)
 
 
+def _product_in_url(data: dict[str, Any], url: dict[str, Any]) -> dict[str, Any]:
+    return {"product_id": url["product_id"], **data}
+
+
+def _address(data: dict[str, Any], url: dict[str, Any]) -> dict[str, Any]:
+    return {"address": ShippingAddress(**data)}
+
+
+def _confirmation(data: dict[str, Any], url: dict[str, Any]) -> dict[str, Any]:
+    address = address_from(data["shipping_address"])
+    return {"payment_token": data["payment_token"], "shipping_address": address}
+
+
 class OrderItemsView(OrderCommandView):
-    post = order_command(
-        AddOrderItem,
-        body=LineInputSerializer,
-        fields=body_fields("product_id", "quantity"),
-    )
+    post = order_command(AddOrderItem, LineInputSerializer, body_fields("product_id", "quantity"))
 
 
 class OrderItemView(OrderCommandView):
-    put = order_command(
-        ChangeOrderItemQuantity,
-        body=QuantitySerializer,
-        fields=lambda data, url: {"product_id": url["product_id"], "quantity": data["quantity"]},
-    )
-    delete = order_command(
-        RemoveOrderItem, fields=lambda data, url: {"product_id": url["product_id"]}
-    )
+    put = order_command(ChangeOrderItemQuantity, QuantitySerializer, _product_in_url)
+    delete = order_command(RemoveOrderItem, None, _product_in_url)
 
 
 class OrderShippingAddressView(OrderCommandView):
-    put = order_command(
-        SetShippingAddress,
-        body=ShippingAddressSerializer,
-        fields=lambda data, url: {"address": ShippingAddress(**data)},
-    )
+    put = order_command(SetShippingAddress, ShippingAddressSerializer, _address)
 
 
 class OrderConfirmView(OrderCommandView):
-    post = order_command(
-        ConfirmOrder,
-        body=ConfirmSerializer,
-        fields=lambda data, url: {
-            "payment_token": data["payment_token"],
-            "shipping_address": address_from(data["shipping_address"]),
-        },
-    )
+    post = order_command(ConfirmOrder, ConfirmSerializer, _confirmation)
 
 
 class OrderCancelView(OrderCommandView):
-    post = order_command(CancelOrder, body=CancelSerializer, fields=body_fields("reason"))
+    post = order_command(CancelOrder, CancelSerializer, body_fields("reason"))
 
 
 class StaffOrderCommandView(OrderCommandView):
@@ -253,11 +245,7 @@ class StaffOrderCommandView(OrderCommandView):
 
 
 class OrderShipView(StaffOrderCommandView):
-    post = order_command(
-        ShipOrder,
-        body=ShipSerializer,
-        fields=body_fields("carrier", "tracking_number"),
-    )
+    post = order_command(ShipOrder, ShipSerializer, body_fields("carrier", "tracking_number"))
 
 
 class OrderDeliverView(StaffOrderCommandView):
@@ -265,7 +253,7 @@ class OrderDeliverView(StaffOrderCommandView):
 
 
 class OrderRefundView(StaffOrderCommandView):
-    post = order_command(RefundOrder, body=RefundSerializer, fields=body_fields("reason"))
+    post = order_command(RefundOrder, RefundSerializer, body_fields("reason"))
 
 
 class OrderEventsView(generics.GenericAPIView[Any]):
