@@ -3,8 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 from uuid import UUID
 
-from commerce_project.api.errors import (
-    ApplicationError,
+from commerce_project.errors import (
     ConflictError,
     InvalidInput,
     NotFound,
@@ -64,12 +63,11 @@ class CartStoreUnavailable(ServiceUnavailable):
         super().__init__("Carts are unavailable right now (the cart store is unreachable).")
 
 
-class PriceChanged(ApplicationError):
+class PriceChanged(ConflictError):
     """The total the customer was shown is not what the cart costs now."""
 
     type = "price-changed"
     title = "Prices changed"
-    status = 409
 
     def __init__(self, *, total: Decimal, expected_total: Decimal, currency: str) -> None:
         super().__init__(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from uuid import UUID
 
 from django.conf import settings
@@ -13,6 +14,13 @@ from django.utils import timezone
 from inventory.selectors import product_snapshots
 
 from .repository import StoredCart
+
+
+class CartStatus(StrEnum):
+    """OPEN: the customer may change it. CHECKING_OUT: a checkout holds it."""
+
+    OPEN = "OPEN"
+    CHECKING_OUT = "CHECKING_OUT"
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,7 @@ class CartLine:
 class CartView:
     session_id: str
     owner_id: UUID | None
-    status: str
+    status: CartStatus
     lines: list[CartLine]
     total: Decimal
     currency: str
@@ -66,7 +74,7 @@ def cart_view(*, cart: StoredCart) -> CartView:
     return CartView(
         session_id=cart.session_id,
         owner_id=cart.owner_id,
-        status="CHECKING_OUT" if cart.checkout else "OPEN",
+        status=CartStatus.CHECKING_OUT if cart.checkout else CartStatus.OPEN,
         lines=lines,
         total=sum((line.line_total for line in sold), Decimal("0.00")),
         currency=cart.currency or settings.INVENTORY_DEFAULT_CURRENCY,

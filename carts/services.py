@@ -34,7 +34,7 @@ from uuid import UUID
 from django.conf import settings
 from django.db import transaction
 
-from commerce_project.api.errors import InvalidInput
+from commerce_project.errors import InvalidInput
 from inventory.exceptions import OutOfStock, ShortLine
 from inventory.selectors import ProductSnapshot, product_snapshots
 

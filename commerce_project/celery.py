@@ -24,7 +24,7 @@ _REQUEST_ID_HEADER = "request_id"
 
 @before_task_publish.connect
 def _attach_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
-    from commerce_project.api.request_id import current_request_id
+    from commerce_project.context import current_request_id
 
     if headers is not None:
         headers.setdefault(_REQUEST_ID_HEADER, current_request_id.get())
@@ -32,7 +32,7 @@ def _attach_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
 
 @task_prerun.connect
 def _restore_request_id(task: Task | None = None, **_: Any) -> None:
-    from commerce_project.api.request_id import current_request_id, new_request_id
+    from commerce_project.context import current_request_id, new_request_id
 
     request_id = getattr(task.request, _REQUEST_ID_HEADER, None) if task else None
     current_request_id.set(request_id if request_id and request_id != "-" else new_request_id())
@@ -40,6 +40,6 @@ def _restore_request_id(task: Task | None = None, **_: Any) -> None:
 
 @task_postrun.connect
 def _clear_request_id(**_: Any) -> None:
-    from commerce_project.api.request_id import current_request_id
+    from commerce_project.context import current_request_id
 
     current_request_id.set("-")

@@ -2,15 +2,14 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from commerce_project.api.errors import ApplicationError, NotFound
+from commerce_project.errors import ConflictError, NotFound
 
 
-class ConcurrencyError(ApplicationError):
+class ConcurrencyError(ConflictError):
     """The stream moved on since it was read: someone else appended first."""
 
     type = "concurrency-conflict"
     title = "Concurrent modification"
-    status = 409
 
     def __init__(self, aggregate_id: UUID, expected_version: int) -> None:
         super().__init__(

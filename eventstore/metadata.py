@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from commerce_project.api.request_id import current_request_id
+from commerce_project.context import current_request_id
 
 _context: ContextVar[dict[str, Any]] = ContextVar("eventstore_metadata", default={})  # noqa: B039
 

@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from commerce_project.admin import ReadOnlyModelAdmin, permission_check
-from commerce_project.api.errors import ApplicationError
+from commerce_project.errors import ApplicationError
 
 from . import services
 from .models import (

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from commerce_project.api.errors import ApplicationError, ConflictError, InvalidInput, NotFound
+from commerce_project.errors import ConflictError, InvalidInput, NotFound
 
 
 @dataclass(frozen=True)
@@ -24,13 +24,12 @@ class ShortLine:
         }
 
 
-class OutOfStock(ApplicationError):
+class OutOfStock(ConflictError):
     """Not enough stock for one or more lines; `lines` names each of them. A permanent
     answer for the quantities asked: retrying the same request will not help."""
 
     type = "out-of-stock"
     title = "Out of stock"
-    status = 409
 
     def __init__(self, lines: Sequence[ShortLine], detail: str | None = None) -> None:
         self.lines = list(lines)
@@ -59,13 +58,12 @@ class StockBusy(ConflictError):
         )
 
 
-class ReservationNotActive(ApplicationError):
+class ReservationNotActive(ConflictError):
     """The order's stock is no longer (or was never) held: it was released or expired.
     The caller must compensate (the saga refunds) rather than retry."""
 
     type = "illegal-transition"
     title = "Reservation is not active"
-    status = 409
 
     def __init__(self, order_id: UUID, statuses: Sequence[str]) -> None:
         self.order_id = order_id

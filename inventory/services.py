@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from commerce_project.api.errors import InvalidInput
+from commerce_project.errors import InvalidInput
 
 from .exceptions import (
     OutOfStock,

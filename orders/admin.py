@@ -28,7 +28,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from commerce_project.admin import ReadOnlyModelAdmin
-from commerce_project.api.errors import ApplicationError
+from commerce_project.errors import ApplicationError
 from eventstore.commands import dispatch
 from eventstore.events import redacted_event_data, serialize_event
 from eventstore.store import load
@@ -241,7 +241,11 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="saga")
     def saga_link(self, view: OrderView) -> SafeString:
-        return format_html('<a href="/api/v1/sagas/{0}/">{0}</a>', view.saga_id)
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("saga-detail", kwargs={"saga_id": view.saga_id}),
+            view.saga_id,
+        )
 
     @admin.display(description="shipping address")
     def shipping_address_text(self, view: OrderView) -> str:

@@ -27,7 +27,7 @@ from uuid import UUID
 from django.conf import settings
 from django.utils import timezone
 
-from commerce_project.api.errors import PreconditionFailed
+from commerce_project.errors import PreconditionFailed
 from eventstore.commands import Command, handles
 from eventstore.repository import Repository
 

@@ -572,7 +572,7 @@ class Order(Aggregate, models.Model):
         order.refund_reason = ""
         order.carrier = ""
         order.tracking_number = ""
-        for name in _TIMESTAMPS:
+        for name in ORDER_TIMESTAMPS:
             setattr(order, name, None)
         return order
 
@@ -825,7 +825,7 @@ class Order(Aggregate, models.Model):
             refund_reason=self.refund_reason,
             carrier=self.carrier,
             tracking_number=self.tracking_number,
-            timestamps={name: getattr(self, name) for name in _TIMESTAMPS},
+            timestamps={name: getattr(self, name) for name in ORDER_TIMESTAMPS},
         )
         return cast(dict[str, Any], to_json_value(state))
 
@@ -842,11 +842,12 @@ class Order(Aggregate, models.Model):
         self.refund_reason = restored.refund_reason
         self.carrier = restored.carrier
         self.tracking_number = restored.tracking_number
-        for name in _TIMESTAMPS:
+        for name in ORDER_TIMESTAMPS:
             setattr(self, name, restored.timestamps.get(name))
 
 
-_TIMESTAMPS = (
+# The order's moments, in life order: the aggregate, the read model and the API name them alike.
+ORDER_TIMESTAMPS = (
     "created_at",
     "updated_at",
     "confirmed_at",

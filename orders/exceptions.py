@@ -6,13 +6,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from commerce_project.api.errors import ApplicationError, Forbidden, InvalidInput, NotFound
+from commerce_project.errors import ConflictError, Forbidden, InvalidInput, NotFound
 
 
-class IllegalTransition(ApplicationError):
+class IllegalTransition(ConflictError):
     type = "illegal-transition"
     title = "Illegal transition"
-    status = 409
 
     def __init__(
         self,
@@ -72,18 +71,14 @@ class OrderTotalTooLarge(InvalidInput):
 
 
 class ProductRefused(InvalidInput):
-    """A product that cannot go on an order line. `errors` names `product_id`, the field of
-    a body with one product (adding an item); `at_field` names where the product was in a
-    body with several (`items.1.product_id` when creating an order with lines)."""
+    """A product that cannot go on an order line, named by `product_id` (as the commands
+    name it). An edge whose input names products elsewhere (`items.1.product_id` in a new
+    order's body) maps it to its own field."""
 
     def __init__(self, product_id: UUID, message: str) -> None:
         super().__init__(message, errors={"product_id": [message]})
         self.product_id = product_id
         self.message = message
-
-    def at_field(self, field: str) -> ProductRefused:
-        self.extra["errors"] = {field: [self.message]}
-        return self
 
 
 class CurrencyMismatch(ProductRefused):

@@ -28,6 +28,7 @@ from eventstore.store import RecordedEvent
 
 from .domain import (
     ORDER_EVENT_TYPES,
+    ORDER_TIMESTAMPS,
     Order,
     OrderCancelled,
     OrderConfirmed,
@@ -50,18 +51,6 @@ def _line_json(line: OrderLine) -> dict[str, Any]:
         "quantity": line.quantity,
         "line_total": str(line.line_total),
     }
-
-
-_TIMESTAMPS = (
-    "created_at",
-    "updated_at",
-    "confirmed_at",
-    "paid_at",
-    "shipped_at",
-    "delivered_at",
-    "cancelled_at",
-    "refunded_at",
-)
 
 
 def order_view_row(order: Order) -> Row:
@@ -94,7 +83,7 @@ def order_view_row(order: Order) -> Row:
         "carrier": order.carrier,
         "tracking_number": order.tracking_number,
     }
-    for name in _TIMESTAMPS:
+    for name in ORDER_TIMESTAMPS:
         row[name] = getattr(order, name)
     return row
 
@@ -124,7 +113,7 @@ def order_from_row(row: Row) -> Order:
     order.refund_reason = row["refund_reason"]
     order.carrier = row["carrier"]
     order.tracking_number = row["tracking_number"]
-    for name in _TIMESTAMPS:
+    for name in ORDER_TIMESTAMPS:
         setattr(order, name, row[name])
     return order
 

@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from commerce_project.admin import permission_check
-from commerce_project.api.errors import ApplicationError
+from commerce_project.errors import ApplicationError
 
 from .models import COMPENSATE_SAGA, RESOLVE_SAGA, RETRY_SAGA, SagaInstance, SagaStepLog
 from .services import saga_compensate, saga_mark_resolved, saga_retry

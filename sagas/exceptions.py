@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from commerce_project.api.errors import ApplicationError, ConflictError, NotFound
+from commerce_project.errors import ConflictError, NotFound
 
 
 class UnknownSagaType(LookupError):
@@ -11,13 +11,12 @@ class SagaNotFound(NotFound):
     title = "Saga not found"
 
 
-class SagaIllegalTransition(ApplicationError):
+class SagaIllegalTransition(ConflictError):
     """A staff operation that does not apply to the saga's status (e.g. retrying a COMPLETED
     saga)."""
 
     type = "illegal-transition"
     title = "Operation not allowed in the saga's current status"
-    status = 409
 
 
 class SagaBusy(ConflictError):
@@ -25,5 +24,4 @@ class SagaBusy(ConflictError):
 
     title = "The saga is running a step"
 
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": "1"}
+    retry_after = 1

@@ -6,6 +6,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
+from carts.selectors import CartStatus
 from orders.api.serializers import ShippingAddressSerializer
 
 
@@ -24,7 +25,7 @@ class CartLineSerializer(serializers.Serializer[Any]):
 class CartSerializer(serializers.Serializer[Any]):
     session_id = serializers.CharField()
     owner_id = serializers.UUIDField(allow_null=True)
-    status = serializers.ChoiceField(choices=["OPEN", "CHECKING_OUT"])
+    status = serializers.ChoiceField(choices=[status.value for status in CartStatus])
     lines = CartLineSerializer(many=True)
     total = serializers.DecimalField(max_digits=14, decimal_places=2)
     currency = serializers.CharField()

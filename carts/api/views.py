@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
 from rest_framework.exceptions import NotAuthenticated
@@ -18,12 +19,13 @@ from carts import services
 from carts.checkout import cart_checkout
 from carts.repository import StoredCart
 from carts.selectors import cart_view
+from commerce_project.api.actors import actor_of
 from commerce_project.api.idempotency import (
     IDEMPOTENCY_KEY_PARAMETER,
     current_idempotency_token,
     idempotent,
 )
-from orders.api.views import actor
+from commerce_project.api.permissions import is_staff
 from orders.domain import ShippingAddress
 
 from .serializers import (
@@ -40,10 +42,6 @@ def _user_id(request: Request) -> UUID | None:
     return user.pk if user and user.is_authenticated else None
 
 
-def _is_staff(request: Request) -> bool:
-    return bool(request.user and request.user.is_authenticated and request.user.is_staff)
-
-
 def _money(value: Decimal) -> str:
     return f"{value:.2f}"
 
@@ -55,7 +53,7 @@ def _cart_body(cart: StoredCart) -> dict[str, Any]:
     return {
         "session_id": view.session_id,
         "owner_id": str(view.owner_id) if view.owner_id else None,
-        "status": view.status,
+        "status": view.status.value,
         "lines": [
             {
                 "product_id": str(line.product_id),
@@ -96,7 +94,7 @@ class CartCreateView(CartViewBase):
             user_id=_user_id(request), idempotency_token=current_idempotency_token()
         )
         response = _render(cart, status.HTTP_201_CREATED)
-        response["Location"] = f"{request.path.rstrip('/')}/{cart.session_id}/"
+        response["Location"] = reverse("cart-detail", kwargs={"session_id": cart.session_id})
         return response
 
 
@@ -104,7 +102,7 @@ class CartDetailView(CartViewBase):
     @extend_schema(responses={200: CartSerializer})
     def get(self, request: Request, session_id: str) -> Response:
         cart = services.cart_get(
-            session_id=session_id, user_id=_user_id(request), is_staff=_is_staff(request)
+            session_id=session_id, user_id=_user_id(request), is_staff=is_staff(request.user)
         )
         return _render(cart)
 
@@ -179,9 +177,9 @@ class CartCheckoutView(APIView):
             payment_token=data["payment_token"],
             shipping_address=ShippingAddress(**data["shipping_address"]),
             expected_total=data["expected_total"],
-            actor=actor(request),
+            actor=actor_of(request),
         )
-        order_url = f"/api/v1/orders/{result.order_id}/"
+        order_url = reverse("order-detail", kwargs={"order_id": result.order_id})
         body = {
             "order_id": str(result.order_id),
             "saga_id": str(result.saga_id),
@@ -189,7 +187,7 @@ class CartCheckoutView(APIView):
             "total": _money(result.total),
             "currency": result.currency,
             "order_url": order_url,
-            "saga_url": f"/api/v1/sagas/{result.saga_id}/",
+            "saga_url": reverse("saga-detail", kwargs={"saga_id": result.saga_id}),
             "already_checked_out": not result.created,
         }
         code = status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK

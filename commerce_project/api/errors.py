@@ -1,80 +1,54 @@
-"""The one base class for errors that reach a client, rendered as RFC 9457 problems.
-
-Every domain error subclasses `ApplicationError` with a stable `type` (a short slug that
-clients may branch on), an HTTP status and structured fields that end up in the body.
+"""The HTTP meaning of application errors: status code and headers by error family, and
+the errors only the HTTP edge raises. The errors themselves live in `commerce_project.errors`
+(below every app); `problems.exception_handler` renders them as RFC 9457 problems.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-
-class ApplicationError(Exception):
-    type: ClassVar[str] = "invalid-input"
-    title: ClassVar[str] = "Invalid input"
-    status: ClassVar[int] = 400
-
-    def __init__(self, detail: str | None = None, **extra: Any) -> None:
-        self.detail = detail or self.title
-        self.extra = extra
-        super().__init__(self.detail)
-
-    def headers(self) -> dict[str, str]:
-        return {}
-
-
-class InvalidInput(ApplicationError):
-    pass
-
-
-class NotFound(ApplicationError):
-    type = "not-found"
-    title = "Not found"
-    status = 404
-
-
-class Forbidden(ApplicationError):
-    type = "forbidden"
-    title = "Forbidden"
-    status = 403
-
-
-class ConflictError(ApplicationError):
-    type = "concurrency-conflict"
-    title = "Concurrent modification"
-    status = 409
-
-
-class PreconditionFailed(ApplicationError):
-    type = "concurrency-conflict"
-    title = "Precondition failed"
-    status = 412
+from commerce_project.errors import (
+    ApplicationError,
+    ConflictError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    ServiceUnavailable,
+)
 
 
 class IdempotencyKeyReused(ApplicationError):
     type = "idempotency-key-reused"
     title = "Idempotency key reused with a different request"
-    status = 422
 
 
-class RequestInProgress(ApplicationError):
-    type = "concurrency-conflict"
+class RequestInProgress(ConflictError):
     title = "A request with this Idempotency-Key is still in progress"
-    status = 409
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": "1"}
-
-
-class ServiceUnavailable(ApplicationError):
-    type = "service-unavailable"
-    title = "Service unavailable"
-    status = 503
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": "5"}
+    retry_after = 1
 
 
 class DatabaseUnavailable(ServiceUnavailable):
     def __init__(self) -> None:
         super().__init__("The database is unreachable or restarting; try again shortly.")
+
+
+# The first family an error belongs to decides its status; anything else is a 400.
+_STATUS_BY_FAMILY: tuple[tuple[type[ApplicationError], int], ...] = (
+    (InvalidInput, 400),
+    (NotFound, 404),
+    (Forbidden, 403),
+    (ConflictError, 409),
+    (PreconditionFailed, 412),
+    (IdempotencyKeyReused, 422),
+    (ServiceUnavailable, 503),
+)
+
+
+def http_status(exc: ApplicationError) -> int:
+    for family, status in _STATUS_BY_FAMILY:
+        if isinstance(exc, family):
+            return status
+    return 400
+
+
+def http_headers(exc: ApplicationError) -> dict[str, str]:
+    return {} if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}

@@ -20,9 +20,11 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .errors import ApplicationError, DatabaseUnavailable
+from commerce_project.context import current_request_id
+from commerce_project.errors import ApplicationError
+
+from .errors import DatabaseUnavailable, http_headers, http_status
 from .outages import database_unavailable
-from .request_id import current_request_id
 
 logger = logging.getLogger(__name__)
 
@@ -127,10 +129,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     _render_as_json(context)
     exc = _outage_problem(exc) or exc
     if isinstance(exc, ApplicationError):
+        status = http_status(exc)
         body = problem_body(
-            status=exc.status, type_=exc.type, title=exc.title, detail=exc.detail, **exc.extra
+            status=status, type_=exc.type, title=exc.title, detail=exc.detail, **exc.extra
         )
-        return Response(body, status=exc.status, headers=exc.headers(), content_type=CONTENT_TYPE)
+        return Response(body, status=status, headers=http_headers(exc), content_type=CONTENT_TYPE)
 
     if isinstance(exc, Http404):
         exc = drf.NotFound()
@@ -223,7 +226,7 @@ def _outage_response(request: HttpRequest, exc: BaseException) -> HttpResponse |
     outage = _outage_problem(exc)
     if outage is None:
         return None
-    return problem_response(outage.status, detail=outage.detail, headers=outage.headers())
+    return problem_response(http_status(outage), detail=outage.detail, headers=http_headers(outage))
 
 
 def handler500(request: HttpRequest) -> HttpResponse:

@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from collections.abc import Callable
-from contextvars import ContextVar
 
 from django.http import HttpRequest, HttpResponse
 
+from commerce_project.context import current_request_id, new_request_id
+
 HEADER = "X-Request-ID"
 _ACCEPTABLE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-
-current_request_id: ContextVar[str] = ContextVar("current_request_id", default="-")
-
-
-def new_request_id() -> str:
-    return uuid.uuid4().hex
 
 
 def accept_or_generate(value: str | None) -> str:

@@ -246,7 +246,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Several resources have a `status`; name each choice set after its owner.
     "ENUM_NAME_OVERRIDES": {
-        "CartStatusEnum": ["OPEN", "CHECKING_OUT"],
+        "CartStatusEnum": "carts.selectors.CartStatus",
         "SagaStatusEnum": ["RUNNING", "COMPENSATING", "COMPLETED", "COMPENSATED", "FAILED"],
     },
 }

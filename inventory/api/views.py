@@ -13,9 +13,10 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from commerce_project.api.actors import actor_name
 from commerce_project.api.idempotency import idempotent
 from commerce_project.api.pagination import PageNumberPagination
-from commerce_project.api.permissions import StaffPermission, require_permissions
+from commerce_project.api.permissions import StaffPermission, is_staff, require_permissions
 from inventory import selectors, services
 from inventory.models import RESTOCK_PRODUCT, Product
 
@@ -36,14 +37,6 @@ _REQUIRED_PERMISSION = {
     "restock": RESTOCK_PRODUCT,
     "stock_movements": "inventory.view_stockmovement",
 }
-
-
-def _is_staff(request: Request) -> bool:
-    return bool(request.user and request.user.is_authenticated and request.user.is_staff)
-
-
-def _actor(request: Request) -> str:
-    return str(request.user.get_username()) if request.user else services.SYSTEM_ACTOR
 
 
 @extend_schema_view(
@@ -74,10 +67,10 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
         return [StaffPermission(_REQUIRED_PERMISSION.get(self.action or "", _NO_SUCH_ACTION))]
 
     def get_queryset(self) -> QuerySet[Product]:
-        return selectors.product_list(include_inactive=_is_staff(self.request))
+        return selectors.product_list(include_inactive=is_staff(self.request.user))
 
     def get_serializer_class(self) -> type[ProductSerializer]:
-        return StaffProductSerializer if _is_staff(self.request) else ProductSerializer
+        return StaffProductSerializer if is_staff(self.request.user) else ProductSerializer
 
     def _render(
         self, products: Sequence[Product], availability: dict[Any, int] | None = None
@@ -105,7 +98,7 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
         return self.get_paginated_response(self._render(page))
 
     def retrieve(self, request: Request, pk: str) -> Response:
-        product = selectors.product_get(product_id=pk, include_inactive=_is_staff(request))
+        product = selectors.product_get(product_id=pk, include_inactive=is_staff(request.user))
         return Response(self._render([product])[0])
 
     @extend_schema(request=ProductCreateSerializer, responses={201: StaffProductSerializer})
@@ -115,7 +108,7 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
         serializer.is_valid(raise_exception=True)
         if serializer.validated_data.get("initial_stock"):
             require_permissions(request.user, RESTOCK_PRODUCT)
-        product = services.product_create(**serializer.validated_data, actor=_actor(request))
+        product = services.product_create(**serializer.validated_data, actor=actor_name(request))
         response = self._render_written(product.id, status.HTTP_201_CREATED)
         response["Location"] = f"{request.path.rstrip('/')}/{product.id}/"
         return response
@@ -139,7 +132,7 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
             product_id=product.id,
             quantity=serializer.validated_data["quantity"],
             reason=serializer.validated_data["reason"],
-            actor=_actor(request),
+            actor=actor_name(request),
         )
         return self._render_written(product.id)
 

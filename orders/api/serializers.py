@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.validators import RegexValidator
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from eventstore.events import redacted_event_data, serialize_event
 from orders.commands import LineRequest
 from orders.countries import ISO_3166_ALPHA2
-from orders.domain import MAX_QUANTITY, MIN_QUANTITY, ShippingAddress
+from orders.domain import MAX_QUANTITY, MIN_QUANTITY, ORDER_TIMESTAMPS, ShippingAddress
 from orders.models import CustomerOrderStats, OrderView
 
 REASON = RegexValidator(
@@ -146,25 +147,18 @@ class OrderSerializer(serializers.ModelSerializer[OrderView]):
             "refund_reason",
             "carrier",
             "tracking_number",
-            "created_at",
-            "updated_at",
-            "confirmed_at",
-            "paid_at",
-            "shipped_at",
-            "delivered_at",
-            "cancelled_at",
-            "refunded_at",
+            *ORDER_TIMESTAMPS,
             "links",
         ]
         read_only_fields = fields
 
     def get_links(self, view: OrderView) -> dict[str, str]:
-        base = f"/api/v1/orders/{view.order_id}/"
+        base = reverse("order-detail", kwargs={"order_id": view.order_id})
         return {
             "self": base,
             "events": f"{base}events/",
             "history": f"{base}history/",
-            "saga": f"/api/v1/sagas/{view.saga_id}/",
+            "saga": reverse("saga-detail", kwargs={"saga_id": view.saga_id}),
         }
 
     def to_representation(self, instance: OrderView) -> dict[str, Any]:
@@ -188,14 +182,7 @@ class OrderSerializer(serializers.ModelSerializer[OrderView]):
             "refund_reason": instance.refund_reason,
             "carrier": instance.carrier,
             "tracking_number": instance.tracking_number,
-            "created_at": _iso(instance.created_at),
-            "updated_at": _iso(instance.updated_at),
-            "confirmed_at": _iso(instance.confirmed_at),
-            "paid_at": _iso(instance.paid_at),
-            "shipped_at": _iso(instance.shipped_at),
-            "delivered_at": _iso(instance.delivered_at),
-            "cancelled_at": _iso(instance.cancelled_at),
-            "refunded_at": _iso(instance.refunded_at),
+            **{name: _iso(getattr(instance, name)) for name in ORDER_TIMESTAMPS},
             "links": self.get_links(instance),
         }
 

@@ -8,19 +8,23 @@ the order moved on). Someone else's order answers 404; a customer on a staff com
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, cast
 from uuid import UUID, uuid4
 
 from django.db.models import QuerySet
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, permissions, status
+from rest_framework import generics, permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from commerce_project.api.errors import InvalidInput
+from commerce_project.api.actors import actor_of
 from commerce_project.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
+from commerce_project.api.permissions import IsStaff
+from commerce_project.errors import InvalidInput
 from eventstore.commands import dispatch
 from orders import selectors
 from orders.commands import (
@@ -35,9 +39,8 @@ from orders.commands import (
     RemoveOrderItem,
     SetShippingAddress,
     ShipOrder,
-    actor_for_user,
 )
-from orders.domain import Actor
+from orders.domain import ShippingAddress
 from orders.exceptions import ProductRefused
 from orders.models import CustomerOrderStats, OrderView
 
@@ -68,16 +71,6 @@ IF_MATCH = OpenApiParameter(
 )
 
 
-class IsStaff(permissions.BasePermission):
-    """Staff endpoints turn customers away early; whether this staff member may run the
-    transition on this order is decided by the command handler, against the loaded order."""
-
-    message = "Only staff may do this."
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        return bool(request.user and request.user.is_staff)
-
-
 def etag(version: int) -> str:
     return f'"{version}"'
 
@@ -93,10 +86,6 @@ def expected_version(request: Request) -> int | None:
             errors={"If-Match": ["Expected a quoted version number."]},
         )
     return int(match.group(1))
-
-
-def actor(request: Request) -> Actor:
-    return actor_for_user(request.user)
 
 
 def order_response(view: OrderView, *, status_code: int = status.HTTP_200_OK) -> Response:
@@ -115,6 +104,52 @@ class OrderCommandView(APIView):
 
     def visible_order(self, request: Request, order_id: UUID) -> OrderView:
         return selectors.order_view_get(user=request.user, order_id=order_id)
+
+
+# A command's own fields, from the validated body and the URL's other parts (product_id).
+CommandFields = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+
+
+def _no_fields(data: dict[str, Any], url: dict[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+def body_fields(*names: str) -> CommandFields:
+    """The command fields that are the body's fields of the same name, as validated."""
+    return lambda data, url: {name: data[name] for name in names}
+
+
+def order_command(
+    command: type[OrderCommand],
+    body: type[serializers.Serializer[Any]] | None = None,
+    fields: CommandFields = _no_fields,
+    *,
+    idempotency_key_documented: bool = True,
+) -> Callable[..., Response]:
+    """The view method of one command on an order the caller can see (404 otherwise): parse
+    the body with `body`, dispatch `command` with the caller as actor and `If-Match` as the
+    expected version (honouring `Idempotency-Key`), answer the order with its ETag."""
+
+    @idempotent
+    def handle(self: OrderCommandView, request: Request, order_id: UUID, **url: Any) -> Response:
+        self.visible_order(request, order_id)
+        data: dict[str, Any] = {}
+        if body is not None:
+            serializer = body(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
+        return run_command(
+            command(
+                order_id=order_id,
+                actor=actor_of(request),
+                expected_version=expected_version(request),
+                **fields(data, url),
+            )
+        )
+
+    parameters = [IF_MATCH, IDEMPOTENCY_KEY_PARAMETER] if idempotency_key_documented else [IF_MATCH]
+    schema = extend_schema(request=body, responses={200: OrderSerializer}, parameters=parameters)
+    return cast(Callable[..., Response], schema(handle))
 
 
 class OrderListCreateView(generics.ListAPIView[OrderView]):
@@ -138,7 +173,7 @@ class OrderListCreateView(generics.ListAPIView[OrderView]):
         data = serializer.validated_data
         command = CreateOrder(
             order_id=uuid4(),
-            actor=actor(request),
+            actor=actor_of(request),
             customer_id=cast(UUID, request.user.pk),
             currency=data.get("currency"),
             lines=serializer.lines(),
@@ -149,13 +184,14 @@ class OrderListCreateView(generics.ListAPIView[OrderView]):
         except ProductRefused as exc:
             # Name the line as a validation error of `items` would: items.<index>.product_id.
             positions = [line.product_id for line in command.lines]
-            if exc.product_id in positions:
-                exc.at_field(f"items.{positions.index(exc.product_id)}.product_id")
-            raise
+            if exc.product_id not in positions:
+                raise
+            field = f"items.{positions.index(exc.product_id)}.product_id"
+            raise InvalidInput(exc.message, errors={field: [exc.message]}) from exc
         response = order_response(
             OrderView.objects.get(pk=command.order_id), status_code=status.HTTP_201_CREATED
         )
-        response["Location"] = f"/api/v1/orders/{command.order_id}/"
+        response["Location"] = reverse("order-detail", kwargs={"order_id": command.order_id})
         return response
 
 
@@ -170,127 +206,38 @@ class OrderDetailView(OrderCommandView):
         return order_response(view)
 
 
+def _product_in_url(data: dict[str, Any], url: dict[str, Any]) -> dict[str, Any]:
+    return {"product_id": url["product_id"], **data}
+
+
+def _address(data: dict[str, Any], url: dict[str, Any]) -> dict[str, Any]:
+    return {"address": ShippingAddress(**data)}
+
+
+def _confirmation(data: dict[str, Any], url: dict[str, Any]) -> dict[str, Any]:
+    address = address_from(data["shipping_address"])
+    return {"payment_token": data["payment_token"], "shipping_address": address}
+
+
 class OrderItemsView(OrderCommandView):
-    @extend_schema(
-        request=LineInputSerializer,
-        responses={200: OrderSerializer},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY_PARAMETER],
-    )
-    @idempotent
-    def post(self, request: Request, order_id: UUID) -> Response:
-        self.visible_order(request, order_id)
-        serializer = LineInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return run_command(
-            AddOrderItem(
-                order_id=order_id,
-                actor=actor(request),
-                expected_version=expected_version(request),
-                product_id=serializer.validated_data["product_id"],
-                quantity=serializer.validated_data["quantity"],
-            ),
-        )
+    post = order_command(AddOrderItem, LineInputSerializer, body_fields("product_id", "quantity"))
 
 
 class OrderItemView(OrderCommandView):
-    @extend_schema(
-        request=QuantitySerializer,
-        responses={200: OrderSerializer},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY_PARAMETER],
-    )
-    @idempotent
-    def put(self, request: Request, order_id: UUID, product_id: UUID) -> Response:
-        self.visible_order(request, order_id)
-        serializer = QuantitySerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return run_command(
-            ChangeOrderItemQuantity(
-                order_id=order_id,
-                actor=actor(request),
-                expected_version=expected_version(request),
-                product_id=product_id,
-                quantity=serializer.validated_data["quantity"],
-            ),
-        )
-
-    @extend_schema(
-        responses={200: OrderSerializer}, parameters=[IF_MATCH, IDEMPOTENCY_KEY_PARAMETER]
-    )
-    @idempotent
-    def delete(self, request: Request, order_id: UUID, product_id: UUID) -> Response:
-        self.visible_order(request, order_id)
-        return run_command(
-            RemoveOrderItem(
-                order_id=order_id,
-                actor=actor(request),
-                expected_version=expected_version(request),
-                product_id=product_id,
-            ),
-        )
+    put = order_command(ChangeOrderItemQuantity, QuantitySerializer, _product_in_url)
+    delete = order_command(RemoveOrderItem, None, _product_in_url)
 
 
 class OrderShippingAddressView(OrderCommandView):
-    @extend_schema(
-        request=ShippingAddressSerializer,
-        responses={200: OrderSerializer},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY_PARAMETER],
-    )
-    @idempotent
-    def put(self, request: Request, order_id: UUID) -> Response:
-        self.visible_order(request, order_id)
-        serializer = ShippingAddressSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return run_command(
-            SetShippingAddress(
-                order_id=order_id,
-                actor=actor(request),
-                expected_version=expected_version(request),
-                address=serializer.to_address(),
-            ),
-        )
+    put = order_command(SetShippingAddress, ShippingAddressSerializer, _address)
 
 
 class OrderConfirmView(OrderCommandView):
-    @extend_schema(
-        request=ConfirmSerializer,
-        responses={200: OrderSerializer},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY_PARAMETER],
-    )
-    @idempotent
-    def post(self, request: Request, order_id: UUID) -> Response:
-        self.visible_order(request, order_id)
-        serializer = ConfirmSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return run_command(
-            ConfirmOrder(
-                order_id=order_id,
-                actor=actor(request),
-                expected_version=expected_version(request),
-                payment_token=serializer.validated_data["payment_token"],
-                shipping_address=address_from(serializer.validated_data["shipping_address"]),
-            ),
-        )
+    post = order_command(ConfirmOrder, ConfirmSerializer, _confirmation)
 
 
 class OrderCancelView(OrderCommandView):
-    @extend_schema(
-        request=CancelSerializer,
-        responses={200: OrderSerializer},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY_PARAMETER],
-    )
-    @idempotent
-    def post(self, request: Request, order_id: UUID) -> Response:
-        self.visible_order(request, order_id)
-        serializer = CancelSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return run_command(
-            CancelOrder(
-                order_id=order_id,
-                actor=actor(request),
-                expected_version=expected_version(request),
-                reason=serializer.validated_data["reason"],
-            ),
-        )
+    post = order_command(CancelOrder, CancelSerializer, body_fields("reason"))
 
 
 class StaffOrderCommandView(OrderCommandView):
@@ -298,58 +245,15 @@ class StaffOrderCommandView(OrderCommandView):
 
 
 class OrderShipView(StaffOrderCommandView):
-    @extend_schema(
-        request=ShipSerializer,
-        responses={200: OrderSerializer},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY_PARAMETER],
-    )
-    @idempotent
-    def post(self, request: Request, order_id: UUID) -> Response:
-        self.visible_order(request, order_id)
-        serializer = ShipSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return run_command(
-            ShipOrder(
-                order_id=order_id,
-                actor=actor(request),
-                expected_version=expected_version(request),
-                carrier=serializer.validated_data["carrier"],
-                tracking_number=serializer.validated_data["tracking_number"],
-            ),
-        )
+    post = order_command(ShipOrder, ShipSerializer, body_fields("carrier", "tracking_number"))
 
 
 class OrderDeliverView(StaffOrderCommandView):
-    @extend_schema(request=None, responses={200: OrderSerializer}, parameters=[IF_MATCH])
-    @idempotent
-    def post(self, request: Request, order_id: UUID) -> Response:
-        self.visible_order(request, order_id)
-        return run_command(
-            DeliverOrder(
-                order_id=order_id, actor=actor(request), expected_version=expected_version(request)
-            ),
-        )
+    post = order_command(DeliverOrder, idempotency_key_documented=False)
 
 
 class OrderRefundView(StaffOrderCommandView):
-    @extend_schema(
-        request=RefundSerializer,
-        responses={200: OrderSerializer},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY_PARAMETER],
-    )
-    @idempotent
-    def post(self, request: Request, order_id: UUID) -> Response:
-        self.visible_order(request, order_id)
-        serializer = RefundSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return run_command(
-            RefundOrder(
-                order_id=order_id,
-                actor=actor(request),
-                expected_version=expected_version(request),
-                reason=serializer.validated_data["reason"],
-            ),
-        )
+    post = order_command(RefundOrder, RefundSerializer, body_fields("reason"))
 
 
 class OrderEventsView(generics.GenericAPIView[Any]):

@@ -5,6 +5,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from commerce_project.api.permissions import is_staff
 from sagas.models import SagaInstance, SagaStepLog
 from sagas.selectors import saga_steps
 
@@ -60,7 +61,7 @@ class SagaDetailSerializer(SagaSerializer):
     def to_representation(self, instance: SagaInstance) -> dict[str, Any]:
         body: dict[str, Any] = super().to_representation(instance)
         request = self.context.get("request")
-        if request is None or not request.user.is_staff:
+        if request is None or not is_staff(request.user):
             # Step data may hold payment tokens and gateway references: staff only.
             body.pop("saga_data", None)
         return body

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
+from commerce_project.api.actors import actor_name
 from commerce_project.api.idempotency import idempotent
 from commerce_project.api.permissions import StaffPermission
 from sagas.exceptions import SagaNotFound
@@ -55,6 +56,6 @@ class SagaViewSet(viewsets.ReadOnlyModelViewSet[SagaInstance]):
     )
     @idempotent
     def retry(self, request: Request, saga_id: Any = None) -> Response:
-        saga = saga_retry(saga_id=self.get_object().pk, actor=request.user.get_username())
+        saga = saga_retry(saga_id=self.get_object().pk, actor=actor_name(request))
         body = SagaDetailSerializer(saga, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_202_ACCEPTED)

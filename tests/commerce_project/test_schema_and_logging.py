@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
-from commerce_project.api.request_id import RequestIdLogFilter, current_request_id
+from commerce_project.api.request_id import RequestIdLogFilter
+from commerce_project.context import current_request_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,7 +62,7 @@ def test_every_log_line_carries_the_request_id() -> None:
 def test_production_logs_are_json() -> None:
     code = (
         "import logging, django; django.setup(); "
-        "from commerce_project.api.request_id import current_request_id; "
+        "from commerce_project.context import current_request_id; "
         "current_request_id.set('req-7'); logging.getLogger('probe').warning('hello')"
     )
     result = subprocess.run(

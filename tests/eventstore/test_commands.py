@@ -167,7 +167,7 @@ def test_dispatch_puts_actor_correlation_and_causation_on_every_event(
 def test_the_request_id_is_the_default_correlation_id(
     open_account: Callable[..., uuid.UUID],
 ) -> None:
-    from commerce_project.api.request_id import current_request_id
+    from commerce_project.context import current_request_id
 
     account_id = open_account()
     token = current_request_id.set("req-42")

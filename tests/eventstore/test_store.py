@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from commerce_project.api.errors import http_status
 from eventstore.exceptions import ConcurrencyError
 from eventstore.metadata import metadata_context
 from eventstore.store import append, load, read_all, stream_version
@@ -58,7 +59,7 @@ def test_append_at_a_stale_or_future_version_raises_concurrency_error(
     # when / then
     with pytest.raises(ConcurrencyError) as caught:
         append(account_id, "BankAccount", expected_version, [BankMoneyDeposited(amount=Decimal(1))])
-    assert caught.value.status == 409
+    assert http_status(caught.value) == 409  # a conflict at the HTTP edge
     assert caught.value.extra["expected_version"] == expected_version
     assert stream_version(account_id) == 1
 
@@ -78,7 +79,7 @@ def test_a_conflict_inside_an_outer_transaction_leaves_it_usable() -> None:
 
 def test_metadata_merges_context_request_and_call() -> None:
     # given
-    from commerce_project.api.request_id import current_request_id
+    from commerce_project.context import current_request_id
 
     token = current_request_id.set("req-123")
     try:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 
-from commerce_project.api.errors import InvalidInput
+from commerce_project.errors import InvalidInput
 from inventory import services
 from inventory.exceptions import ProductNotFound, ReservationNotActive
 from inventory.models import Reservation, StockMovement

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from accounts.models import User
-from commerce_project.api.errors import ApplicationError
+from commerce_project.errors import ApplicationError
 from eventstore.commands import dispatch
 from eventstore.exceptions import ConcurrencyError
 from eventstore.store import load

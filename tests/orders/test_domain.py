@@ -7,7 +7,7 @@ from uuid import uuid4
 
 import pytest
 
-from commerce_project.api.errors import InvalidInput
+from commerce_project.errors import InvalidInput
 from orders.domain import (
     CatalogueItem,
     Order,

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commerce_project.api.errors import ApplicationError
+from commerce_project.errors import ApplicationError
 from eventstore.events import DomainEvent, deserialize_event, serialize_event
 from eventstore.repository import Repository
 from eventstore.store import load
