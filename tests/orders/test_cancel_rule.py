@@ -9,7 +9,6 @@ from uuid import uuid4
 
 import pytest
 
-from eventstore.events import DomainEvent
 from orders.domain import (
     SAGA,
     Actor,
@@ -20,33 +19,13 @@ from orders.domain import (
 )
 from orders.exceptions import ActionForbidden, IllegalTransition
 
-from .scenario import (
-    AT,
-    AUTHORIZED,
-    CONFIRMED,
-    CUSTOMER_ID,
-    DELIVERED,
-    PAID,
-    READY,
-    SHIPPED,
-    given,
-    when,
-)
+from .scenario import AT, CUSTOMER_ID, LIVE_HISTORIES, given, when
 
 OWNER = Actor.customer(CUSTOMER_ID)
 CLERK = Actor.staff(uuid4(), {"orders.cancel_order"})
 SUPPORT = Actor.staff(uuid4(), {"orders.cancel_order", "orders.refund_order"})
 # Staff on their own order are its customer.
 STAFF_OWNER = Actor.staff(CUSTOMER_ID, {"orders.cancel_order", "orders.refund_order"})
-
-HISTORIES: dict[str, tuple[DomainEvent, ...]] = {
-    "DRAFT": READY,
-    "CONFIRMED": CONFIRMED,
-    "CONFIRMED+authorized": AUTHORIZED,
-    "PAID": PAID,
-    "SHIPPED": SHIPPED,
-    "DELIVERED": DELIVERED,
-}
 
 
 @pytest.mark.parametrize(
@@ -73,7 +52,7 @@ def test_cancelling_means_one_transition_per_status_and_actor(
     status: str, actor: Actor, method: str, permission: str
 ) -> None:
     # given
-    order = given(*HISTORIES[status])
+    order = given(*LIVE_HISTORIES[status])
     # when
     rule = order.cancellation_for(actor)
     # then
@@ -119,7 +98,7 @@ def test_the_cancellation_says_who_cancelled_and_what_became_of_the_money(
     payment_status: str,
 ) -> None:
     # given
-    order = given(*HISTORIES[status])
+    order = given(*LIVE_HISTORIES[status])
     # when
     events = when(order, lambda o: o.cancel_as(actor, reason="r", refunded=refunded, at=AT))
     # then
@@ -149,7 +128,7 @@ def test_an_actor_without_the_rules_permission_is_refused(
     status: str, actor: Actor, required_permission: str | None
 ) -> None:
     # given
-    order = given(*HISTORIES[status])
+    order = given(*LIVE_HISTORIES[status])
     # when
     with pytest.raises(ActionForbidden) as raised:
         order.cancel_as(actor, reason="r", at=AT)
@@ -164,7 +143,7 @@ def test_an_actor_without_the_rules_permission_is_refused(
 )
 def test_cancelling_where_the_rule_allows_no_cancel_is_illegal(status: str, actor: Actor) -> None:
     # given
-    order = given(*HISTORIES[status])
+    order = given(*LIVE_HISTORIES[status])
     # when
     with pytest.raises(IllegalTransition) as raised:
         order.cancel_as(actor, reason="r", at=AT)

@@ -27,14 +27,12 @@ from orders.exceptions import IllegalTransition
 from .scenario import (
     ADDRESS,
     AT,
-    AUTHORIZED,
     CONFIRMED,
     CUSTOMER_ID,
     DELIVERED,
+    LIVE_HISTORIES,
     PAID,
     PAYMENT_ID,
-    READY,
-    SHIPPED,
     WIDGET,
     catalogue_item,
     given,
@@ -44,12 +42,7 @@ _REFUND = OrderRefunded(reason="damaged", amount=Decimal("25.00"), occurred_at=A
 
 HISTORIES: dict[str, tuple[DomainEvent, ...]] = {
     "NEW": (),
-    "DRAFT": READY,
-    "CONFIRMED": CONFIRMED,
-    "CONFIRMED+authorized": AUTHORIZED,
-    "PAID": PAID,
-    "SHIPPED": SHIPPED,
-    "DELIVERED": DELIVERED,
+    **LIVE_HISTORIES,
     "CANCELLED": (
         *CONFIRMED,
         OrderCancelled(
