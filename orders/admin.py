@@ -4,9 +4,9 @@ The order page is read-only (the read model is written only by its projection). 
 transitions open from the order's current status appear as buttons; each one dispatches the
 same command as the API, with the page's version as the expected version (a stale page gets
 "the order changed" instead of acting on old information). A button shows only to staff
-holding the transition's permission (see `TRANSITIONS` and the "support" group); the page
-offers it from the read model, and the command handler decides again against the order it
-loads, with the staff member as the command's actor.
+holding the transition's permission (see `TRANSITIONS` and the "support" group), by the
+same rule as the command handler (`authorize`); the page offers it from the read model, and
+the handler decides again against the order it loads, with the staff member as the actor.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from .commands import (
     ShipOrder,
     actor_for_user,
 )
-from .domain import RULES, Actor
+from .domain import RULES, Actor, may
 from .models import CustomerOrderStats, OrderView
 from .projections import order_from_row
 
@@ -69,6 +69,14 @@ class AdminTransition:
     command: Callable[[UUID, int, dict[str, Any], Actor], OrderCommand]
 
 
+def _cancel_command(
+    order_id: UUID, version: int, data: dict[str, Any], actor: Actor
+) -> OrderCommand:
+    return CancelOrder(
+        order_id=order_id, actor=actor, expected_version=version, reason=data["reason"]
+    )
+
+
 # The transitions staff run by hand. The others belong to the customer (lines, confirm) or
 # to the saga (payment); the admin never offers them.
 ADMIN_TRANSITIONS: dict[str, AdminTransition] = {
@@ -86,20 +94,9 @@ ADMIN_TRANSITIONS: dict[str, AdminTransition] = {
             order_id=order_id, actor=actor, expected_version=version
         ),
     ),
-    "cancel": AdminTransition(
-        "Cancel",
-        ReasonForm,
-        lambda order_id, version, data, actor: CancelOrder(
-            order_id=order_id, actor=actor, expected_version=version, reason=data["reason"]
-        ),
-    ),
-    "cancel_with_refund": AdminTransition(
-        "Cancel and refund",
-        ReasonForm,
-        lambda order_id, version, data, actor: CancelOrder(
-            order_id=order_id, actor=actor, expected_version=version, reason=data["reason"]
-        ),
-    ),
+    # Both are CancelOrder: what cancelling means is the order's rule (cancellation_for).
+    "cancel": AdminTransition("Cancel", ReasonForm, _cancel_command),
+    "cancel_with_refund": AdminTransition("Cancel and refund", ReasonForm, _cancel_command),
     "refund": AdminTransition(
         "Refund",
         ReasonForm,
@@ -116,10 +113,15 @@ def _pretty_json(data: Any) -> str:
 
 
 def transitions_for(view: OrderView, user: Any) -> list[str]:
-    """Admin transitions open from the order's status that this user may run."""
+    """Admin transitions open from the order's status that this user may run: the order's
+    own rules (`authorize`, the one the command handler applies), with the user as actor."""
     order = order_from_row(order_view_row_of(view))
-    available = order.get_available_user_status_transitions(user)  # type: ignore[attr-defined]
-    return [t.name for t in available if t.name in ADMIN_TRANSITIONS]
+    actor = actor_for_user(user)
+    return [
+        method
+        for method in order.allowed_transitions()
+        if method in ADMIN_TRANSITIONS and may(actor, method, customer_id=order.customer_id)
+    ]
 
 
 def order_view_row_of(view: OrderView) -> dict[str, Any]:

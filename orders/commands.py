@@ -34,12 +34,10 @@ from eventstore.repository import Repository
 from .catalogue import product_info_get, product_infos_get
 from .domain import (
     Actor,
-    ActorKind,
     Order,
     OrderStatus,
     PaymentStatus,
     ShippingAddress,
-    actor_role,
     authorize,
 )
 
@@ -137,8 +135,8 @@ class DeliverOrder(OrderCommand):
 @dataclass(frozen=True, kw_only=True)
 class CancelOrder(OrderCommand):
     reason: str
-    # Staff (with orders.refund_order) and the saga cancel a PAID order with a refund owed
-    # (refund_pending) unless `refunded` says the caller has already returned the money.
+    # What cancelling means is the order's rule (Order.cancellation_for): a PAID order is
+    # cancelled with its money owed back, unless `refunded` says the saga already returned it.
     refunded: bool = False
 
 
@@ -270,31 +268,14 @@ def order_deliver(command: DeliverOrder) -> Order:
     return _save(order)
 
 
-def _cancel_transition(order: Order, actor: Actor) -> str:
-    """Staff and the saga cancel a PAID order with a refund; for its customer a PAID order
-    cannot be cancelled (`cancel` is illegal from PAID: 409)."""
-    role = actor_role(actor, order.customer_id)
-    if order.status == OrderStatus.PAID and role in (ActorKind.STAFF, ActorKind.SAGA):
-        return "cancel_with_refund"
-    return "cancel"
-
-
 @handles(CancelOrder)
 def order_cancel(command: CancelOrder) -> Order:
-    order = _load(command, lambda loaded: _cancel_transition(loaded, command.actor))
-    role = actor_role(command.actor, order.customer_id)
+    order = _load(command, lambda loaded: loaded.cancellation_for(command.actor).method)
     if order.status == OrderStatus.CANCELLED and order.cancellation_reason == command.reason:
         return order
-    now = timezone.now()
-    if _cancel_transition(order, command.actor) == "cancel_with_refund":
-        order.cancel_with_refund(reason=command.reason, refunded=command.refunded, at=now)
-    else:
-        order.cancel(
-            reason=command.reason,
-            by_staff=role == ActorKind.STAFF,
-            refunded=command.refunded,
-            at=now,
-        )
+    order.cancel_as(
+        command.actor, reason=command.reason, refunded=command.refunded, at=timezone.now()
+    )
     return _save(order)
 
 

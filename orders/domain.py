@@ -27,7 +27,7 @@ from django.db import models
 from django_fsm import FSMField, TransitionNotAllowed, transition
 
 from eventstore.aggregate import Aggregate
-from eventstore.events import DomainEvent, from_json_value, to_json_value
+from eventstore.events import DomainEvent, from_json_value, to_json_value, upcaster
 
 from .exceptions import (
     ActionForbidden,
@@ -80,6 +80,26 @@ class PaymentStatus(models.TextChoices):
     # Money is owed back (refund, or staff cancel of a PAID order) and not yet returned.
     REFUND_PENDING = "REFUND_PENDING", "REFUND_PENDING"
     REFUNDED = "REFUNDED", "REFUNDED"
+
+
+class ActorKind(models.TextChoices):
+    """Who runs a command. An actor's kind is what they are; their role on one order is
+    decided against that order (see `actor_role`): staff on their own order are its customer."""
+
+    CUSTOMER = "customer", "customer"
+    STAFF = "staff", "staff"
+    SAGA = "saga", "saga"
+
+
+class Refund(models.TextChoices):
+    """What a cancellation means for the customer's money (OrderCancelled.refund)."""
+
+    # Nothing was taken; an authorization still held is released (the saga voids it).
+    NONE = "none", "none"
+    # Taken and owed back: the payments side refunds it and records OrderPaymentRefunded.
+    OWED = "owed", "owed"
+    # Taken and already given back by whoever cancelled (the saga, after a capture).
+    RETURNED = "returned", "returned"
 
 
 # --- Value objects ---------------------------------------------------------------------
@@ -200,15 +220,35 @@ class OrderDelivered(DomainEvent):
 
 @dataclass(frozen=True)
 class OrderCancelled(DomainEvent):
+    """Who cancelled (their role on the order: its customer, staff, the saga) and what
+    became of the money. Version 1 recorded flags instead (see the upcaster below)."""
+
+    schema_version: ClassVar[int] = 2
+
     reason: str
-    by_staff: bool
-    # A PAID order cancelled by staff owes its money back: refund_pending until the
-    # payments side records OrderPaymentRefunded, unless the caller already refunded.
-    refund_pending: bool
-    refunded: bool
-    # What is (or was) returned to the customer: the total when refund_pending or refunded.
+    cancelled_by: ActorKind
+    refund: Refund
+    # What is owed or was returned to the customer: the total unless refund is NONE.
     refund_amount: Decimal
     occurred_at: datetime
+
+
+@upcaster("OrderCancelled", 1)
+def order_cancelled_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 carried `by_staff`, `refund_pending`, `refunded` (and `refund_amount`, kept).
+    Only the saga ever returned money itself (`refunded`, by_staff or not: it used to pass
+    by_staff=True to reach the PAID path); otherwise by_staff was staff acting on someone
+    else's order. Version 1 did not tell the order's customer from the saga cancelling
+    without money involved (payment declined, out of stock): those read as the customer."""
+    by_staff = data.pop("by_staff")
+    refund_pending = data.pop("refund_pending")
+    refunded = data.pop("refunded")
+    if refunded:
+        data["cancelled_by"], data["refund"] = ActorKind.SAGA.value, Refund.RETURNED.value
+    else:
+        data["cancelled_by"] = (ActorKind.STAFF if by_staff else ActorKind.CUSTOMER).value
+        data["refund"] = (Refund.OWED if refund_pending else Refund.NONE).value
+    return data
 
 
 @dataclass(frozen=True)
@@ -270,15 +310,6 @@ def refund_pending(order: Order) -> bool:
 # --- The transition table: the lifecycle, in one place --------------------------------
 
 S = OrderStatus
-
-
-class ActorKind(models.TextChoices):
-    """Who runs a command. An actor's kind is what they are; their role on one order is
-    decided against that order (see `actor_role`): staff on their own order are its customer."""
-
-    CUSTOMER = "customer", "customer"
-    STAFF = "staff", "staff"
-    SAGA = "saga", "saga"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -452,6 +483,15 @@ def authorize(actor: Actor, method: str, *, customer_id: UUID | None) -> None:
         raise ActionForbidden(
             transition=method, actor=str(actor), required_permission=rule.permission
         )
+
+
+def may(actor: Actor, method: str, *, customer_id: UUID | None) -> bool:
+    """Whether `authorize` lets `actor` run `method` on the order of `customer_id`."""
+    try:
+        authorize(actor, method, customer_id=customer_id)
+    except ActionForbidden:
+        return False
+    return True
 
 
 def _allowed_from(order: Order) -> list[str]:
@@ -654,30 +694,51 @@ class Order(Aggregate, models.Model):
     def deliver(self, *, at: datetime) -> None:
         self.record(OrderDelivered(occurred_at=at))
 
+    def cancellation_for(self, actor: Actor) -> TransitionRule:
+        """What cancelling this order means for `actor`, from its current status: the one
+        rule the command handler (hence the API, the admin and the saga) goes through. A PAID
+        order is cancelled with its money owed back (`cancel_with_refund`: staff holding
+        orders.refund_order, or the saga); anything else takes `cancel` (staff need
+        orders.cancel_order), which is illegal from PAID on for whoever else asks (its
+        customer: 409)."""
+        with_refund = RULES["cancel_with_refund"]
+        role = actor_role(actor, self.customer_id)
+        if self.status == OrderStatus.PAID and role in with_refund.by:
+            return with_refund
+        return RULES["cancel"]
+
+    def cancel_as(self, actor: Actor, *, reason: str, at: datetime, refunded: bool = False) -> None:
+        """Cancel the way `cancellation_for(actor)` says, once `actor` may. `refunded` is for
+        the saga, which gives back a capture itself before it cancels."""
+        method = self.cancellation_for(actor).method
+        authorize(actor, method, customer_id=self.customer_id)
+        # authorize let the actor through, so they have a role on this order.
+        role = cast(ActorKind, actor_role(actor, self.customer_id))
+        if method == "cancel_with_refund":
+            self.cancel_with_refund(reason=reason, by=role, refunded=refunded, at=at)
+        else:
+            self.cancel(reason=reason, by=role, refunded=refunded, at=at)
+
     @_lifecycle("cancel")
-    def cancel(self, *, reason: str, by_staff: bool, refunded: bool, at: datetime) -> None:
-        # A PAID order takes cancel_with_refund. `refunded` is for a caller that already
-        # returned money taken before PAID was recorded (the saga after a failed mark_paid).
-        self.record(
-            OrderCancelled(
-                reason=reason,
-                by_staff=by_staff,
-                refund_pending=False,
-                refunded=refunded,
-                refund_amount=self.total_amount if refunded else Decimal("0"),
-                occurred_at=at,
-            )
-        )
+    def cancel(self, *, reason: str, by: ActorKind, at: datetime, refunded: bool = False) -> None:
+        # Before PAID nothing is owed: an authorization is released. `refunded`: the saga has
+        # already given back money captured before PAID was recorded (a failed mark_paid).
+        self._record_cancelled(reason, by, Refund.RETURNED if refunded else Refund.NONE, at)
 
     @_lifecycle("cancel_with_refund")
-    def cancel_with_refund(self, *, reason: str, refunded: bool, at: datetime) -> None:
+    def cancel_with_refund(
+        self, *, reason: str, by: ActorKind, at: datetime, refunded: bool = False
+    ) -> None:
+        # A PAID order owes its money back, unless the caller (the saga) already returned it.
+        self._record_cancelled(reason, by, Refund.RETURNED if refunded else Refund.OWED, at)
+
+    def _record_cancelled(self, reason: str, by: ActorKind, refund: Refund, at: datetime) -> None:
         self.record(
             OrderCancelled(
                 reason=reason,
-                by_staff=True,
-                refund_pending=not refunded,
-                refunded=refunded,
-                refund_amount=self.total_amount,
+                cancelled_by=by,
+                refund=refund,
+                refund_amount=Decimal("0") if refund == Refund.NONE else self.total_amount,
                 occurred_at=at,
             )
         )
@@ -794,9 +855,9 @@ class Order(Aggregate, models.Model):
             case OrderCancelled():
                 self.cancellation_reason = event.reason
                 self.cancelled_at = at
-                if event.refunded:
+                if event.refund == Refund.RETURNED:
                     self.payment_status = PaymentStatus.REFUNDED
-                elif event.refund_pending:
+                elif event.refund == Refund.OWED:
                     self.payment_status = PaymentStatus.REFUND_PENDING
                 elif self.payment_status == PaymentStatus.AUTHORIZED:
                     # Cancelling before capture releases the hold (the saga voids it).

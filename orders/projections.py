@@ -37,6 +37,7 @@ from .domain import (
     OrderPaid,
     OrderRefunded,
     PaymentStatus,
+    Refund,
     ShippingAddress,
     saga_id_for,
 )
@@ -182,7 +183,7 @@ class CustomerOrderStatsProjection(Projection):
         elif isinstance(e, OrderCancelled):
             row["cancelled"] += 1
             row["amount_refunded"] += e.refund_amount
-            if e.refunded and not e.by_staff:
+            if e.refund == Refund.RETURNED and not row["paid"]:
                 # Captured by the saga but never marked PAID, then given back: count it as
                 # taken too, so the lifetime value nets to zero instead of going negative.
                 row["amount_paid"] += e.refund_amount

@@ -181,13 +181,11 @@ def cancel_order(ctx: StepContext) -> Mapping[str, Any]:
     if view.status == OrderStatus.PAID:
         # Only after a crash: the capture step marked the order PAID but its outcome was
         # lost and it then timed out. The payment compensation has refunded the capture, so
-        # the order takes the PAID → CANCELLED transition with the refund already made.
+        # the order is cancelled (its rule: with a refund) with the refund already made.
         logger.warning("saga %s: cancelling order %s that was PAID", ctx.saga_id, order_id)
-        command = CancelOrder(order_id=order_id, actor=SAGA, reason=reason, refunded=True)
-    else:
-        command = CancelOrder(order_id=order_id, actor=SAGA, reason=reason, refunded=refunded)
+        refunded = True
     try:
-        _dispatch(ctx, command)
+        _dispatch(ctx, CancelOrder(order_id=order_id, actor=SAGA, reason=reason, refunded=refunded))
     except IllegalTransition:
         if order_read(order_id).status != OrderStatus.CANCELLED:
             raise

@@ -1,6 +1,6 @@
 """The order-refund saga: money owed back to a customer is paid back, however long it takes.
 
-Orders decides that a refund is owed and records it (OrderCancelled with refund_pending when
+Orders decides that a refund is owed and records it (OrderCancelled with refund `owed` when
 staff cancel a PAID order; OrderRefunded when staff refund a SHIPPED or DELIVERED one);
 `sagas` subscribes to those events and starts this saga in the same transaction
 (subscribers.py). Running it as a saga rather than as a fire-and-forget task means the

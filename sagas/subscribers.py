@@ -32,6 +32,7 @@ from orders.domain import (
     OrderPaymentRefunded,
     OrderRefunded,
     OrderShipped,
+    Refund,
     saga_id_for,
 )
 from orders.models import OrderView
@@ -69,7 +70,7 @@ def _start_or_wake_sagas(recorded: RecordedEvent) -> None:
             customer_id=_order_at(recorded).customer_id,
             correlation_id=str(order_id),
         )
-    elif isinstance(event, OrderCancelled) and event.refund_pending:
+    elif isinstance(event, OrderCancelled) and event.refund == Refund.OWED:
         refund_start(
             order_id=order_id,
             customer_id=_order_at(recorded).customer_id,

@@ -95,3 +95,12 @@ AUTHORIZED = (
 PAID = (*AUTHORIZED, OrderPaid(payment_id=PAYMENT_ID, amount=Decimal("25.00"), occurred_at=T0))
 SHIPPED = (*PAID, OrderShipped(carrier="DHL", tracking_number="JD0001", occurred_at=T0))
 DELIVERED = (*SHIPPED, OrderDelivered(occurred_at=T0))
+# The history that takes an order to each status short of a cancel or a refund.
+LIVE_HISTORIES: dict[str, tuple[DomainEvent, ...]] = {
+    "DRAFT": READY,
+    "CONFIRMED": CONFIRMED,
+    "CONFIRMED+authorized": AUTHORIZED,
+    "PAID": PAID,
+    "SHIPPED": SHIPPED,
+    "DELIVERED": DELIVERED,
+}

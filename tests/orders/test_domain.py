@@ -9,6 +9,7 @@ import pytest
 
 from commerce_project.errors import InvalidInput
 from orders.domain import (
+    ActorKind,
     CatalogueItem,
     Order,
     OrderCancelled,
@@ -24,6 +25,7 @@ from orders.domain import (
     OrderRefunded,
     OrderShipped,
     PaymentStatus,
+    Refund,
     ShippingAddressSet,
     saga_id_for,
 )
@@ -299,15 +301,12 @@ def test_deliver_records_delivery() -> None:
 def test_cancel_before_payment_records_the_reason(history: tuple[object, ...]) -> None:
     order = given(*history)  # type: ignore[arg-type]
     payment_before = order.payment_status
-    events = when(
-        order, lambda o: o.cancel(reason="changed_mind", by_staff=False, refunded=False, at=AT)
-    )
+    events = when(order, lambda o: o.cancel(reason="changed_mind", by=ActorKind.CUSTOMER, at=AT))
     assert events == [
         OrderCancelled(
             reason="changed_mind",
-            by_staff=False,
-            refund_pending=False,
-            refunded=False,
+            cancelled_by=ActorKind.CUSTOMER,
+            refund=Refund.NONE,
             refund_amount=Decimal("0"),
             occurred_at=AT,
         )
@@ -322,21 +321,20 @@ def test_cancel_before_payment_records_the_reason(history: tuple[object, ...]) -
 def test_plain_cancel_of_a_paid_order_is_illegal() -> None:
     order = given(*PAID)
     with pytest.raises(IllegalTransition) as raised:
-        order.cancel(reason="changed_mind", by_staff=True, refunded=False, at=AT)
+        order.cancel(reason="changed_mind", by=ActorKind.STAFF, at=AT)
     assert "cancel_with_refund" in raised.value.allowed_transitions
 
 
 def test_cancel_with_refund_leaves_the_refund_pending() -> None:
     order = given(*PAID)
     events = when(
-        order, lambda o: o.cancel_with_refund(reason="out_of_stock", refunded=False, at=AT)
+        order, lambda o: o.cancel_with_refund(reason="out_of_stock", by=ActorKind.STAFF, at=AT)
     )
     assert events == [
         OrderCancelled(
             reason="out_of_stock",
-            by_staff=True,
-            refund_pending=True,
-            refunded=False,
+            cancelled_by=ActorKind.STAFF,
+            refund=Refund.OWED,
             refund_amount=Decimal("25.00"),
             occurred_at=AT,
         )
@@ -347,7 +345,12 @@ def test_cancel_with_refund_leaves_the_refund_pending() -> None:
 
 def test_cancel_with_refund_already_made_is_refunded() -> None:
     order = given(*PAID)
-    when(order, lambda o: o.cancel_with_refund(reason="out_of_stock", refunded=True, at=AT))
+    when(
+        order,
+        lambda o: o.cancel_with_refund(
+            reason="out_of_stock", by=ActorKind.SAGA, refunded=True, at=AT
+        ),
+    )
     assert order.payment_status == PaymentStatus.REFUNDED
 
 
@@ -379,9 +382,8 @@ def test_record_refund_without_a_pending_refund_is_illegal() -> None:
         *CREATED,
         OrderCancelled(
             reason="changed_mind",
-            by_staff=False,
-            refund_pending=False,
-            refunded=False,
+            cancelled_by=ActorKind.CUSTOMER,
+            refund=Refund.NONE,
             refund_amount=Decimal("0"),
             occurred_at=AT,
         ),

@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from commerce_project.errors import ApplicationError
-from eventstore.events import DomainEvent, deserialize_event, serialize_event
+from eventstore.events import DomainEvent, deserialize_event, event_class, serialize_event
 from eventstore.repository import Repository
 from eventstore.store import load
-from orders.domain import CatalogueItem, Order, OrderLine, PaymentStatus, replay
+from orders.domain import ActorKind, CatalogueItem, Order, OrderLine, PaymentStatus, replay
 from orders.models import OrderView
 
 from .scenario import ADDRESS, CUSTOMER_ID, ORDER_ID, PAYMENT_ID, T0, catalogue_item
@@ -74,16 +74,16 @@ def command_strategy() -> st.SearchStrategy[tuple[str, Command]]:
         st.just(("mark_paid", lambda o: o.mark_paid(payment_id=PAYMENT_ID, at=at))),
         st.just(("ship", lambda o: o.ship(carrier="DHL", tracking_number="JD1", at=at))),
         st.just(("deliver", lambda o: o.deliver(at=at))),
-        st.tuples(reasons, st.booleans(), st.booleans()).map(
+        st.tuples(reasons, st.sampled_from(ActorKind), st.booleans()).map(
             lambda r: (
                 "cancel",
-                lambda o: o.cancel(reason=r[0], by_staff=r[1], refunded=r[2], at=at),
+                lambda o: o.cancel(reason=r[0], by=r[1], refunded=r[2], at=at),
             )
         ),
-        st.tuples(reasons, st.booleans()).map(
+        st.tuples(reasons, st.sampled_from(ActorKind), st.booleans()).map(
             lambda r: (
                 "cancel_with_refund",
-                lambda o: o.cancel_with_refund(reason=r[0], refunded=r[1], at=at),
+                lambda o: o.cancel_with_refund(reason=r[0], by=r[1], refunded=r[2], at=at),
             )
         ),
         reasons.map(lambda r: ("refund", lambda o: o.refund(reason=r, at=at))),
@@ -177,7 +177,8 @@ def test_random_command_sequences_keep_the_invariants(
         assert [v for v, _, _ in stream] == list(range(1, order.version + 1))
         # replaying the stored events reproduces the aggregate
         events: list[DomainEvent] = [
-            deserialize_event(event_type, 1, data) for _, event_type, data in stream
+            deserialize_event(event_type, event_class(event_type).schema_version, data)
+            for _, event_type, data in stream
         ]
         replayed = replay(ORDER_ID, events)
         assert replayed.snapshot_state() == order.snapshot_state()

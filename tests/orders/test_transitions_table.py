@@ -13,20 +13,26 @@ from decimal import Decimal
 import pytest
 
 from eventstore.events import DomainEvent
-from orders.domain import TRANSITIONS, Order, OrderCancelled, OrderPaymentRefunded, OrderRefunded
+from orders.domain import (
+    TRANSITIONS,
+    ActorKind,
+    Order,
+    OrderCancelled,
+    OrderPaymentRefunded,
+    OrderRefunded,
+    Refund,
+)
 from orders.exceptions import IllegalTransition
 
 from .scenario import (
     ADDRESS,
     AT,
-    AUTHORIZED,
     CONFIRMED,
     CUSTOMER_ID,
     DELIVERED,
+    LIVE_HISTORIES,
     PAID,
     PAYMENT_ID,
-    READY,
-    SHIPPED,
     WIDGET,
     catalogue_item,
     given,
@@ -36,19 +42,13 @@ _REFUND = OrderRefunded(reason="damaged", amount=Decimal("25.00"), occurred_at=A
 
 HISTORIES: dict[str, tuple[DomainEvent, ...]] = {
     "NEW": (),
-    "DRAFT": READY,
-    "CONFIRMED": CONFIRMED,
-    "CONFIRMED+authorized": AUTHORIZED,
-    "PAID": PAID,
-    "SHIPPED": SHIPPED,
-    "DELIVERED": DELIVERED,
+    **LIVE_HISTORIES,
     "CANCELLED": (
         *CONFIRMED,
         OrderCancelled(
             reason="changed_mind",
-            by_staff=False,
-            refund_pending=False,
-            refunded=False,
+            cancelled_by=ActorKind.CUSTOMER,
+            refund=Refund.NONE,
             refund_amount=Decimal("0"),
             occurred_at=AT,
         ),
@@ -57,9 +57,8 @@ HISTORIES: dict[str, tuple[DomainEvent, ...]] = {
         *PAID,
         OrderCancelled(
             reason="out_of_stock",
-            by_staff=True,
-            refund_pending=True,
-            refunded=False,
+            cancelled_by=ActorKind.STAFF,
+            refund=Refund.OWED,
             refund_amount=Decimal("25.00"),
             occurred_at=AT,
         ),
@@ -87,9 +86,9 @@ COMMANDS: dict[str, Callable[[Order], None]] = {
     "mark_paid": lambda o: o.mark_paid(payment_id=PAYMENT_ID, at=AT),
     "ship": lambda o: o.ship(carrier="DHL", tracking_number="JD1", at=AT),
     "deliver": lambda o: o.deliver(at=AT),
-    "cancel": lambda o: o.cancel(reason="changed_mind", by_staff=False, refunded=False, at=AT),
+    "cancel": lambda o: o.cancel(reason="changed_mind", by=ActorKind.CUSTOMER, at=AT),
     "cancel_with_refund": lambda o: o.cancel_with_refund(
-        reason="out_of_stock", refunded=False, at=AT
+        reason="out_of_stock", by=ActorKind.STAFF, at=AT
     ),
     "refund": lambda o: o.refund(reason="damaged", at=AT),
     "record_refund": lambda o: o.record_refund(
