@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from uuid import UUID, uuid4
 
@@ -9,6 +10,7 @@ import pytest
 
 from accounts.models import User
 from eventstore.commands import dispatch
+from eventstore.projections import checkpoint_get, get_projection, projection_lag, run_projection
 from inventory.models import Product
 from orders.commands import (
     ConfirmOrder,
@@ -91,3 +93,18 @@ def make_order(
 
 def order_url(order_id: UUID, suffix: str = "") -> str:
     return f"/api/v1/orders/{order_id}/{suffix}"
+
+
+def catch_up() -> int:
+    """Run the catch-up runner until it has seen every event. It reads only transactions
+    below the cluster's xmin, which another session on the same server may hold back for a
+    moment, so poll rather than assume one pass is enough."""
+    handled = 0
+    deadline = time.monotonic() + 10
+    projection = get_projection("customer_order_stats")
+    while time.monotonic() < deadline:
+        handled += run_projection("customer_order_stats")
+        if projection_lag(projection, checkpoint_get("customer_order_stats")) == 0:
+            return handled
+        time.sleep(0.02)
+    raise AssertionError("customer_order_stats did not catch up")

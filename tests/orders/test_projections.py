@@ -4,7 +4,6 @@ through the asynchronous catch-up runner and never count an event twice."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from decimal import Decimal
 from uuid import uuid4
@@ -16,9 +15,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from eventstore.commands import dispatch
 from eventstore.projections import (
-    checkpoint_get,
     get_projection,
-    projection_lag,
     projection_registry,
     run_projection,
 )
@@ -45,7 +42,7 @@ from tests.eventstore.conftest import (
     stream_versions_in_read_order,
 )
 from tests.orders import scenario
-from tests.orders.conftest import BACK_OFFICE, make_order
+from tests.orders.conftest import BACK_OFFICE, catch_up, make_order
 
 pytestmark = pytest.mark.django_db
 
@@ -97,21 +94,6 @@ def test_folding_the_stream_rebuilds_the_same_row(customer: User, widget: Produc
     # then
     assert stored_row(order.id) == before
     assert before["payment_status"] == "REFUND_PENDING"
-
-
-def catch_up() -> int:
-    """Run the catch-up runner until it has seen every event. It reads only transactions
-    below the cluster's xmin, which another session on the same server may hold back for a
-    moment, so poll rather than assume one pass is enough."""
-    handled = 0
-    deadline = time.monotonic() + 10
-    projection = get_projection("customer_order_stats")
-    while time.monotonic() < deadline:
-        handled += run_projection("customer_order_stats")
-        if projection_lag(projection, checkpoint_get("customer_order_stats")) == 0:
-            return handled
-        time.sleep(0.02)
-    raise AssertionError("customer_order_stats did not catch up")
 
 
 def _stats(customer: User) -> CustomerOrderStats:
