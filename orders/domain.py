@@ -307,6 +307,12 @@ def refund_pending(order: Order) -> bool:
     return order.payment_status == PaymentStatus.REFUND_PENDING
 
 
+def refund_to_record(order: Order) -> bool:
+    """A refund is owed, or the order was cancelled before it was PAID (its payment reads
+    VOIDED) while a capture had already gone through, which the saga then refunded."""
+    return order.payment_status in (PaymentStatus.REFUND_PENDING, PaymentStatus.VOIDED)
+
+
 # --- The transition table: the lifecycle, in one place --------------------------------
 
 S = OrderStatus
@@ -443,7 +449,7 @@ TRANSITIONS: tuple[TransitionRule, ...] = (
         (S.CANCELLED, S.REFUNDED),
         None,
         ("OrderPaymentRefunded",),
-        conditions=(refund_pending,),
+        conditions=(refund_to_record,),
         by=frozenset({ActorKind.SAGA}),
     ),
 )

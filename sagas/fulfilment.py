@@ -60,9 +60,10 @@ from orders.commands import (
     CancelOrder,
     MarkOrderPaid,
     RecordPaymentAuthorized,
+    RecordPaymentRefunded,
     orders,
 )
-from orders.domain import SAGA, OrderConfirmed, OrderStatus, saga_id_for
+from orders.domain import SAGA, OrderConfirmed, OrderStatus, PaymentStatus, saga_id_for
 from orders.exceptions import IllegalTransition
 from orders.models import OrderView
 from orders.selectors import order_view_from_aggregate
@@ -72,6 +73,7 @@ from payments.exceptions import (
     PaymentNotFound,
     PaymentTransientError,
 )
+from payments.selectors import payments_for_order
 from payments.services import payment_authorize, payment_capture, payment_refund, payment_void
 
 from .domain import (
@@ -175,6 +177,7 @@ def cancel_order(ctx: StepContext) -> Mapping[str, Any]:
     release_stock(ctx)
     view = order_read(order_id)
     if view.status == OrderStatus.CANCELLED:
+        _record_refund_of_a_capture(ctx, order_id, view.payment_status)
         return {"order_cancelled": "already"}
     reason = ctx.failure_reason or "fulfilment_failed"
     refunded = bool(ctx.data.get("payment_refunded") or undone.get("payment_refunded"))
@@ -191,6 +194,31 @@ def cancel_order(ctx: StepContext) -> Mapping[str, Any]:
             raise
         # The customer cancelled in the same moment: the order is cancelled either way.
     return {"order_cancelled": reason}
+
+
+def _record_refund_of_a_capture(ctx: StepContext, order_id: uuid.UUID, payment_status: str) -> None:
+    """The customer cancelled between the capture and PAID: the order was cancelled from
+    CONFIRMED, so it reads VOIDED, but the bank had captured and the compensation refunded
+    it. The order records that refund, so it never shows less than the bank did."""
+    if payment_status != PaymentStatus.VOIDED:
+        return
+    refunded = [p for p in payments_for_order(order_id=order_id) if p.refunded_amount > 0]
+    if not refunded:
+        return
+    payment = refunded[-1]
+    try:
+        _dispatch(
+            ctx,
+            RecordPaymentRefunded(
+                order_id=order_id,
+                actor=SAGA,
+                payment_id=payment.id,
+                amount=payment.refunded_amount,
+            ),
+        )
+    except IllegalTransition:
+        if order_read(order_id).payment_status != PaymentStatus.REFUNDED:
+            raise
 
 
 def reserve_stock(ctx: StepContext) -> Mapping[str, Any]:

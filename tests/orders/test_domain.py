@@ -390,7 +390,31 @@ def test_record_refund_without_a_pending_refund_is_illegal() -> None:
     )
     with pytest.raises(IllegalTransition) as raised:
         order.record_refund(payment_id=PAYMENT_ID, amount=Decimal("0"), at=AT)
-    assert raised.value.unmet_conditions == ["refund_pending"]
+    assert raised.value.unmet_conditions == ["refund_to_record"]
+
+
+def test_record_refund_of_a_capture_made_before_a_customer_cancel() -> None:
+    # given: authorized, then cancelled by the customer before PAID (the hold reads VOIDED)
+    order = given(
+        *AUTHORIZED,
+        OrderCancelled(
+            reason="changed_mind",
+            cancelled_by=ActorKind.CUSTOMER,
+            refund=Refund.NONE,
+            refund_amount=Decimal("0"),
+            occurred_at=AT,
+        ),
+    )
+    assert order.payment_status == PaymentStatus.VOIDED
+    # when: the saga records the refund of the capture the bank had made meanwhile
+    events = when(
+        order, lambda o: o.record_refund(payment_id=PAYMENT_ID, amount=Decimal("25.00"), at=AT)
+    )
+    # then
+    assert events == [
+        OrderPaymentRefunded(payment_id=PAYMENT_ID, amount=Decimal("25.00"), occurred_at=AT)
+    ]
+    assert (order.status, order.payment_status) == ("CANCELLED", PaymentStatus.REFUNDED)
 
 
 def test_the_aggregate_is_never_saved_directly() -> None:

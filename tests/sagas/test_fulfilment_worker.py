@@ -181,6 +181,7 @@ def test_a_capture_lost_with_its_worker_is_refunded_when_the_saga_compensates(
     assert (payment.status, payment.refunded_amount) == ("REFUNDED", Decimal("25.00"))
     cancelled = order(order_id)
     assert (cancelled.status, cancelled.cancellation_reason) == ("CANCELLED", cancellation_reason)
+    assert cancelled.payment_status == "REFUNDED"
     assert stock(mug) == (5, 0)
     assert reservation_statuses(order_id) == ["RELEASED"]
     assert_stock_consistent()
