@@ -25,11 +25,12 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -67,6 +68,9 @@ from .registry import find_saga_definition, get_saga_definition
 logger = logging.getLogger(__name__)
 
 _CLAIM_TRIES = 3
+# How long one task keeps running the steps that come due one after another, before it
+# hands the rest to the broker (a bound well inside the task's soft time limit).
+_CHAIN_BUDGET = timedelta(seconds=10)
 
 
 class Advance(enum.StrEnum):
@@ -150,25 +154,38 @@ def saga_start(
 # --- advance
 
 
-def saga_advance(*, saga_id: uuid.UUID, worker: str | None = None) -> Advance:
-    """Run the saga's current step once, if it is due and nobody else is running it."""
+def saga_advance(*, saga_id: uuid.UUID, worker: str | None = None, chain: bool = False) -> Advance:
+    """Run the saga's current step once, if it is due and nobody else is running it.
+
+    `chain=True` (the Celery task): when the step's outcome makes the next step (or
+    compensation) due at once, the transaction that records the outcome also claims the next
+    step for this worker, and it runs here instead of after a broker hop — for at most
+    `_CHAIN_BUDGET`, then the next run is published as before. Each outcome is committed
+    before the next step starts; a worker that dies mid-chain leaves a lapsing lease that the
+    sweeper picks up like any other."""
     worker = worker or worker_identity()
     claimed = _claim(saga_id, worker)
     if isinstance(claimed, Advance):
         return claimed
     saga, definition, log = claimed
-    state = _state(saga)
-    if deadline_passed(state, timezone.now()):
-        outcome: Outcome = Failed(
-            error=f"deadline of step {saga.current_step!r} passed",
-            reason=DEADLINE_REASON,
-            deadline=True,
-        )
-    else:
-        with _lease_kept(saga, worker) as lease:
-            outcome = _run(definition, saga, state)
-        saga.version = lease.version
-    return _record(definition, saga, state, log, outcome, worker)
+    started = time.monotonic()
+    while True:
+        state = _state(saga)
+        if deadline_passed(state, timezone.now()):
+            outcome: Outcome = Failed(
+                error=f"deadline of step {saga.current_step!r} passed",
+                reason=DEADLINE_REASON,
+                deadline=True,
+            )
+        else:
+            with _lease_kept(saga, worker) as lease:
+                outcome = _run(definition, saga, state)
+            saga.version = lease.version
+        keep_going = chain and time.monotonic() - started < _CHAIN_BUDGET.total_seconds()
+        recorded = _record(definition, saga, state, log, outcome, worker, claim_next=keep_going)
+        if isinstance(recorded, Advance):
+            return recorded
+        log = recorded  # the next step, claimed by this worker in the same transaction
 
 
 def _claim(
@@ -344,7 +361,13 @@ def _record(
     log: SagaStepLog,
     outcome: Outcome,
     worker: str,
-) -> Advance:
+    *,
+    claim_next: bool = False,
+) -> Advance | SagaStepLog:
+    """Write the outcome (compare-and-set on the claimed version and lease). When the next
+    step is due now: with `claim_next`, keep the lease for it and log its attempt as STARTED
+    in the same transaction, update `saga` in place and return the new attempt's log row;
+    otherwise publish its run on commit."""
     now = timezone.now()
     decision = decide(definition, state, outcome, now)
     new = decision.state
@@ -353,17 +376,26 @@ def _record(
         and new.next_attempt_at is not None
         and new.next_attempt_at <= now
     )
+    chained = runnable and claim_next
+    if chained:
+        lease: dict[str, Any] = {
+            "lease_owner": worker,
+            "lease_expires_at": now + settings.SAGA_LEASE,
+            "attempts": new.attempts + 1,
+            # Not published: if this worker dies, the sweeper publishes once the lease lapses.
+            "dispatched_at": None,
+        }
+    else:
+        lease = {
+            "lease_owner": "",
+            "lease_expires_at": None,
+            "dispatched_at": now if runnable else None,
+        }
+    fields = {**_state_fields(new), **lease}
     with transaction.atomic():
         written = SagaInstance.objects.filter(
             pk=saga.pk, version=saga.version, lease_owner=worker
-        ).update(
-            **_state_fields(new),
-            lease_owner="",
-            lease_expires_at=None,
-            dispatched_at=now if runnable else None,
-            version=F("version") + 1,
-            updated_at=now,
-        )
+        ).update(**fields, version=F("version") + 1, updated_at=now)
         if not written:
             logger.warning(
                 "saga %s: lease of %s expired during step %s; its outcome is dropped",
@@ -377,7 +409,17 @@ def _record(
             error=outcome.error if isinstance(outcome, Failed) else "",
             finished_at=now,
         )
-        if runnable:
+        if chained:
+            next_log = SagaStepLog.objects.create(
+                saga_id=saga.pk,
+                step=new.current_step,
+                kind=new.kind,
+                attempt=new.attempts + 1,
+                outcome=StepOutcome.STARTED,
+                worker=worker,
+                started_at=now,
+            )
+        elif runnable:
             transaction.on_commit(functools.partial(saga_enqueue, saga.pk))
     logger.info(
         "saga %s %s %s attempt %s: %s -> %s",
@@ -388,7 +430,12 @@ def _record(
         decision.log_outcome,
         new.status,
     )
-    return Advance.RAN
+    if not chained:
+        return Advance.RAN
+    for name, value in fields.items():
+        setattr(saga, name, value)
+    saga.version += 1
+    return next_log
 
 
 def _state_fields(state: SagaState) -> dict[str, Any]:
