@@ -393,10 +393,17 @@ def _record(
         }
     fields = {**_state_fields(new), **lease}
     with transaction.atomic():
-        written = SagaInstance.objects.filter(
-            pk=saga.pk, version=saga.version, lease_owner=worker
-        ).update(**fields, version=F("version") + 1, updated_at=now)
-        if not written:
+        written = _write_outcome(
+            saga=saga,
+            worker=worker,
+            fields=fields,
+            log=log,
+            log_outcome=decision.log_outcome,
+            error=outcome.error if isinstance(outcome, Failed) else "",
+            next_step=new if chained else None,
+            now=now,
+        )
+        if written is None:
             logger.warning(
                 "saga %s: lease of %s expired during step %s; its outcome is dropped",
                 saga.pk,
@@ -404,22 +411,7 @@ def _record(
                 saga.current_step,
             )
             return Advance.LEASE_LOST
-        SagaStepLog.objects.filter(pk=log.pk).update(
-            outcome=decision.log_outcome,
-            error=outcome.error if isinstance(outcome, Failed) else "",
-            finished_at=now,
-        )
-        if chained:
-            next_log = SagaStepLog.objects.create(
-                saga_id=saga.pk,
-                step=new.current_step,
-                kind=new.kind,
-                attempt=new.attempts + 1,
-                outcome=StepOutcome.STARTED,
-                worker=worker,
-                started_at=now,
-            )
-        elif runnable:
+        if runnable and not chained:
             transaction.on_commit(functools.partial(saga_enqueue, saga.pk))
     logger.info(
         "saga %s %s %s attempt %s: %s -> %s",
@@ -435,7 +427,100 @@ def _record(
     for name, value in fields.items():
         setattr(saga, name, value)
     saga.version += 1
-    return next_log
+    assert written is not None
+    return written
+
+
+_WRITE_OUTCOME = """
+    WITH saga AS (
+        UPDATE saga_instances
+           SET status = %s, current_step = %s, attempts = %s, completed_steps = %s::jsonb,
+               compensated_steps = %s::jsonb, failure_reason = %s, step_deadline_at = %s,
+               next_attempt_at = %s, last_error = %s, saga_data = %s::jsonb,
+               lease_owner = %s, lease_expires_at = %s, dispatched_at = %s,
+               version = version + 1, updated_at = %s
+         WHERE saga_id = %s AND version = %s AND lease_owner = %s
+        RETURNING saga_id
+    ), finished AS (
+        UPDATE saga_step_log SET outcome = %s, error = %s, finished_at = %s
+         WHERE id = %s AND EXISTS (SELECT 1 FROM saga)
+    ), started AS (
+        INSERT INTO saga_step_log (
+            saga_id, step, kind, attempt, outcome, error, worker, started_at, finished_at
+        )
+        SELECT saga_id, %s, %s, %s, %s, '', %s, %s, NULL FROM saga WHERE %s
+        RETURNING id
+    )
+    SELECT EXISTS (SELECT 1 FROM saga), (SELECT id FROM started)
+"""
+
+
+def _write_outcome(
+    *,
+    saga: SagaInstance,
+    worker: str,
+    fields: dict[str, Any],
+    log: SagaStepLog,
+    log_outcome: StepOutcome,
+    error: str,
+    next_step: SagaState | None,
+    now: datetime,
+) -> SagaStepLog | None:
+    """One statement: the saga's new state (a compare-and-set on the claimed version and
+    lease owner), the attempt's outcome and, with `next_step`, the next attempt logged as
+    STARTED. None when the compare-and-set failed (nothing is written); else the STARTED
+    row (or `log` when there is no next step)."""
+    started = SagaStepLog(
+        saga_id=saga.pk,
+        step=next_step.current_step if next_step else "",
+        kind=next_step.kind if next_step else StepKind.ACTION,
+        attempt=next_step.attempts + 1 if next_step else 0,
+        outcome=StepOutcome.STARTED,
+        error="",
+        worker=worker,
+        started_at=now,
+    )
+    params = [
+        fields["status"],
+        fields["current_step"],
+        fields["attempts"],
+        _dumps(fields["completed_steps"]),
+        _dumps(fields["compensated_steps"]),
+        fields["failure_reason"],
+        fields["step_deadline_at"],
+        fields["next_attempt_at"],
+        fields["last_error"],
+        _dumps(fields["saga_data"]),
+        fields["lease_owner"],
+        fields["lease_expires_at"],
+        fields["dispatched_at"],
+        now,
+        saga.pk,
+        saga.version,
+        worker,
+        str(log_outcome),
+        error,
+        now,
+        log.pk,
+        started.step,
+        str(started.kind),
+        started.attempt,
+        str(started.outcome),
+        worker,
+        now,
+        next_step is not None,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_WRITE_OUTCOME, params)
+        row = cursor.fetchone()
+    assert row is not None
+    written, started_id = row
+    if not written:
+        return None
+    if next_step is None:
+        return log
+    started.pk = started_id
+    return started
 
 
 def _state_fields(state: SagaState) -> dict[str, Any]:
