@@ -1,16 +1,20 @@
-"""The saga engine: start, advance one step, sweep, and the staff operations.
+"""The saga engine: start, advance, sweep, and the staff operations.
 
-How a run goes (`saga_advance`, called by the Celery task `advance_saga`):
-1. claim: read the saga and, if it is active, due and not leased, take a lease with a
-   compare-and-set on `version` and log the attempt as STARTED (one short transaction);
+How a run goes (`saga_advance`, called by the Celery task `advance_saga` with chain=True):
+1. claim: if the saga is active, due and not leased, take a lease and log the attempt as
+   STARTED — one statement;
 2. run the current step's action (or compensation) outside any transaction — steps talk to
    the outside world and are idempotent, keyed by `saga_id:step`. While it runs, a thread
    renews the lease every third of SAGA_LEASE (a compare-and-set on `version` and owner), so
    a step slower than one lease is never taken by a second worker; a worker that dies (or is
    killed by the task's hard time limit) stops renewing and loses the lease within SAGA_LEASE;
 3. record: `domain.decide` computes the next state, which is written with a compare-and-set
-   on the claimed version and lease, together with the attempt's outcome; the next run is
-   published with `transaction.on_commit`.
+   on the claimed version and lease, together with the attempt's outcome — one statement.
+   When the next step is due at once (and the task is within _CHAIN_BUDGET), the same
+   statement keeps the lease for it and logs its attempt as STARTED, and the task goes back
+   to 2: the outcome is committed before the next step starts, with no broker hop between.
+   Otherwise the lease is given back and a due next run is published with
+   `transaction.on_commit`.
 A worker that dies between 1 and 3 leaves an expired lease that the sweeper picks up; a
 duplicate message finds the lease taken (or the step done) and does nothing.
 """
@@ -63,11 +67,10 @@ from .domain import (
 )
 from .exceptions import SagaBusy, SagaIllegalTransition, SagaNotFound
 from .models import SagaInstance, SagaStepLog
-from .registry import find_saga_definition, get_saga_definition
+from .registry import find_saga_definition, get_saga_definition, registered_saga_types
 
 logger = logging.getLogger(__name__)
 
-_CLAIM_TRIES = 3
 # How long one task keeps running the steps that come due one after another, before it
 # hands the rest to the broker (a bound well inside the task's soft time limit).
 _CHAIN_BUDGET = timedelta(seconds=10)
@@ -188,58 +191,90 @@ def saga_advance(*, saga_id: uuid.UUID, worker: str | None = None, chain: bool =
         log = recorded  # the next step, claimed by this worker in the same transaction
 
 
+_CLAIM = """
+    WITH before AS (
+        SELECT saga_id, lease_owner FROM saga_instances WHERE saga_id = %(id)s FOR UPDATE
+    ), claimed AS (
+        UPDATE saga_instances AS s
+           SET lease_owner = %(worker)s, lease_expires_at = %(until)s,
+               attempts = s.attempts + 1, version = s.version + 1, updated_at = %(now)s
+          FROM before
+         WHERE s.saga_id = before.saga_id
+           AND s.status IN ('RUNNING', 'COMPENSATING')
+           AND s.next_attempt_at <= %(now)s
+           AND (s.lease_expires_at IS NULL OR s.lease_expires_at <= %(now)s)
+           AND s.saga_type = ANY(%(types)s)
+        RETURNING s.*, before.lease_owner AS previous_owner
+    ), abandoned AS (
+        UPDATE saga_step_log
+           SET outcome = 'ABANDONED', finished_at = %(now)s,
+               error = 'its worker lost the lease before reporting'
+         WHERE saga_id = %(id)s AND outcome = 'STARTED'
+           AND EXISTS (SELECT 1 FROM claimed WHERE previous_owner <> '')
+    ), started AS (
+        INSERT INTO saga_step_log (
+            saga_id, step, kind, attempt, outcome, error, worker, started_at, finished_at
+        )
+        SELECT saga_id, current_step,
+               CASE WHEN status = 'COMPENSATING' THEN 'COMPENSATION' ELSE 'ACTION' END,
+               attempts, 'STARTED', '', %(worker)s, %(now)s, NULL
+          FROM claimed
+        RETURNING id
+    )
+    SELECT claimed.*, started.id AS log_id FROM claimed, started
+"""
+
+
 def _claim(
     saga_id: uuid.UUID, worker: str
 ) -> tuple[SagaInstance, SagaDefinition, SagaStepLog] | Advance:
-    for _ in range(_CLAIM_TRIES):
-        now = timezone.now()
-        saga = SagaInstance.objects.filter(pk=saga_id).first()
-        if saga is None:
-            return Advance.NOT_FOUND
-        if saga.status not in ACTIVE_STATUSES:
-            return Advance.FINISHED
-        if saga.next_attempt_at is None or saga.next_attempt_at > now:
-            return Advance.NOT_DUE
-        if saga.lease_expires_at is not None and saga.lease_expires_at > now:
-            return Advance.LEASED
-        definition = find_saga_definition(saga.saga_type)
-        if definition is None:
-            logger.error("saga %s: no definition for type %r", saga_id, saga.saga_type)
-            return Advance.UNKNOWN_TYPE
-        with transaction.atomic():
-            taken = SagaInstance.objects.filter(pk=saga_id, version=saga.version).update(
-                lease_owner=worker,
-                lease_expires_at=now + settings.SAGA_LEASE,
-                attempts=F("attempts") + 1,
-                version=F("version") + 1,
-                updated_at=now,
-            )
-            if not taken:
-                continue  # changed under us: read again and decide again
-            if saga.lease_owner:
-                # A lease that was never given back: its worker died (or lost it) while its
-                # attempt was still STARTED. Recording an outcome always clears the owner.
-                SagaStepLog.objects.filter(saga_id=saga_id, outcome=StepOutcome.STARTED).update(
-                    outcome=StepOutcome.ABANDONED,
-                    finished_at=now,
-                    error="its worker lost the lease before reporting",
-                )
-            kind = (
-                StepKind.COMPENSATION if saga.status == SagaStatus.COMPENSATING else StepKind.ACTION
-            )
-            log = SagaStepLog.objects.create(
-                saga_id=saga_id,
-                step=saga.current_step,
-                kind=kind,
-                attempt=saga.attempts + 1,
-                outcome=StepOutcome.STARTED,
-                worker=worker,
-                started_at=now,
-            )
-        saga.version += 1
-        saga.attempts += 1
-        saga.lease_owner = worker
-        return saga, definition, log
+    """Take the lease if the saga is active, due, not leased and of a known type, and log
+    the attempt as STARTED — one statement (a lease that was never given back, because its
+    worker died while its attempt was STARTED, has that attempt closed as ABANDONED in the
+    same statement: recording an outcome always clears the owner). Otherwise say why not."""
+    now = timezone.now()
+    params = {
+        "id": saga_id,
+        "worker": worker,
+        "until": now + settings.SAGA_LEASE,
+        "now": now,
+        "types": registered_saga_types(),
+    }
+    with transaction.atomic():
+        claimed = list(SagaInstance.objects.raw(_CLAIM, params))
+    if not claimed:
+        return _why_not_claimed(saga_id, now)
+    saga = claimed[0]
+    definition = get_saga_definition(saga.saga_type)
+    kind = StepKind.COMPENSATION if saga.status == SagaStatus.COMPENSATING else StepKind.ACTION
+    log = SagaStepLog(
+        pk=saga.log_id,  # type: ignore[attr-defined]
+        saga_id=saga_id,
+        step=saga.current_step,
+        kind=kind,
+        attempt=saga.attempts,
+        outcome=StepOutcome.STARTED,
+        worker=worker,
+        started_at=now,
+    )
+    return saga, definition, log
+
+
+def _why_not_claimed(saga_id: uuid.UUID, now: datetime) -> Advance:
+    saga = SagaInstance.objects.filter(pk=saga_id).first()
+    if saga is None:
+        return Advance.NOT_FOUND
+    if saga.status not in ACTIVE_STATUSES:
+        return Advance.FINISHED
+    if saga.next_attempt_at is None or saga.next_attempt_at > now:
+        return Advance.NOT_DUE
+    if saga.lease_expires_at is not None and saga.lease_expires_at > now:
+        return Advance.LEASED
+    if find_saga_definition(saga.saga_type) is None:
+        logger.error("saga %s: no definition for type %r", saga_id, saga.saga_type)
+        return Advance.UNKNOWN_TYPE
+    # Claimable now: another claim took it and gave it back in between. Rare; let the
+    # sweeper or the next delivery take it.
     return Advance.LEASED
 
 

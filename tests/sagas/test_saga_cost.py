@@ -26,7 +26,7 @@ from tests.sagas.shop import confirmed_order, order, saga_of, stocked_product
 
 pytestmark = pytest.mark.django_db
 
-MAX_STATEMENTS = 65
+MAX_STATEMENTS = 47
 MAX_PUBLISHES = 2
 
 
