@@ -8,6 +8,7 @@ test's own transaction turns every atomic block into) is not counted."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +22,7 @@ from accounts.models import User
 from orders.domain import saga_id_for
 from sagas.dispatch import ADVANCE_TASK
 from sagas.domain import SagaStatus
+from sagas.models import SagaStepLog
 from sagas.tasks import advance_saga
 from tests.sagas.shop import confirmed_order, order, saga_of, stocked_product
 
@@ -92,3 +94,31 @@ def test_a_happy_path_saga_stays_within_its_statement_and_publish_budget(
     statements = len(_statements(queries)) + prepared_statements.count - before
     assert statements <= MAX_STATEMENTS, "\n".join(_statements(queries))
     assert advance_publishes.count <= MAX_PUBLISHES
+
+
+def test_one_task_runs_the_steps_that_come_due_each_recorded_before_the_next(
+    customer: User, advance_publishes: Counter, django_capture_on_commit_callbacks: Any
+) -> None:
+    # given
+    mug = stocked_product(5)
+    order_id = confirmed_order(customer, [(mug, 1)], token="tok_ok")
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        advance_saga(str(saga_id_for(order_id)))
+    # then: one worker ran every step, each attempt closed before the next one started
+    attempts = list(
+        SagaStepLog.objects.filter(saga_id=saga_id_for(order_id)).order_by("started_at", "id")
+    )
+    assert [(a.step, a.outcome) for a in attempts] == [
+        ("reserve_stock", "SUCCEEDED"),
+        ("authorize_payment", "SUCCEEDED"),
+        ("capture_payment", "SUCCEEDED"),
+        ("send_confirmation", "SUCCEEDED"),
+    ]
+    assert len({a.worker for a in attempts}) == 1
+    for earlier, later in itertools.pairwise(attempts):
+        assert earlier.finished_at is not None
+        assert earlier.finished_at <= later.started_at
+    saga = saga_of(order_id)
+    assert (saga.status, saga.lease_owner, saga.lease_expires_at) == ("COMPLETED", "", None)
+    assert advance_publishes.count == 0
