@@ -230,9 +230,11 @@ def _live_payment(order_id: uuid.UUID) -> Payment:
 def _operation_key(payment: Payment, field: str, key: str) -> str:
     """Record the intent: the first key used for this operation is kept and reused, so a
     retry under another key cannot make the gateway do the operation twice."""
-    Payment.objects.filter(Q(pk=payment.pk) & Q(**{f"{field}__isnull": True})).update(
+    if Payment.objects.filter(Q(pk=payment.pk) & Q(**{f"{field}__isnull": True})).update(
         **{field: key, "updated_at": timezone.now()}
-    )
+    ):
+        setattr(payment, field, key)
+        return key  # ours is the first
     stored: str = Payment.objects.values_list(field, flat=True).get(pk=payment.pk)
     if stored != key:
         logger.info("payment %s: %s reuses the first key %s", payment.pk, field, stored)
@@ -245,8 +247,11 @@ def _failure(exc: PaymentError) -> dict[str, Any]:
 
 def _record(payment: Payment, expected: str, **changes: Any) -> Payment:
     """Write the gateway's answer only if the payment is still in the state we acted on: a
-    concurrent repeat may have recorded the same answer first, which is just as good."""
-    Payment.objects.filter(pk=payment.pk, status=expected).update(
-        **changes, updated_at=timezone.now()
-    )
-    return Payment.objects.get(pk=payment.pk)
+    concurrent repeat may have recorded the same answer first, which is just as good (then
+    the row is read again; otherwise the answer we wrote is the row's)."""
+    now = timezone.now()
+    if not Payment.objects.filter(pk=payment.pk, status=expected).update(**changes, updated_at=now):
+        return Payment.objects.get(pk=payment.pk)
+    for name, value in {**changes, "updated_at": now}.items():
+        setattr(payment, name, value)
+    return payment

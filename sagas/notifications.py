@@ -74,7 +74,17 @@ def email_send(
     idempotency_key: str | None = None,
 ) -> None:
     """Render and send now; raises what the mail backend raises."""
-    rendered = email_render(template=template, context=context)
+    _send_rendered(
+        email_render(template=template, context=context),
+        template=template,
+        to=to,
+        idempotency_key=idempotency_key,
+    )
+
+
+def _send_rendered(
+    rendered: RenderedEmail, *, template: str, to: Sequence[str], idempotency_key: str | None
+) -> None:
     headers = {"Message-ID": _message_id(idempotency_key)} if idempotency_key else {}
     message = EmailMultiAlternatives(
         subject=rendered.subject,
@@ -88,9 +98,9 @@ def email_send(
     logger.info("sent %s email to %d recipient(s)", template, len(to))
 
 
-def _send_logging_failures(**kwargs: Any) -> None:
+def _send_logging_failures(rendered: RenderedEmail, **kwargs: Any) -> None:
     try:
-        email_send(**kwargs)
+        _send_rendered(rendered, **kwargs)
     except Exception:  # the transaction has committed; a lost email is logged, not raised
         logger.exception("could not send %s email", kwargs.get("template"))
 
@@ -103,14 +113,15 @@ def email_send_on_commit(
     idempotency_key: str | None = None,
 ) -> None:
     """Send after the current transaction commits (at once when there is none)."""
-    # Render now, so a template error surfaces in the caller, not after its commit.
-    email_render(template=template, context=context)
+    # Render now, once: a template error surfaces in the caller, not after its commit, and
+    # the message sent is the one rendered here.
+    rendered = email_render(template=template, context=context)
     transaction.on_commit(
         functools.partial(
             _send_logging_failures,
+            rendered,
             template=template,
             to=list(to),
-            context=dict(context),
             idempotency_key=idempotency_key,
         )
     )

@@ -1,16 +1,20 @@
-"""The saga engine: start, advance one step, sweep, and the staff operations.
+"""The saga engine: start, advance, sweep, and the staff operations.
 
-How a run goes (`saga_advance`, called by the Celery task `advance_saga`):
-1. claim: read the saga and, if it is active, due and not leased, take a lease with a
-   compare-and-set on `version` and log the attempt as STARTED (one short transaction);
+How a run goes (`saga_advance`, called by the Celery task `advance_saga` with chain=True):
+1. claim: if the saga is active, due and not leased, take a lease and log the attempt as
+   STARTED — one statement;
 2. run the current step's action (or compensation) outside any transaction — steps talk to
    the outside world and are idempotent, keyed by `saga_id:step`. While it runs, a thread
    renews the lease every third of SAGA_LEASE (a compare-and-set on `version` and owner), so
    a step slower than one lease is never taken by a second worker; a worker that dies (or is
    killed by the task's hard time limit) stops renewing and loses the lease within SAGA_LEASE;
 3. record: `domain.decide` computes the next state, which is written with a compare-and-set
-   on the claimed version and lease, together with the attempt's outcome; the next run is
-   published with `transaction.on_commit`.
+   on the claimed version and lease, together with the attempt's outcome — one statement.
+   When the next step is due at once (and the task is within _CHAIN_BUDGET), the same
+   statement keeps the lease for it and logs its attempt as STARTED, and the task goes back
+   to 2: the outcome is committed before the next step starts, with no broker hop between.
+   Otherwise the lease is given back and a due next run is published with
+   `transaction.on_commit`.
 A worker that dies between 1 and 3 leaves an expired lease that the sweeper picks up; a
 duplicate message finds the lease taken (or the step done) and does nothing.
 """
@@ -25,11 +29,12 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -62,11 +67,13 @@ from .domain import (
 )
 from .exceptions import SagaBusy, SagaIllegalTransition, SagaNotFound
 from .models import SagaInstance, SagaStepLog
-from .registry import find_saga_definition, get_saga_definition
+from .registry import find_saga_definition, get_saga_definition, registered_saga_types
 
 logger = logging.getLogger(__name__)
 
-_CLAIM_TRIES = 3
+# How long one task keeps running the steps that come due one after another, before it
+# hands the rest to the broker (a bound well inside the task's soft time limit).
+_CHAIN_BUDGET = timedelta(seconds=10)
 
 
 class Advance(enum.StrEnum):
@@ -150,79 +157,124 @@ def saga_start(
 # --- advance
 
 
-def saga_advance(*, saga_id: uuid.UUID, worker: str | None = None) -> Advance:
-    """Run the saga's current step once, if it is due and nobody else is running it."""
+def saga_advance(*, saga_id: uuid.UUID, worker: str | None = None, chain: bool = False) -> Advance:
+    """Run the saga's current step once, if it is due and nobody else is running it.
+
+    `chain=True` (the Celery task): when the step's outcome makes the next step (or
+    compensation) due at once, the transaction that records the outcome also claims the next
+    step for this worker, and it runs here instead of after a broker hop — for at most
+    `_CHAIN_BUDGET`, then the next run is published as before. Each outcome is committed
+    before the next step starts; a worker that dies mid-chain leaves a lapsing lease that the
+    sweeper picks up like any other."""
     worker = worker or worker_identity()
     claimed = _claim(saga_id, worker)
     if isinstance(claimed, Advance):
         return claimed
     saga, definition, log = claimed
-    state = _state(saga)
-    if deadline_passed(state, timezone.now()):
-        outcome: Outcome = Failed(
-            error=f"deadline of step {saga.current_step!r} passed",
-            reason=DEADLINE_REASON,
-            deadline=True,
+    started = time.monotonic()
+    while True:
+        state = _state(saga)
+        if deadline_passed(state, timezone.now()):
+            outcome: Outcome = Failed(
+                error=f"deadline of step {saga.current_step!r} passed",
+                reason=DEADLINE_REASON,
+                deadline=True,
+            )
+        else:
+            with _lease_kept(saga, worker) as lease:
+                outcome = _run(definition, saga, state)
+            saga.version = lease.version
+        keep_going = chain and time.monotonic() - started < _CHAIN_BUDGET.total_seconds()
+        recorded = _record(definition, saga, state, log, outcome, worker, claim_next=keep_going)
+        if isinstance(recorded, Advance):
+            return recorded
+        log = recorded  # the next step, claimed by this worker in the same transaction
+
+
+_CLAIM = """
+    WITH before AS (
+        SELECT saga_id, lease_owner FROM saga_instances WHERE saga_id = %(id)s FOR UPDATE
+    ), claimed AS (
+        UPDATE saga_instances AS s
+           SET lease_owner = %(worker)s, lease_expires_at = %(until)s,
+               attempts = s.attempts + 1, version = s.version + 1, updated_at = %(now)s
+          FROM before
+         WHERE s.saga_id = before.saga_id
+           AND s.status IN ('RUNNING', 'COMPENSATING')
+           AND s.next_attempt_at <= %(now)s
+           AND (s.lease_expires_at IS NULL OR s.lease_expires_at <= %(now)s)
+           AND s.saga_type = ANY(%(types)s)
+        RETURNING s.*, before.lease_owner AS previous_owner
+    ), abandoned AS (
+        UPDATE saga_step_log
+           SET outcome = 'ABANDONED', finished_at = %(now)s,
+               error = 'its worker lost the lease before reporting'
+         WHERE saga_id = %(id)s AND outcome = 'STARTED'
+           AND EXISTS (SELECT 1 FROM claimed WHERE previous_owner <> '')
+    ), started AS (
+        INSERT INTO saga_step_log (
+            saga_id, step, kind, attempt, outcome, error, worker, started_at, finished_at
         )
-    else:
-        with _lease_kept(saga, worker) as lease:
-            outcome = _run(definition, saga, state)
-        saga.version = lease.version
-    return _record(definition, saga, state, log, outcome, worker)
+        SELECT saga_id, current_step,
+               CASE WHEN status = 'COMPENSATING' THEN 'COMPENSATION' ELSE 'ACTION' END,
+               attempts, 'STARTED', '', %(worker)s, %(now)s, NULL
+          FROM claimed
+        RETURNING id
+    )
+    SELECT claimed.*, started.id AS log_id FROM claimed, started
+"""
 
 
 def _claim(
     saga_id: uuid.UUID, worker: str
 ) -> tuple[SagaInstance, SagaDefinition, SagaStepLog] | Advance:
-    for _ in range(_CLAIM_TRIES):
-        now = timezone.now()
-        saga = SagaInstance.objects.filter(pk=saga_id).first()
-        if saga is None:
-            return Advance.NOT_FOUND
-        if saga.status not in ACTIVE_STATUSES:
-            return Advance.FINISHED
-        if saga.next_attempt_at is None or saga.next_attempt_at > now:
-            return Advance.NOT_DUE
-        if saga.lease_expires_at is not None and saga.lease_expires_at > now:
-            return Advance.LEASED
-        definition = find_saga_definition(saga.saga_type)
-        if definition is None:
-            logger.error("saga %s: no definition for type %r", saga_id, saga.saga_type)
-            return Advance.UNKNOWN_TYPE
-        with transaction.atomic():
-            taken = SagaInstance.objects.filter(pk=saga_id, version=saga.version).update(
-                lease_owner=worker,
-                lease_expires_at=now + settings.SAGA_LEASE,
-                attempts=F("attempts") + 1,
-                version=F("version") + 1,
-                updated_at=now,
-            )
-            if not taken:
-                continue  # changed under us: read again and decide again
-            if saga.lease_owner:
-                # A lease that was never given back: its worker died (or lost it) while its
-                # attempt was still STARTED. Recording an outcome always clears the owner.
-                SagaStepLog.objects.filter(saga_id=saga_id, outcome=StepOutcome.STARTED).update(
-                    outcome=StepOutcome.ABANDONED,
-                    finished_at=now,
-                    error="its worker lost the lease before reporting",
-                )
-            kind = (
-                StepKind.COMPENSATION if saga.status == SagaStatus.COMPENSATING else StepKind.ACTION
-            )
-            log = SagaStepLog.objects.create(
-                saga_id=saga_id,
-                step=saga.current_step,
-                kind=kind,
-                attempt=saga.attempts + 1,
-                outcome=StepOutcome.STARTED,
-                worker=worker,
-                started_at=now,
-            )
-        saga.version += 1
-        saga.attempts += 1
-        saga.lease_owner = worker
-        return saga, definition, log
+    """Take the lease if the saga is active, due, not leased and of a known type, and log
+    the attempt as STARTED — one statement (a lease that was never given back, because its
+    worker died while its attempt was STARTED, has that attempt closed as ABANDONED in the
+    same statement: recording an outcome always clears the owner). Otherwise say why not."""
+    now = timezone.now()
+    params = {
+        "id": saga_id,
+        "worker": worker,
+        "until": now + settings.SAGA_LEASE,
+        "now": now,
+        "types": registered_saga_types(),
+    }
+    with transaction.atomic():
+        claimed = list(SagaInstance.objects.raw(_CLAIM, params))
+    if not claimed:
+        return _why_not_claimed(saga_id, now)
+    saga = claimed[0]
+    definition = get_saga_definition(saga.saga_type)
+    kind = StepKind.COMPENSATION if saga.status == SagaStatus.COMPENSATING else StepKind.ACTION
+    log = SagaStepLog(
+        pk=saga.log_id,  # type: ignore[attr-defined]
+        saga_id=saga_id,
+        step=saga.current_step,
+        kind=kind,
+        attempt=saga.attempts,
+        outcome=StepOutcome.STARTED,
+        worker=worker,
+        started_at=now,
+    )
+    return saga, definition, log
+
+
+def _why_not_claimed(saga_id: uuid.UUID, now: datetime) -> Advance:
+    saga = SagaInstance.objects.filter(pk=saga_id).first()
+    if saga is None:
+        return Advance.NOT_FOUND
+    if saga.status not in ACTIVE_STATUSES:
+        return Advance.FINISHED
+    if saga.next_attempt_at is None or saga.next_attempt_at > now:
+        return Advance.NOT_DUE
+    if saga.lease_expires_at is not None and saga.lease_expires_at > now:
+        return Advance.LEASED
+    if find_saga_definition(saga.saga_type) is None:
+        logger.error("saga %s: no definition for type %r", saga_id, saga.saga_type)
+        return Advance.UNKNOWN_TYPE
+    # Claimable now: another claim took it and gave it back in between. Rare; let the
+    # sweeper or the next delivery take it.
     return Advance.LEASED
 
 
@@ -344,7 +396,13 @@ def _record(
     log: SagaStepLog,
     outcome: Outcome,
     worker: str,
-) -> Advance:
+    *,
+    claim_next: bool = False,
+) -> Advance | SagaStepLog:
+    """Write the outcome (compare-and-set on the claimed version and lease). When the next
+    step is due now: with `claim_next`, keep the lease for it and log its attempt as STARTED
+    in the same transaction, update `saga` in place and return the new attempt's log row;
+    otherwise publish its run on commit."""
     now = timezone.now()
     decision = decide(definition, state, outcome, now)
     new = decision.state
@@ -353,18 +411,34 @@ def _record(
         and new.next_attempt_at is not None
         and new.next_attempt_at <= now
     )
+    chained = runnable and claim_next
+    if chained:
+        lease: dict[str, Any] = {
+            "lease_owner": worker,
+            "lease_expires_at": now + settings.SAGA_LEASE,
+            "attempts": new.attempts + 1,
+            # Not published: if this worker dies, the sweeper publishes once the lease lapses.
+            "dispatched_at": None,
+        }
+    else:
+        lease = {
+            "lease_owner": "",
+            "lease_expires_at": None,
+            "dispatched_at": now if runnable else None,
+        }
+    fields = {**_state_fields(new), **lease}
     with transaction.atomic():
-        written = SagaInstance.objects.filter(
-            pk=saga.pk, version=saga.version, lease_owner=worker
-        ).update(
-            **_state_fields(new),
-            lease_owner="",
-            lease_expires_at=None,
-            dispatched_at=now if runnable else None,
-            version=F("version") + 1,
-            updated_at=now,
+        written = _write_outcome(
+            saga=saga,
+            worker=worker,
+            fields=fields,
+            log=log,
+            log_outcome=decision.log_outcome,
+            error=outcome.error if isinstance(outcome, Failed) else "",
+            next_step=new if chained else None,
+            now=now,
         )
-        if not written:
+        if written is None:
             logger.warning(
                 "saga %s: lease of %s expired during step %s; its outcome is dropped",
                 saga.pk,
@@ -372,12 +446,7 @@ def _record(
                 saga.current_step,
             )
             return Advance.LEASE_LOST
-        SagaStepLog.objects.filter(pk=log.pk).update(
-            outcome=decision.log_outcome,
-            error=outcome.error if isinstance(outcome, Failed) else "",
-            finished_at=now,
-        )
-        if runnable:
+        if runnable and not chained:
             transaction.on_commit(functools.partial(saga_enqueue, saga.pk))
     logger.info(
         "saga %s %s %s attempt %s: %s -> %s",
@@ -388,7 +457,105 @@ def _record(
         decision.log_outcome,
         new.status,
     )
-    return Advance.RAN
+    if not chained:
+        return Advance.RAN
+    for name, value in fields.items():
+        setattr(saga, name, value)
+    saga.version += 1
+    assert written is not None
+    return written
+
+
+_WRITE_OUTCOME = """
+    WITH saga AS (
+        UPDATE saga_instances
+           SET status = %s, current_step = %s, attempts = %s, completed_steps = %s::jsonb,
+               compensated_steps = %s::jsonb, failure_reason = %s, step_deadline_at = %s,
+               next_attempt_at = %s, last_error = %s, saga_data = %s::jsonb,
+               lease_owner = %s, lease_expires_at = %s, dispatched_at = %s,
+               version = version + 1, updated_at = %s
+         WHERE saga_id = %s AND version = %s AND lease_owner = %s
+        RETURNING saga_id
+    ), finished AS (
+        UPDATE saga_step_log SET outcome = %s, error = %s, finished_at = %s
+         WHERE id = %s AND EXISTS (SELECT 1 FROM saga)
+    ), started AS (
+        INSERT INTO saga_step_log (
+            saga_id, step, kind, attempt, outcome, error, worker, started_at, finished_at
+        )
+        SELECT saga_id, %s, %s, %s, %s, '', %s, %s, NULL FROM saga WHERE %s
+        RETURNING id
+    )
+    SELECT EXISTS (SELECT 1 FROM saga), (SELECT id FROM started)
+"""
+
+
+def _write_outcome(
+    *,
+    saga: SagaInstance,
+    worker: str,
+    fields: dict[str, Any],
+    log: SagaStepLog,
+    log_outcome: StepOutcome,
+    error: str,
+    next_step: SagaState | None,
+    now: datetime,
+) -> SagaStepLog | None:
+    """One statement: the saga's new state (a compare-and-set on the claimed version and
+    lease owner), the attempt's outcome and, with `next_step`, the next attempt logged as
+    STARTED. None when the compare-and-set failed (nothing is written); else the STARTED
+    row (or `log` when there is no next step)."""
+    started = SagaStepLog(
+        saga_id=saga.pk,
+        step=next_step.current_step if next_step else "",
+        kind=next_step.kind if next_step else StepKind.ACTION,
+        attempt=next_step.attempts + 1 if next_step else 0,
+        outcome=StepOutcome.STARTED,
+        error="",
+        worker=worker,
+        started_at=now,
+    )
+    params = [
+        fields["status"],
+        fields["current_step"],
+        fields["attempts"],
+        _dumps(fields["completed_steps"]),
+        _dumps(fields["compensated_steps"]),
+        fields["failure_reason"],
+        fields["step_deadline_at"],
+        fields["next_attempt_at"],
+        fields["last_error"],
+        _dumps(fields["saga_data"]),
+        fields["lease_owner"],
+        fields["lease_expires_at"],
+        fields["dispatched_at"],
+        now,
+        saga.pk,
+        saga.version,
+        worker,
+        str(log_outcome),
+        error,
+        now,
+        log.pk,
+        started.step,
+        str(started.kind),
+        started.attempt,
+        str(started.outcome),
+        worker,
+        now,
+        next_step is not None,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_WRITE_OUTCOME, params)
+        row = cursor.fetchone()
+    assert row is not None
+    written, started_id = row
+    if not written:
+        return None
+    if next_step is None:
+        return log
+    started.pk = started_id
+    return started
 
 
 def _state_fields(state: SagaState) -> dict[str, Any]:

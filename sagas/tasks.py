@@ -13,7 +13,7 @@ from .services import saga_advance, saga_sweep
 
 @shared_task(name="sagas.tasks.advance_saga", ignore_result=True)
 def advance_saga(saga_id: str) -> str:
-    return saga_advance(saga_id=uuid.UUID(saga_id)).value
+    return saga_advance(saga_id=uuid.UUID(saga_id), chain=True).value
 
 
 @shared_task(name="sagas.tasks.sweep_sagas", ignore_result=True)

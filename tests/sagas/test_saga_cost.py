@@ -1,0 +1,124 @@
+"""What one happy-path fulfilment saga costs in SQL statements and broker publishes, run the
+way a worker runs it (the `advance_saga` task body, chaining the steps that come due), so
+that neither creeps back up. Counts, not times: they do not depend on the machine.
+
+Statements are those sent to PostgreSQL through Django's cursor plus the event store's
+prepared statements (which bypass it); transaction control (SAVEPOINT / RELEASE, which the
+test's own transaction turns every atomic block into) is not counted."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from celery.signals import before_task_publish
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+import eventstore.prepared
+from accounts.models import User
+from orders.domain import saga_id_for
+from sagas.dispatch import ADVANCE_TASK
+from sagas.domain import SagaStatus
+from sagas.models import SagaStepLog
+from sagas.tasks import advance_saga
+from tests.sagas.shop import confirmed_order, order, saga_of, stocked_product
+
+pytestmark = pytest.mark.django_db
+
+MAX_STATEMENTS = 47
+MAX_PUBLISHES = 2
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.count = 0
+
+
+@pytest.fixture
+def prepared_statements(monkeypatch: pytest.MonkeyPatch) -> Counter:
+    counter = Counter()
+    enter = eventstore.prepared._cursor.__enter__
+
+    def counting_enter(self: Any) -> Any:
+        counter.count += 1
+        return enter(self)
+
+    monkeypatch.setattr(eventstore.prepared._cursor, "__enter__", counting_enter)
+    return counter
+
+
+@pytest.fixture
+def advance_publishes() -> Iterator[Counter]:
+    counter = Counter()
+
+    def count(sender: str | None = None, **_: Any) -> None:
+        if sender == ADVANCE_TASK:
+            counter.count += 1
+
+    before_task_publish.connect(count, weak=False)
+    yield counter
+    before_task_publish.disconnect(count)
+
+
+def _statements(queries: CaptureQueriesContext) -> list[str]:
+    return [
+        q["sql"]
+        for q in queries.captured_queries
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT"))
+    ]
+
+
+def test_a_happy_path_saga_stays_within_its_statement_and_publish_budget(
+    customer: User,
+    prepared_statements: Counter,
+    advance_publishes: Counter,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    # given: an order confirmed (its saga's first run is published on commit)
+    mug = stocked_product(5)
+    with django_capture_on_commit_callbacks(execute=True):
+        order_id = confirmed_order(customer, [(mug, 1)], token="tok_ok")
+    before = prepared_statements.count
+    # when: the worker runs the published task
+    with (
+        CaptureQueriesContext(connection) as queries,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        advance_saga(str(saga_id_for(order_id)))
+    # then
+    assert saga_of(order_id).status == SagaStatus.COMPLETED
+    assert order(order_id).status == "PAID"
+    statements = len(_statements(queries)) + prepared_statements.count - before
+    assert statements <= MAX_STATEMENTS, "\n".join(_statements(queries))
+    assert advance_publishes.count <= MAX_PUBLISHES
+
+
+def test_one_task_runs_the_steps_that_come_due_each_recorded_before_the_next(
+    customer: User, advance_publishes: Counter, django_capture_on_commit_callbacks: Any
+) -> None:
+    # given
+    mug = stocked_product(5)
+    order_id = confirmed_order(customer, [(mug, 1)], token="tok_ok")
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        advance_saga(str(saga_id_for(order_id)))
+    # then: one worker ran every step, each attempt closed before the next one started
+    attempts = list(
+        SagaStepLog.objects.filter(saga_id=saga_id_for(order_id)).order_by("started_at", "id")
+    )
+    assert [(a.step, a.outcome) for a in attempts] == [
+        ("reserve_stock", "SUCCEEDED"),
+        ("authorize_payment", "SUCCEEDED"),
+        ("capture_payment", "SUCCEEDED"),
+        ("send_confirmation", "SUCCEEDED"),
+    ]
+    assert len({a.worker for a in attempts}) == 1
+    for earlier, later in itertools.pairwise(attempts):
+        assert earlier.finished_at is not None
+        assert earlier.finished_at <= later.started_at
+    saga = saga_of(order_id)
+    assert (saga.status, saga.lease_owner, saga.lease_expires_at) == ("COMPLETED", "", None)
+    assert advance_publishes.count == 0
