@@ -25,8 +25,10 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from commerce_project.errors import InvalidInput
@@ -59,7 +61,7 @@ _RESERVE_SQL = """
 WITH lines (product_id, quantity, reservation_id) AS (VALUES {values}),
 existing AS (
   SELECT id, product_id, quantity, status, expires_at, created_at, updated_at
-    FROM reservations WHERE order_id = %(order_id)s
+    FROM reservations WHERE order_id = %(order_id)s::uuid
 ),
 locked AS MATERIALIZED (
   SELECT s.product_id, s.on_hand - s.reserved AS available, l.quantity
@@ -74,20 +76,21 @@ reserved AS (
     FROM locked l
    WHERE s.product_id = l.product_id
      AND s.on_hand - s.reserved >= l.quantity
-     AND (SELECT count(*) FROM locked WHERE available >= quantity) = %(line_count)s
+     AND (SELECT count(*) FROM locked WHERE available >= quantity) = %(line_count)s::integer
   RETURNING s.product_id, s.on_hand - s.reserved AS available, s.version
 ),
 held AS (
   INSERT INTO reservations
          (id, order_id, product_id, quantity, status, expires_at, created_at, updated_at)
-  SELECT l.reservation_id, %(order_id)s, l.product_id, l.quantity, %(status)s,
-         %(expires_at)s, %(now)s, %(now)s
+  SELECT l.reservation_id, %(order_id)s::uuid, l.product_id, l.quantity, %(status)s::varchar,
+         %(expires_at)s::timestamptz, %(now)s::timestamptz, %(now)s::timestamptz
     FROM lines l JOIN reserved r ON r.product_id = l.product_id
 ),
 ledger AS (
   INSERT INTO stock_movements
          (product_id, kind, on_hand_delta, reserved_delta, reference, actor, reason, created_at)
-  SELECT l.product_id, %(kind)s, 0, l.quantity, %(reference)s, %(actor)s, %(reason)s, %(now)s
+  SELECT l.product_id, %(kind)s::varchar, 0, l.quantity, %(reference)s::varchar,
+         %(actor)s::varchar, %(reason)s::varchar, %(now)s::timestamptz
     FROM lines l JOIN reserved r ON r.product_id = l.product_id
 )
 SELECT 'existing', product_id, NULL::bigint, NULL::bigint,
@@ -111,7 +114,7 @@ _SETTLE_SQL = """
 WITH held AS MATERIALIZED (
   SELECT id, product_id, quantity
     FROM reservations
-   WHERE order_id = %(order_id)s AND status = %(from_status)s
+   WHERE order_id = %(order_id)s::uuid AND status = %(from_status)s::varchar
    ORDER BY product_id
      FOR UPDATE
 ),
@@ -123,8 +126,8 @@ locked AS MATERIALIZED (
 ),
 changed AS (
   UPDATE stock_items s
-     SET on_hand = s.on_hand + %(on_hand_sign)s * l.quantity,
-         reserved = s.reserved + %(reserved_sign)s * l.quantity,
+     SET on_hand = s.on_hand + %(on_hand_sign)s::integer * l.quantity,
+         reserved = s.reserved + %(reserved_sign)s::integer * l.quantity,
          version = s.version + 1,
          updated_at = now()
     FROM locked l
@@ -133,7 +136,7 @@ changed AS (
 ),
 settled AS (
   UPDATE reservations r
-     SET status = %(to_status)s, updated_at = %(now)s
+     SET status = %(to_status)s::varchar, updated_at = %(now)s::timestamptz
     FROM held h
    WHERE r.id = h.id
   RETURNING r.id, r.product_id, r.quantity, r.status, r.expires_at, r.created_at, r.updated_at
@@ -141,8 +144,9 @@ settled AS (
 ledger AS (
   INSERT INTO stock_movements
          (product_id, kind, on_hand_delta, reserved_delta, reference, actor, reason, created_at)
-  SELECT h.product_id, %(kind)s, %(on_hand_sign)s * h.quantity,
-         %(reserved_sign)s * h.quantity, %(reference)s, %(actor)s, %(reason)s, %(now)s
+  SELECT h.product_id, %(kind)s::varchar, %(on_hand_sign)s::integer * h.quantity,
+         %(reserved_sign)s::integer * h.quantity, %(reference)s::varchar,
+         %(actor)s::varchar, %(reason)s::varchar, %(now)s::timestamptz
     FROM held h
 )
 SELECT 'settled', product_id, NULL::bigint, NULL::bigint,
@@ -492,6 +496,39 @@ def _statement_transaction() -> AbstractContextManager[object]:
     return nullcontext()
 
 
+_ONLY_WHEN_ASKED = 2**31 - 1
+
+
+class _PreparingCursor(psycopg.Cursor[Any]):
+    """Binds on the server and prepares every statement it runs: the reservation statements
+    run thousands of times, and planning them costs about as much as running them."""
+
+    def execute(  # type: ignore[override]
+        self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool = False
+    ) -> Any:
+        return super().execute(query, params, prepare=True, binary=binary)
+
+
+def _prepared_cursor() -> CursorWrapper:
+    """A cursor on Django's connection (same transaction, errors wrapped and queries logged
+    like Django's) whose statements are server-side prepared, unless
+    EVENTSTORE_PREPARED_STATEMENTS is off (a pooler in transaction mode cannot keep them;
+    the statements then run unprepared). As in eventstore.prepared, Django opens its
+    connections with preparing off; a threshold nothing reaches turns it on for explicit
+    requests only."""
+    if not settings.EVENTSTORE_PREPARED_STATEMENTS:
+        return connection.cursor()
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = _ONLY_WHEN_ASKED
+    cursor = _PreparingCursor(raw)
+    # Django's wrappers take the DB-API cursor they wrap (the stubs say CursorWrapper).
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)  # type: ignore[arg-type]
+    return connection.make_cursor(cursor)  # type: ignore[arg-type]
+
+
 def _reserve_lines(
     order_id: UUID, wanted: list[tuple[UUID, int]], expires: datetime
 ) -> list[Reservation]:
@@ -517,7 +554,7 @@ def _reserve_lines(
         params[f"q{index}"] = quantity
         params[f"r{index}"] = reservation_id
     values = ", ".join(_RESERVE_LINE.format(i=index) for index in range(len(wanted)))
-    with connection.cursor() as cursor:
+    with _prepared_cursor() as cursor:
         cursor.execute(_RESERVE_SQL.format(values=values), params)
         rows = cursor.fetchall()
     existing = [_reservation_of(order_id, row) for row in rows if row[0] == "existing"]
@@ -609,7 +646,7 @@ def _settle(
 ) -> list[Reservation]:
     """Runs _SETTLE_SQL: one round trip (in autocommit) that settles every reservation of
     the order in `from_status`; returns them in their new status."""
-    with _statement_transaction(), connection.cursor() as cursor:
+    with _statement_transaction(), _prepared_cursor() as cursor:
         cursor.execute(
             _SETTLE_SQL,
             {
