@@ -105,22 +105,32 @@ SELECT 'reserved', product_id, available, version, NULL, NULL, NULL, NULL, NULL,
 
 _RESERVE_LINE = "(%(p{i})s::uuid, %(q{i})s::integer, %(r{i})s::uuid)"
 
-# One statement settles an order's reservations in `from_status` (release, return): it
-# locks them in product order, then their stock rows in product order, moves the units,
-# changes the status and writes the ledger. The CHECK constraints of stock_items refuse a
-# change that would break reserved <= on_hand or go below zero: the statement then fails
-# as a whole, nothing is changed.
+# One statement settles an order's reservations in `from_status` (release, return,
+# commit): it locks the order's reservations in product order, then their stock rows in
+# product order, moves the units, changes the status and writes the ledger. With
+# `whole_order` (commit) it locks all of the order's reservations and settles them only
+# when every one is in `from_status`; the others come back unchanged ('held'). The CHECK
+# constraints of stock_items refuse a change that would break reserved <= on_hand or go
+# below zero: the statement then fails as a whole, nothing is changed.
 _SETTLE_SQL = """
 WITH held AS MATERIALIZED (
-  SELECT id, product_id, quantity
+  SELECT id, product_id, quantity, status, expires_at, created_at, updated_at
     FROM reservations
-   WHERE order_id = %(order_id)s::uuid AND status = %(from_status)s::varchar
+   WHERE order_id = %(order_id)s::uuid
+     AND (status = %(from_status)s::varchar OR %(whole_order)s::boolean)
    ORDER BY product_id
      FOR UPDATE
 ),
+due AS MATERIALIZED (
+  SELECT id, product_id, quantity
+    FROM held
+   WHERE status = %(from_status)s::varchar
+     AND (NOT %(whole_order)s::boolean
+          OR (SELECT bool_and(status = %(from_status)s::varchar) FROM held))
+),
 locked AS MATERIALIZED (
-  SELECT s.product_id, h.quantity
-    FROM stock_items s JOIN held h ON h.product_id = s.product_id
+  SELECT s.product_id, d.quantity
+    FROM stock_items s JOIN due d ON d.product_id = s.product_id
    ORDER BY s.product_id
      FOR UPDATE OF s
 ),
@@ -137,17 +147,17 @@ changed AS (
 settled AS (
   UPDATE reservations r
      SET status = %(to_status)s::varchar, updated_at = %(now)s::timestamptz
-    FROM held h
-   WHERE r.id = h.id
+    FROM due d
+   WHERE r.id = d.id
   RETURNING r.id, r.product_id, r.quantity, r.status, r.expires_at, r.created_at, r.updated_at
 ),
 ledger AS (
   INSERT INTO stock_movements
          (product_id, kind, on_hand_delta, reserved_delta, reference, actor, reason, created_at)
-  SELECT h.product_id, %(kind)s::varchar, %(on_hand_sign)s::integer * h.quantity,
-         %(reserved_sign)s::integer * h.quantity, %(reference)s::varchar,
+  SELECT d.product_id, %(kind)s::varchar, %(on_hand_sign)s::integer * d.quantity,
+         %(reserved_sign)s::integer * d.quantity, %(reference)s::varchar,
          %(actor)s::varchar, %(reason)s::varchar, %(now)s::timestamptz
-    FROM held h
+    FROM due d
 )
 SELECT 'settled', product_id, NULL::bigint, NULL::bigint,
        id, quantity, status, expires_at, created_at, updated_at
@@ -155,6 +165,10 @@ SELECT 'settled', product_id, NULL::bigint, NULL::bigint,
 UNION ALL
 SELECT 'changed', product_id, available, version, NULL, NULL, NULL, NULL, NULL, NULL
   FROM changed
+UNION ALL
+SELECT 'held', product_id, NULL, NULL, id, quantity, status, expires_at, created_at, updated_at
+  FROM held
+ WHERE id NOT IN (SELECT id FROM due)
 """
 
 _CHANGE_SQL = """
@@ -368,26 +382,21 @@ def stock_commit(*, order_id: UUID) -> list[Reservation]:
     Raises ReservationNotActive when the order holds no reservation, or when it was
     released or expired — stock may have been sold to someone else, the caller must
     compensate (refund) rather than retry."""
-    with transaction.atomic():
-        rows = list(
-            Reservation.objects.select_for_update().filter(order_id=order_id).order_by("product_id")
-        )
-        statuses = {row.status for row in rows}
-        done = {Reservation.Status.COMMITTED, Reservation.Status.RETURNED}
-        if rows and statuses <= done:
-            return rows
-        if not rows or statuses != {Reservation.Status.ACTIVE}:
-            raise ReservationNotActive(order_id, [row.status for row in rows])
-        _apply_settlement(
-            order_id,
-            rows,
-            to_status=Reservation.Status.COMMITTED,
-            kind=StockMovement.Kind.COMMIT,
-            on_hand_sign=-1,
-            reserved_sign=-1,
-            reason="order paid",
-        )
+    settled, unchanged = _settle_statement(
+        order_id=order_id,
+        from_status=Reservation.Status.ACTIVE,
+        to_status=Reservation.Status.COMMITTED,
+        kind=StockMovement.Kind.COMMIT,
+        on_hand_sign=-1,
+        reserved_sign=-1,
+        reason="order paid",
+        whole_order=True,
+    )
+    rows = sorted(settled + unchanged, key=lambda r: r.product_id)
+    done = {Reservation.Status.COMMITTED, Reservation.Status.RETURNED}
+    if rows and (settled or {row.status for row in rows} <= done):
         return rows
+    raise ReservationNotActive(order_id, [row.status for row in rows])
 
 
 def stock_return(*, order_id: UUID) -> list[Reservation]:
@@ -644,8 +653,34 @@ def _settle(
     reserved_sign: int,
     reason: str,
 ) -> list[Reservation]:
-    """Runs _SETTLE_SQL: one round trip (in autocommit) that settles every reservation of
-    the order in `from_status`; returns them in their new status."""
+    """Settles every reservation of the order in `from_status`; returns them in their new
+    status."""
+    settled, _ = _settle_statement(
+        order_id=order_id,
+        from_status=from_status,
+        to_status=to_status,
+        kind=kind,
+        on_hand_sign=on_hand_sign,
+        reserved_sign=reserved_sign,
+        reason=reason,
+        whole_order=False,
+    )
+    return settled
+
+
+def _settle_statement(
+    *,
+    order_id: UUID,
+    from_status: str,
+    to_status: str,
+    kind: str,
+    on_hand_sign: int,
+    reserved_sign: int,
+    reason: str,
+    whole_order: bool,
+) -> tuple[list[Reservation], list[Reservation]]:
+    """Runs _SETTLE_SQL, one round trip in autocommit: the reservations it settled (in
+    their new status) and, with `whole_order`, those it left as they were."""
     with _statement_transaction(), _prepared_cursor() as cursor:
         cursor.execute(
             _SETTLE_SQL,
@@ -653,6 +688,7 @@ def _settle(
                 "order_id": order_id,
                 "from_status": from_status,
                 "to_status": to_status,
+                "whole_order": whole_order,
                 "kind": kind,
                 "on_hand_sign": on_hand_sign,
                 "reserved_sign": reserved_sign,
@@ -666,10 +702,9 @@ def _settle(
         stock_cache_write_on_commit(
             StockLevel(row[1], row[2], row[3]) for row in rows if row[0] == "changed"
         )
-    return sorted(
-        (_reservation_of(order_id, row) for row in rows if row[0] == "settled"),
-        key=lambda r: r.product_id,
-    )
+    settled = [_reservation_of(order_id, row) for row in rows if row[0] == "settled"]
+    unchanged = [_reservation_of(order_id, row) for row in rows if row[0] == "held"]
+    return sorted(settled, key=lambda r: r.product_id), unchanged
 
 
 def _apply_settlement(

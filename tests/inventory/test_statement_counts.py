@@ -60,3 +60,21 @@ def test_inside_a_callers_transaction_each_runs_in_a_savepoint() -> None:
     # then SAVEPOINT, the statement, RELEASE SAVEPOINT, twice
     assert len(captured.captured_queries) == 6, captured.captured_queries
     assert stock_of(mug.id) == ledger_of(mug.id) == (10, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_commit_is_one_statement_and_a_repeat_changes_nothing() -> None:
+    # given
+    mug, pen = ProductFactory(stock=10), ProductFactory(stock=10)
+    order_id = uuid.uuid4()
+    services.stock_reserve(order_id=order_id, lines=[(mug.id, 2), (pen.id, 1)])
+    # when
+    with CaptureQueriesContext(connection) as committing:
+        committed = services.stock_commit(order_id=order_id)
+    again = services.stock_commit(order_id=order_id)
+    # then
+    assert len(committing.captured_queries) == 1, committing.captured_queries
+    assert [r.status for r in committed] == [Reservation.Status.COMMITTED] * 2
+    assert [r.pk for r in again] == [r.pk for r in committed]
+    assert stock_of(mug.id) == ledger_of(mug.id) == (8, 0)
+    assert stock_of(pen.id) == ledger_of(pen.id) == (9, 0)
