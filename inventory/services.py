@@ -3,12 +3,19 @@ caller already has one), writes one StockMovement per stock change and schedules
 cache write for after COMMIT.
 
 Locking: every stock row is changed by one UPDATE whose WHERE clause carries the guard, and
-rows of a multi-line operation are always touched in ascending product-id order, so two
+rows of a multi-line operation are always locked in ascending product-id order, so two
 operations can wait for each other but never deadlock. Reservation rows are locked with
 SELECT … FOR UPDATE before their stock rows, in the same order.
 
+Reserving, releasing, returning and committing are one SQL statement each (_RESERVE_SQL,
+_SETTLE_SQL: the guarded UPDATE, the reservation rows and the ledger rows together), sent as
+a server-side prepared statement; in autocommit that statement is the whole transaction.
+Reserving does not retry: its guard is availability re-checked on the locked row, not a
+version read earlier, so concurrent reservations queue on the row lock instead of losing
+races (docs/inventory-and-carts.md, "Reserving").
+
 What the saga calls (all idempotent for the same order):
-    stock_reserve(order_id=…, lines=…)   -> list[Reservation]   (OutOfStock, StockBusy)
+    stock_reserve(order_id=…, lines=…)   -> list[Reservation]   (OutOfStock, UnknownProduct)
     stock_commit(order_id=…)             -> list[Reservation]   (ReservationNotActive)
     stock_release(order_id=…)            -> list[Reservation]
     stock_return(order_id=…)             -> list[Reservation]
@@ -342,9 +349,9 @@ def stock_reserve(
     Idempotent per order: when the order already holds reservations (ACTIVE or COMMITTED),
     they are returned unchanged, whatever `lines` says now. Duplicate product ids are summed.
 
-    Raises OutOfStock naming every short line (nothing is held), UnknownProduct, StockBusy
-    (transient: contention outlasted INVENTORY_RESERVE_MAX_ATTEMPTS), or ReservationNotActive
-    when the order's reservations were already released or expired.
+    One statement (see _RESERVE_SQL). Raises OutOfStock naming every short line (nothing is
+    held), UnknownProduct, or ReservationNotActive when the order's reservations were
+    already released or expired.
     """
     wanted = _normalize_lines(lines)
     expires = expires_at or timezone.now() + settings.INVENTORY_RESERVATION_TTL
