@@ -580,15 +580,17 @@ def _reserve_lines(
     if len(levels) == len(wanted):
         stock_cache_write_on_commit(levels)
         return [
-            Reservation(
-                id=reservation_id,
-                order_id=order_id,
-                product_id=product_id,
-                quantity=quantity,
-                status=Reservation.Status.ACTIVE,
-                expires_at=expires,
-                created_at=now,
-                updated_at=now,
+            _saved(
+                Reservation(
+                    id=reservation_id,
+                    order_id=order_id,
+                    product_id=product_id,
+                    quantity=quantity,
+                    status=Reservation.Status.ACTIVE,
+                    expires_at=expires,
+                    created_at=now,
+                    updated_at=now,
+                )
             )
             for (product_id, quantity), reservation_id in zip(wanted, reservation_ids, strict=True)
         ]
@@ -609,16 +611,23 @@ def _reserve_lines(
 
 def _reservation_of(order_id: UUID, row: Sequence[Any]) -> Reservation:
     """A Reservation from a row of _RESERVE_SQL or _SETTLE_SQL (columns 4 to 9)."""
-    reservation = Reservation(
-        id=row[4],
-        order_id=order_id,
-        product_id=row[1],
-        quantity=row[5],
-        status=row[6],
-        expires_at=row[7],
-        created_at=row[8],
-        updated_at=row[9],
+    return _saved(
+        Reservation(
+            id=row[4],
+            order_id=order_id,
+            product_id=row[1],
+            quantity=row[5],
+            status=row[6],
+            expires_at=row[7],
+            created_at=row[8],
+            updated_at=row[9],
+        )
     )
+
+
+def _saved(reservation: Reservation) -> Reservation:
+    """Marks an instance built from a row the statement wrote or read as loaded from the
+    database (as a query or bulk_create would return it)."""
     reservation._state.adding = False
     reservation._state.db = connection.alias
     return reservation
