@@ -8,8 +8,7 @@
 - reservations: BENCH_RESERVATION_WORKERS threads (4), each with its own database
   connection, reserve one unit of a random one of 10 hot products and release it again,
   against the same workers running the bare guarded UPDATEs (no ledger, no reservation
-  rows, no optimistic retry). Afterwards no product may be oversold and no unit left
-  reserved; lost optimistic attempts per reservation are reported in the row's name.
+  rows). Afterwards no product may be oversold and no unit left reserved.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ from bench.measure import Result, compared, in_turns, repeated
 from carts.selectors import cart_view
 from carts.services import cart_create, cart_get, cart_item_add
 from inventory.models import StockItem
-from inventory.services import stock_release, stock_reserve, stock_reserve_lost_races
+from inventory.services import stock_release, stock_reserve
 from inventory.stock_cache import redis_client
 
 CART_LINES = 10
@@ -196,7 +195,6 @@ def bench_reservations() -> list[Result]:
     ids: list[UUID] = [p.id for p in stocked_products(HOT_PRODUCTS, available=1000)]
     reserved_before = dict(StockItem.objects.filter(pk__in=ids).values_list("pk", "reserved"))
     reservations = [0] * RESERVATION_WORKERS
-    lost_before = stock_reserve_lost_races()
 
     def ours(index: int, rng: random.Random) -> None:
         order_id = uuid.uuid4()
@@ -216,8 +214,6 @@ def bench_reservations() -> list[Result]:
     finally:
         for conn in raw_connections:
             conn.close()
-    lost = stock_reserve_lost_races() - lost_before
-    retries = lost / sum(reservations) if sum(reservations) else 0.0
     items = list(StockItem.objects.filter(pk__in=ids))
     oversold = [item.pk for item in items if item.reserved > item.on_hand or item.on_hand < 0]
     left = sum(item.reserved - reserved_before[item.pk] for item in items)
@@ -226,7 +222,7 @@ def bench_reservations() -> list[Result]:
     return [
         compared(
             f"inventory: reserve + release, {RESERVATION_WORKERS} workers, {HOT_PRODUCTS} hot "
-            f"products ({retries:.2f} retries per reservation, 0 oversold)",
+            f"products (0 oversold)",
             our_rates,
             raw_rates,
             unit="reservations/s",

@@ -3,12 +3,19 @@ caller already has one), writes one StockMovement per stock change and schedules
 cache write for after COMMIT.
 
 Locking: every stock row is changed by one UPDATE whose WHERE clause carries the guard, and
-rows of a multi-line operation are always touched in ascending product-id order, so two
+rows of a multi-line operation are always locked in ascending product-id order, so two
 operations can wait for each other but never deadlock. Reservation rows are locked with
 SELECT … FOR UPDATE before their stock rows, in the same order.
 
+Reserving, releasing, returning and committing are one SQL statement each (_RESERVE_SQL,
+_SETTLE_SQL: the guarded UPDATE, the reservation rows and the ledger rows together), sent as
+a server-side prepared statement; in autocommit that statement is the whole transaction.
+Reserving does not retry: its guard is availability re-checked on the locked row, not a
+version read earlier, so concurrent reservations queue on the row lock instead of losing
+races (docs/inventory-and-carts.md, "Reserving").
+
 What the saga calls (all idempotent for the same order):
-    stock_reserve(order_id=…, lines=…)   -> list[Reservation]   (OutOfStock, StockBusy)
+    stock_reserve(order_id=…, lines=…)   -> list[Reservation]   (OutOfStock, UnknownProduct)
     stock_commit(order_id=…)             -> list[Reservation]   (ReservationNotActive)
     stock_release(order_id=…)            -> list[Reservation]
     stock_return(order_id=…)             -> list[Reservation]
@@ -17,16 +24,18 @@ What the saga calls (all idempotent for the same order):
 from __future__ import annotations
 
 import logging
-import random
-import threading
-import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
+import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from commerce_project.errors import InvalidInput
@@ -36,7 +45,6 @@ from .exceptions import (
     ProductNotFound,
     ReservationNotActive,
     ShortLine,
-    StockBusy,
     UnknownProduct,
 )
 from .models import Product, Reservation, StockItem, StockMovement
@@ -50,13 +58,124 @@ SYSTEM_ACTOR = "system"
 Lines = Sequence[tuple[UUID, int]] | Mapping[UUID, int]
 ReservationGuard = Callable[[UUID], bool]
 
+# One statement reserves every line of an order, or none (see stock_reserve). `locked`
+# takes the stock rows of all lines in ascending product order (so two multi-line
+# reservations never deadlock) and reads what is available now; only when every line is
+# known and has enough does the UPDATE run (its gate is evaluated once, before it touches a
+# row), guarded again by availability, and the reservation and ledger rows are inserted
+# with it. Nothing happens when the order already has reservations (`existing`).
 _RESERVE_SQL = """
-UPDATE stock_items
-   SET reserved = reserved + %(quantity)s, version = version + 1, updated_at = now()
- WHERE product_id = %(product_id)s
-   AND version = %(version)s
-   AND on_hand - reserved >= %(quantity)s
-RETURNING on_hand, reserved, version
+WITH lines (product_id, quantity, reservation_id) AS (VALUES {values}),
+existing AS (
+  SELECT id, product_id, quantity, status, expires_at, created_at, updated_at
+    FROM reservations WHERE order_id = %(order_id)s::uuid
+),
+locked AS MATERIALIZED (
+  SELECT s.product_id, s.on_hand - s.reserved AS available, l.quantity
+    FROM stock_items s JOIN lines l ON l.product_id = s.product_id
+   WHERE NOT EXISTS (SELECT 1 FROM existing)
+   ORDER BY s.product_id
+     FOR UPDATE OF s
+),
+reserved AS (
+  UPDATE stock_items s
+     SET reserved = s.reserved + l.quantity, version = s.version + 1, updated_at = now()
+    FROM locked l
+   WHERE s.product_id = l.product_id
+     AND s.on_hand - s.reserved >= l.quantity
+     AND (SELECT count(*) FROM locked WHERE available >= quantity) = %(line_count)s::integer
+  RETURNING s.product_id, s.on_hand - s.reserved AS available, s.version
+),
+held AS (
+  INSERT INTO reservations
+         (id, order_id, product_id, quantity, status, expires_at, created_at, updated_at)
+  SELECT l.reservation_id, %(order_id)s::uuid, l.product_id, l.quantity, %(status)s::varchar,
+         %(expires_at)s::timestamptz, %(now)s::timestamptz, %(now)s::timestamptz
+    FROM lines l JOIN reserved r ON r.product_id = l.product_id
+),
+ledger AS (
+  INSERT INTO stock_movements
+         (product_id, kind, on_hand_delta, reserved_delta, reference, actor, reason, created_at)
+  SELECT l.product_id, %(kind)s::varchar, 0, l.quantity, %(reference)s::varchar,
+         %(actor)s::varchar, %(reason)s::varchar, %(now)s::timestamptz
+    FROM lines l JOIN reserved r ON r.product_id = l.product_id
+)
+SELECT 'existing', product_id, NULL::bigint, NULL::bigint,
+       id, quantity, status, expires_at, created_at, updated_at
+  FROM existing
+UNION ALL
+SELECT 'line', product_id, available, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM locked
+UNION ALL
+SELECT 'reserved', product_id, available, version, NULL, NULL, NULL, NULL, NULL, NULL
+  FROM reserved
+"""
+
+_RESERVE_LINE = "(%(p{i})s::uuid, %(q{i})s::integer, %(r{i})s::uuid)"
+
+# One statement settles an order's reservations in `from_status` (release, return,
+# commit): it locks the order's reservations in product order, then their stock rows in
+# product order, moves the units, changes the status and writes the ledger. With
+# `whole_order` (commit) it locks all of the order's reservations and settles them only
+# when every one is in `from_status`; the others come back unchanged ('held'). The CHECK
+# constraints of stock_items refuse a change that would break reserved <= on_hand or go
+# below zero: the statement then fails as a whole, nothing is changed.
+_SETTLE_SQL = """
+WITH held AS MATERIALIZED (
+  SELECT id, product_id, quantity, status, expires_at, created_at, updated_at
+    FROM reservations
+   WHERE order_id = %(order_id)s::uuid
+     AND (status = %(from_status)s::varchar OR %(whole_order)s::boolean)
+   ORDER BY product_id
+     FOR UPDATE
+),
+due AS MATERIALIZED (
+  SELECT id, product_id, quantity
+    FROM held
+   WHERE status = %(from_status)s::varchar
+     AND (NOT %(whole_order)s::boolean
+          OR (SELECT bool_and(status = %(from_status)s::varchar) FROM held))
+),
+locked AS MATERIALIZED (
+  SELECT s.product_id, d.quantity
+    FROM stock_items s JOIN due d ON d.product_id = s.product_id
+   ORDER BY s.product_id
+     FOR UPDATE OF s
+),
+changed AS (
+  UPDATE stock_items s
+     SET on_hand = s.on_hand + %(on_hand_sign)s::integer * l.quantity,
+         reserved = s.reserved + %(reserved_sign)s::integer * l.quantity,
+         version = s.version + 1,
+         updated_at = now()
+    FROM locked l
+   WHERE s.product_id = l.product_id
+  RETURNING s.product_id, s.on_hand - s.reserved AS available, s.version
+),
+settled AS (
+  UPDATE reservations r
+     SET status = %(to_status)s::varchar, updated_at = %(now)s::timestamptz
+    FROM due d
+   WHERE r.id = d.id
+  RETURNING r.id, r.product_id, r.quantity, r.status, r.expires_at, r.created_at, r.updated_at
+),
+ledger AS (
+  INSERT INTO stock_movements
+         (product_id, kind, on_hand_delta, reserved_delta, reference, actor, reason, created_at)
+  SELECT d.product_id, %(kind)s::varchar, %(on_hand_sign)s::integer * d.quantity,
+         %(reserved_sign)s::integer * d.quantity, %(reference)s::varchar,
+         %(actor)s::varchar, %(reason)s::varchar, %(now)s::timestamptz
+    FROM due d
+)
+SELECT 'settled', product_id, NULL::bigint, NULL::bigint,
+       id, quantity, status, expires_at, created_at, updated_at
+  FROM settled
+UNION ALL
+SELECT 'changed', product_id, available, version, NULL, NULL, NULL, NULL, NULL, NULL
+  FROM changed
+UNION ALL
+SELECT 'held', product_id, NULL, NULL, id, quantity, status, expires_at, created_at, updated_at
+  FROM held
+ WHERE id NOT IN (SELECT id FROM due)
 """
 
 _CHANGE_SQL = """
@@ -70,28 +189,6 @@ UPDATE stock_items
    AND reserved + %(reserved_delta)s >= 0
 RETURNING on_hand, reserved, version
 """
-
-_BACKOFF_CAP_FACTOR = 50
-
-
-class _Counter:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.value = 0
-
-    def add(self) -> None:
-        with self._lock:
-            self.value += 1
-
-
-_lost_races = _Counter()
-
-
-def stock_reserve_lost_races() -> int:
-    """How many optimistic reservation attempts this process lost to a concurrent writer
-    (each one cost a re-read and a back-off): a contention gauge for monitoring and bench."""
-    return _lost_races.value
-
 
 # --- catalogue
 
@@ -252,60 +349,23 @@ def stock_reserve(
     Idempotent per order: when the order already holds reservations (ACTIVE or COMMITTED),
     they are returned unchanged, whatever `lines` says now. Duplicate product ids are summed.
 
-    Raises OutOfStock naming every short line (nothing is held), UnknownProduct, StockBusy
-    (transient: contention outlasted INVENTORY_RESERVE_MAX_ATTEMPTS), or ReservationNotActive
-    when the order's reservations were already released or expired.
+    One statement (see _RESERVE_SQL). Raises OutOfStock naming every short line (nothing is
+    held), UnknownProduct, or ReservationNotActive when the order's reservations were
+    already released or expired.
     """
     wanted = _normalize_lines(lines)
-    existing = _reservations_of(order_id)
-    if existing:
-        return _already_reserved(order_id, existing)
     expires = expires_at or timezone.now() + settings.INVENTORY_RESERVATION_TTL
     try:
-        with transaction.atomic():
-            levels: list[StockLevel] = []
-            short: list[ShortLine] = []
-            unknown: list[UUID] = []
-            for product_id, quantity in wanted:
-                # Once a line is short nothing will be held: only look at the rest, so the
-                # error can name every short line without locking more rows.
-                outcome = _reserve_line(product_id, quantity, dry_run=bool(short or unknown))
-                if outcome is None:
-                    unknown.append(product_id)
-                elif isinstance(outcome, ShortLine):
-                    short.append(outcome)
-                elif isinstance(outcome, StockLevel):
-                    levels.append(outcome)
-            if unknown:
-                raise UnknownProduct(unknown)
-            if short:
-                raise OutOfStock(short)
-            reservations = Reservation.objects.bulk_create(
-                Reservation(order_id=order_id, product_id=pid, quantity=qty, expires_at=expires)
-                for pid, qty in wanted
-            )
-            _record(
-                [
-                    StockMovement(
-                        product_id=pid,
-                        kind=StockMovement.Kind.RESERVE,
-                        reserved_delta=qty,
-                        reference=str(order_id),
-                        actor=SYSTEM_ACTOR,
-                        reason="reserved for order",
-                    )
-                    for pid, qty in wanted
-                ],
-                levels,
-            )
+        with _statement_transaction():
+            outcome = _reserve_lines(order_id, wanted, expires)
     except IntegrityError:
         # A concurrent call for the same order won the UNIQUE(order_id, product) race and
-        # our work rolled back; its reservations are the answer.
+        # our statement changed nothing; its reservations are the answer.
         existing = _reservations_of(order_id)
         if not existing:
             raise
         return _already_reserved(order_id, existing)
-    return reservations
+    return outcome
 
 
 def stock_release(*, order_id: UUID) -> list[Reservation]:
@@ -329,26 +389,21 @@ def stock_commit(*, order_id: UUID) -> list[Reservation]:
     Raises ReservationNotActive when the order holds no reservation, or when it was
     released or expired — stock may have been sold to someone else, the caller must
     compensate (refund) rather than retry."""
-    with transaction.atomic():
-        rows = list(
-            Reservation.objects.select_for_update().filter(order_id=order_id).order_by("product_id")
-        )
-        statuses = {row.status for row in rows}
-        done = {Reservation.Status.COMMITTED, Reservation.Status.RETURNED}
-        if rows and statuses <= done:
-            return rows
-        if not rows or statuses != {Reservation.Status.ACTIVE}:
-            raise ReservationNotActive(order_id, [row.status for row in rows])
-        _apply_settlement(
-            order_id,
-            rows,
-            to_status=Reservation.Status.COMMITTED,
-            kind=StockMovement.Kind.COMMIT,
-            on_hand_sign=-1,
-            reserved_sign=-1,
-            reason="order paid",
-        )
+    settled, unchanged = _settle_statement(
+        order_id=order_id,
+        from_status=Reservation.Status.ACTIVE,
+        to_status=Reservation.Status.COMMITTED,
+        kind=StockMovement.Kind.COMMIT,
+        on_hand_sign=-1,
+        reserved_sign=-1,
+        reason="order paid",
+        whole_order=True,
+    )
+    rows = sorted(settled + unchanged, key=lambda r: r.product_id)
+    done = {Reservation.Status.COMMITTED, Reservation.Status.RETURNED}
+    if rows and (settled or {row.status for row in rows} <= done):
         return rows
+    raise ReservationNotActive(order_id, [row.status for row in rows])
 
 
 def stock_return(*, order_id: UUID) -> list[Reservation]:
@@ -448,46 +503,134 @@ def _already_reserved(order_id: UUID, rows: list[Reservation]) -> list[Reservati
     raise ReservationNotActive(order_id, [row.status for row in rows])
 
 
-def _reserve_line(
-    product_id: UUID, quantity: int, *, dry_run: bool
-) -> StockLevel | ShortLine | None:
-    """One optimistic reservation: read the version, UPDATE on that version and on enough
-    being available; a lost race re-reads after a jittered back-off. None: no such product."""
-    attempts = max(1, int(settings.INVENTORY_RESERVE_MAX_ATTEMPTS))
-    for attempt in range(attempts + 1):
-        row = (
-            StockItem.objects.filter(pk=product_id)
-            .values_list("on_hand", "reserved", "version")
-            .first()
-        )
-        if row is None:
-            return None
-        on_hand, reserved, version = row
-        if on_hand - reserved < quantity:
-            return ShortLine(product_id, quantity, max(on_hand - reserved, 0))
-        if dry_run:
-            return StockLevel(product_id, on_hand - reserved, version)
-        if attempt == attempts:
-            break
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _RESERVE_SQL,
-                {"quantity": quantity, "product_id": product_id, "version": version},
+def _statement_transaction() -> AbstractContextManager[object]:
+    """What a one-statement change runs in: nothing more in autocommit (the statement is its
+    own transaction, without BEGIN and COMMIT round trips), a savepoint inside a caller's
+    transaction (so that a failed statement leaves the caller's transaction usable)."""
+    if connection.in_atomic_block:
+        return transaction.atomic()
+    return nullcontext()
+
+
+_ONLY_WHEN_ASKED = 2**31 - 1
+
+
+class _PreparingCursor(psycopg.Cursor[Any]):
+    """Binds on the server and prepares every statement it runs: the reservation statements
+    run thousands of times, and planning them costs about as much as running them."""
+
+    def execute(  # type: ignore[override]
+        self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool = False
+    ) -> Any:
+        return super().execute(query, params, prepare=True, binary=binary)
+
+
+def _prepared_cursor() -> CursorWrapper:
+    """A cursor on Django's connection (same transaction, errors wrapped and queries logged
+    like Django's) whose statements are server-side prepared, unless
+    EVENTSTORE_PREPARED_STATEMENTS is off (a pooler in transaction mode cannot keep them;
+    the statements then run unprepared). As in eventstore.prepared, Django opens its
+    connections with preparing off; a threshold nothing reaches turns it on for explicit
+    requests only."""
+    if not settings.EVENTSTORE_PREPARED_STATEMENTS:
+        return connection.cursor()
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = _ONLY_WHEN_ASKED
+    cursor = _PreparingCursor(raw)
+    # Django's wrappers take the DB-API cursor they wrap (the stubs say CursorWrapper).
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)  # type: ignore[arg-type]
+    return connection.make_cursor(cursor)  # type: ignore[arg-type]
+
+
+def _reserve_lines(
+    order_id: UUID, wanted: list[tuple[UUID, int]], expires: datetime
+) -> list[Reservation]:
+    """Runs _RESERVE_SQL: one round trip that either holds every line (reservation and
+    ledger rows included) or changes nothing and tells why."""
+    now = timezone.now()
+    reservation_ids = [uuid.uuid4() for _ in wanted]
+    params: dict[str, Any] = {
+        "order_id": order_id,
+        "line_count": len(wanted),
+        "status": Reservation.Status.ACTIVE,
+        "expires_at": expires,
+        "now": now,
+        "kind": StockMovement.Kind.RESERVE,
+        "reference": str(order_id),
+        "actor": SYSTEM_ACTOR,
+        "reason": "reserved for order",
+    }
+    for index, ((product_id, quantity), reservation_id) in enumerate(
+        zip(wanted, reservation_ids, strict=True)
+    ):
+        params[f"p{index}"] = product_id
+        params[f"q{index}"] = quantity
+        params[f"r{index}"] = reservation_id
+    values = ", ".join(_RESERVE_LINE.format(i=index) for index in range(len(wanted)))
+    with _prepared_cursor() as cursor:
+        cursor.execute(_RESERVE_SQL.format(values=values), params)
+        rows = cursor.fetchall()
+    existing = [_reservation_of(order_id, row) for row in rows if row[0] == "existing"]
+    if existing:
+        return _already_reserved(order_id, sorted(existing, key=lambda r: r.product_id))
+    levels = [StockLevel(row[1], row[2], row[3]) for row in rows if row[0] == "reserved"]
+    if len(levels) == len(wanted):
+        stock_cache_write_on_commit(levels)
+        return [
+            _saved(
+                Reservation(
+                    id=reservation_id,
+                    order_id=order_id,
+                    product_id=product_id,
+                    quantity=quantity,
+                    status=Reservation.Status.ACTIVE,
+                    expires_at=expires,
+                    created_at=now,
+                    updated_at=now,
+                )
             )
-            updated = cursor.fetchone()
-        if updated is not None:
-            new_on_hand, new_reserved, new_version = updated
-            return StockLevel(product_id, new_on_hand - new_reserved, new_version)
-        _lost_races.add()
-        _backoff(attempt)
-    logger.warning("reservation of %s gave up after %d lost races", product_id, attempts)
-    raise StockBusy(product_id)
+            for (product_id, quantity), reservation_id in zip(wanted, reservation_ids, strict=True)
+        ]
+    available = {row[1]: row[2] for row in rows if row[0] == "line"}
+    unknown = [product_id for product_id, _ in wanted if product_id not in available]
+    if unknown:
+        raise UnknownProduct(unknown)
+    short = [
+        ShortLine(product_id, quantity, max(available[product_id], 0))
+        for product_id, quantity in wanted
+        if available[product_id] < quantity
+    ]
+    if short:
+        raise OutOfStock(short)
+    # Every row was locked and had enough, so the guarded UPDATE cannot have missed one.
+    raise RuntimeError(f"reservation of order {order_id} changed only {len(levels)} lines")
 
 
-def _backoff(attempt: int) -> None:
-    base = float(settings.INVENTORY_RESERVE_BACKOFF)
-    ceiling = min(base * (2**attempt), base * _BACKOFF_CAP_FACTOR)
-    time.sleep(random.uniform(0, ceiling))
+def _reservation_of(order_id: UUID, row: Sequence[Any]) -> Reservation:
+    """A Reservation from a row of _RESERVE_SQL or _SETTLE_SQL (columns 4 to 9)."""
+    return _saved(
+        Reservation(
+            id=row[4],
+            order_id=order_id,
+            product_id=row[1],
+            quantity=row[5],
+            status=row[6],
+            expires_at=row[7],
+            created_at=row[8],
+            updated_at=row[9],
+        )
+    )
+
+
+def _saved(reservation: Reservation) -> Reservation:
+    """Marks an instance built from a row the statement wrote or read as loaded from the
+    database (as a query or bulk_create would return it)."""
+    reservation._state.adding = False
+    reservation._state.db = connection.alias
+    return reservation
 
 
 def _change_stock(
@@ -526,23 +669,58 @@ def _settle(
     reserved_sign: int,
     reason: str,
 ) -> list[Reservation]:
-    with transaction.atomic():
-        rows = list(
-            Reservation.objects.select_for_update()
-            .filter(order_id=order_id, status=from_status)
-            .order_by("product_id")
+    """Settles every reservation of the order in `from_status`; returns them in their new
+    status."""
+    settled, _ = _settle_statement(
+        order_id=order_id,
+        from_status=from_status,
+        to_status=to_status,
+        kind=kind,
+        on_hand_sign=on_hand_sign,
+        reserved_sign=reserved_sign,
+        reason=reason,
+        whole_order=False,
+    )
+    return settled
+
+
+def _settle_statement(
+    *,
+    order_id: UUID,
+    from_status: str,
+    to_status: str,
+    kind: str,
+    on_hand_sign: int,
+    reserved_sign: int,
+    reason: str,
+    whole_order: bool,
+) -> tuple[list[Reservation], list[Reservation]]:
+    """Runs _SETTLE_SQL, one round trip in autocommit: the reservations it settled (in
+    their new status) and, with `whole_order`, those it left as they were."""
+    with _statement_transaction(), _prepared_cursor() as cursor:
+        cursor.execute(
+            _SETTLE_SQL,
+            {
+                "order_id": order_id,
+                "from_status": from_status,
+                "to_status": to_status,
+                "whole_order": whole_order,
+                "kind": kind,
+                "on_hand_sign": on_hand_sign,
+                "reserved_sign": reserved_sign,
+                "reference": str(order_id),
+                "actor": SYSTEM_ACTOR,
+                "reason": reason,
+                "now": timezone.now(),
+            },
         )
-        if rows:
-            _apply_settlement(
-                order_id,
-                rows,
-                to_status=to_status,
-                kind=kind,
-                on_hand_sign=on_hand_sign,
-                reserved_sign=reserved_sign,
-                reason=reason,
-            )
-        return rows
+        rows = cursor.fetchall()
+        stock_cache_write_on_commit(
+            StockLevel(row[1], row[2], row[3]) for row in rows if row[0] == "changed"
+        )
+    settled = [_reservation_of(order_id, row) for row in rows if row[0] == "settled"]
+    unchanged = [_reservation_of(order_id, row) for row in rows if row[0] == "held"]
+    return sorted(settled, key=lambda r: r.product_id), unchanged
 
 
 def _apply_settlement(

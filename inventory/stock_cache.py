@@ -137,13 +137,18 @@ _Write = tuple[UUID, list[str], list[Any]]
 
 
 def _guarded_writes(what: str, script: str, writes: Sequence[_Write]) -> None:
-    """Runs `script` once per write, pipelined in one round trip. A Redis failure is logged
-    (naming the products) and swallowed."""
+    """Runs `script` once per write, in one round trip: EVALSHA for a single write (the
+    usual case, one stock row changed), else pipelined (a pipeline first asks SCRIPT EXISTS,
+    a second round trip). A Redis failure is logged (naming the products) and swallowed."""
     if not writes:
         return
     try:
         client = redis_client()
         guarded = client.register_script(script)
+        if len(writes) == 1:
+            _, keys, args = writes[0]
+            guarded(keys=keys, args=args)  # loads the script and retries on NOSCRIPT
+            return
         pipe = client.pipeline(transaction=False)
         for _, keys, args in writes:
             guarded(keys=keys, args=args, client=pipe)
