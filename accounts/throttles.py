@@ -1,6 +1,12 @@
 """Login throttles for POST auth/token/: a budget per client address and one per username,
 so neither many guesses from one place nor one account guessed from many places gets far.
 
+The username budget counts failed attempts only (the view records them): a customer who
+signs in on several devices never uses it up, and a successful sign-in is not a guess.
+Someone who knows a username can still spend its budget with wrong passwords and delay that
+account's sign-ins for up to the rate's window; that is the price of stopping a guesser who
+spreads over many addresses, and why the rate is per minute, not a lockout.
+
 The client address is DRF's `get_ident`: the connection's address, or the X-Forwarded-For
 entry that the NUM_PROXIES trusted proxies in front of the service appended (0 by default:
 the header is the client's own and is ignored). Rates: THROTTLE_LOGIN_ADDRESS_RATE and
@@ -26,6 +32,21 @@ class LoginAddressThrottle(SimpleRateThrottle):
 
 class LoginUsernameThrottle(SimpleRateThrottle):
     scope = "login_username"
+
+    def throttle_success(self) -> bool:
+        return True  # only a failure counts: see record_failure
+
+    def record_failure(self, request: Request, view: Any) -> None:
+        """Counts a failed sign-in against the username's budget."""
+        key = self.get_cache_key(request, view)
+        if key is None or self.rate is None:
+            return
+        _, duration = self.parse_rate(self.rate)
+        if duration is None:
+            return
+        now = self.timer()
+        history = [t for t in self.cache.get(key, []) if t > now - duration]
+        self.cache.set(key, [now, *history], duration)
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         try:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -47,7 +48,9 @@ class TokenView(APIView):
     @extend_schema(request=TokenRequestSerializer, responses={200: TokenSerializer})
     def post(self, request: Request) -> Response:
         serializer = TokenRequestSerializer(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():
+            LoginUsernameThrottle().record_failure(request, self)
+            raise ValidationError(serializer.errors)
         token = services.token_issue(user=serializer.validated_data["user"])
         return Response({"token": token.key})
 

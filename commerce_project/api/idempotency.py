@@ -17,6 +17,7 @@ make that change idempotent by itself, since a retry after a failure here runs t
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import json
@@ -172,8 +173,12 @@ def _remember(row: IdempotencyKey, response: Response) -> None:
 
 
 # Pauses before each attempt to release a claim: first on the request's own connection,
-# then on fresh ones, about as long as a PostgreSQL restart takes.
+# then on fresh ones, about as long as a PostgreSQL restart takes. The whole release never
+# holds a web worker longer than _RELEASE_BUDGET_SECONDS: during a network partition every
+# keyed request would otherwise tie one up for several connect timeouts.
 _RELEASE_DELAYS = (0.0, 0.2, 0.5, 1.0)
+_RELEASE_BUDGET_SECONDS = 2.5
+_RELEASE_CONNECT_TIMEOUT_SECONDS = 1
 
 
 def _claimed_by(row: IdempotencyKey) -> QuerySet[IdempotencyKey]:
@@ -187,6 +192,10 @@ def _delete_on_fresh_connection(row: IdempotencyKey) -> None:
     """The request's connection may be broken or inside a failed transaction; the claim
     was committed on its own, so any connection can drop it."""
     fresh = connections.create_connection(DEFAULT_DB_ALIAS)
+    fresh.settings_dict = copy.deepcopy(fresh.settings_dict)  # shared with the settings
+    fresh.settings_dict.setdefault("OPTIONS", {})["connect_timeout"] = (
+        _RELEASE_CONNECT_TIMEOUT_SECONDS
+    )
     try:
         with fresh.cursor() as cursor:
             cursor.execute(
@@ -203,7 +212,10 @@ def _release(row: IdempotencyKey) -> None:
     cannot be reached at all, the error is logged and the claim lapses after
     IDEMPOTENCY_LOCK_TIMEOUT (a retry meanwhile answers 409)."""
     failure: Exception | None = None
+    deadline = time.monotonic() + _RELEASE_BUDGET_SECONDS
     for attempt, delay in enumerate(_RELEASE_DELAYS):
+        if attempt and time.monotonic() + delay + _RELEASE_CONNECT_TIMEOUT_SECONDS > deadline:
+            break
         time.sleep(delay)
         try:
             if attempt == 0:

@@ -10,8 +10,9 @@ from django.db import InterfaceError, OperationalError
 
 # SQLSTATEs of a server that is going away or not yet there: admin_shutdown (a restart or
 # pg_terminate_backend), crash_shutdown, cannot_connect_now ("the database system is
-# starting up" / "shutting down"); and class 08, connection exceptions.
-_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+# starting up" / "shutting down"), too_many_connections (the surge right after a restart);
+# and class 08, connection exceptions.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 
 
 def database_unavailable(exc: BaseException) -> bool:

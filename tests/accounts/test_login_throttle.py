@@ -90,3 +90,25 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(
     # then only the noisy client is throttled
     assert set(noisy[10:]) == {429}
     assert quiet.status_code == 400
+
+
+def test_successful_sign_ins_do_not_spend_the_username_budget(
+    api_client: APIClient, customer: User, login_rates: None, settings: SettingsWrapper
+) -> None:
+    # given a customer signing in on many devices behind a trusted proxy
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    customer.set_password("right-password-42")
+    customer.save()
+    # when they sign in more often than the username budget (5/minute) allows guesses
+    codes = [
+        api_client.post(
+            TOKEN,
+            {"username": customer.username, "password": "right-password-42"},
+            HTTP_X_FORWARDED_FOR=f"203.0.113.{i}",
+        ).status_code
+        for i in range(8)
+    ]
+    # then every sign-in succeeds, and the budget is still whole for guesses
+    assert codes == [200] * 8
+    guesses = [_attempt(api_client, customer.username, f"198.51.100.{i}") for i in range(6)]
+    assert [g.status_code for g in guesses] == [400] * 5 + [429]

@@ -148,6 +148,7 @@ def wrapped(cause: Exception) -> OperationalError:
         (wrapped(psycopg.errors.AdminShutdown("terminating connection")), True),
         (wrapped(psycopg.errors.CannotConnectNow("the database system is starting up")), True),
         (wrapped(psycopg.errors.ConnectionFailure("connection failure")), True),
+        (wrapped(psycopg.errors.TooManyConnections("too many clients already")), True),
         (InterfaceError("connection already closed"), True),
         (wrapped(psycopg.errors.LockNotAvailable("could not obtain lock")), False),
         (wrapped(psycopg.errors.QueryCanceled("statement timeout")), False),
