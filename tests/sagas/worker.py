@@ -48,6 +48,9 @@ from sagas.models import SagaInstance
 READY_MARK = " ready."
 # A quiet, single-process worker: no pool to fork, no traffic with other workers.
 QUIET_OPTIONS = ("--pool=solo", "--without-heartbeat", "--without-mingle", "--without-gossip")
+# The same on RabbitMQ, but not solo: a solo worker there takes only a few queued messages per
+# 10 s (deliveries py-amqp has already buffered wait for the next timer tick).
+AMQP_OPTIONS = ("--pool=threads", "--concurrency=1", *QUIET_OPTIONS[1:])
 START_TIMEOUT = 30.0
 
 
@@ -265,7 +268,9 @@ def amqp_celery_worker(
         pytest.skip("TEST_CELERY_AMQP_URL is empty: the RabbitMQ variants are switched off")
     ensure_amqp_vhost(url)
     base = tmp_path_factory.mktemp("celery-worker-amqp")
-    worker = CeleryWorker(log_dir=base, email_dir=base / "mail", broker_url=url)
+    worker = CeleryWorker(
+        log_dir=base, email_dir=base / "mail", broker_url=url, options=AMQP_OPTIONS
+    )
     worker.start()
     yield worker
     worker.stop()
