@@ -32,9 +32,11 @@ def publishing_to(broker_url: str) -> Iterator[None]:
     reused. Celery reads CELERY_BROKER_URL from the environment before its configuration,
     so that is switched too when it is set."""
     previous_conf = app.conf.get("broker_url")
+    previous_write = app.conf.get("broker_write_url")
     previous_env = os.environ.get("CELERY_BROKER_URL")
     _drop_broker_connections()
     app.conf["broker_url"] = broker_url
+    app.conf["broker_write_url"] = broker_url  # publishes go there when it is set
     if previous_env is not None:
         os.environ["CELERY_BROKER_URL"] = broker_url
     try:
@@ -42,6 +44,7 @@ def publishing_to(broker_url: str) -> Iterator[None]:
     finally:
         _drop_broker_connections()
         app.conf["broker_url"] = previous_conf
+        app.conf["broker_write_url"] = previous_write
         if previous_env is not None:
             os.environ["CELERY_BROKER_URL"] = previous_env
 
