@@ -34,4 +34,7 @@ BENCH_ORDERS                background orders under the order list (100,000)
 BENCH_REBUILD_EVENTS        events replayed by the projection rebuild (200,000)
 BENCH_RESERVATION_WORKERS   concurrent reservation workers (4)
 BENCH_RESERVATION_SECONDS   seconds per side and round of the reservation race (1)
+BENCH_AMQP_URL              RabbitMQ vhost the saga rows are also measured on
+                            (amqp://guest:guest@127.0.0.1:5672/commerce_bench; empty: Redis only)
+BENCH_SAGA_*, BENCH_NOOP_*  sizes of the saga rows (bench/bench_sagas.py)
 """

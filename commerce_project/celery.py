@@ -4,6 +4,8 @@ with the HTTP request that caused them."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from celery import Celery, Task
@@ -20,6 +22,31 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 _REQUEST_ID_HEADER = "request_id"
+
+
+@contextmanager
+def publishing_to(broker_url: str) -> Iterator[None]:
+    """Publish through `broker_url` inside the block (tests and benchmarks run real workers
+    on both brokers, Redis and RabbitMQ, from one process). The app forgets its connection
+    and producer pools on the way in and out, so no connection to the other broker is
+    reused. Celery reads CELERY_BROKER_URL from the environment before its configuration,
+    so that is switched too when it is set."""
+    previous_conf = app.conf.get("broker_url")
+    previous_write = app.conf.get("broker_write_url")
+    previous_env = os.environ.get("CELERY_BROKER_URL")
+    _drop_broker_connections()
+    app.conf["broker_url"] = broker_url
+    app.conf["broker_write_url"] = broker_url  # publishes go there when it is set
+    if previous_env is not None:
+        os.environ["CELERY_BROKER_URL"] = broker_url
+    try:
+        yield
+    finally:
+        _drop_broker_connections()
+        app.conf["broker_url"] = previous_conf
+        app.conf["broker_write_url"] = previous_write
+        if previous_env is not None:
+            os.environ["CELERY_BROKER_URL"] = previous_env
 
 
 @before_task_publish.connect
@@ -43,3 +70,10 @@ def _clear_request_id(**_: Any) -> None:
     from commerce_project.context import current_request_id
 
     current_request_id.set("-")
+
+
+def _drop_broker_connections() -> None:
+    """Forget the app's broker connection pool and producer pool (as after a fork), so the
+    next publish connects to the broker configured then. The producer pools are kombu's
+    process-wide ones, keyed by broker URL, and stay open for the next switch back."""
+    app._after_fork()  # type: ignore[attr-defined]  # (no public way)

@@ -1,5 +1,6 @@
-"""`make run` / `make test` pre-flight: are PostgreSQL and Redis reachable, and does the
-database exist? Prints one clear line and exits 1 when something is missing — no traceback.
+"""`make run` / `make test` pre-flight: are PostgreSQL, Redis and the Celery broker (Redis or
+RabbitMQ) reachable, and does the database exist? Prints one clear line and exits 1 when
+something is missing — no traceback.
 
 Runs before Django is set up, so it reads the same environment variables directly.
 """
@@ -7,6 +8,7 @@ Runs before Django is set up, so it reads the same environment variables directl
 from __future__ import annotations
 
 import sys
+from urllib.parse import urlsplit
 
 import environ
 import psycopg
@@ -18,6 +20,7 @@ from commerce_project.envfile import read_env_file
 
 START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 START_REDIS = "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no"
+START_RABBITMQ = "rabbitmq-server -detached"
 
 
 def _fail(message: str) -> None:
@@ -64,15 +67,30 @@ def check_redis(url: str, variable: str) -> None:
         client.close()
 
 
+def check_broker(url: str) -> None:
+    """The Celery broker: Redis, or RabbitMQ when CELERY_BROKER_URL is an amqp:// URL."""
+    if urlsplit(url).scheme.startswith("redis") or urlsplit(url).scheme == "rediss":
+        check_redis(url, "CELERY_BROKER_URL")
+        return
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=3) as connection:
+            connection.ensure_connection(max_retries=1)
+    except Exception as error:  # any refusal alike
+        _fail(
+            f"the Celery broker is not reachable at {Connection(url).as_uri()} "
+            f"(CELERY_BROKER_URL: {error}). Start RabbitMQ with: {START_RABBITMQ}"
+        )
+
+
 def main() -> None:
     env = environ.Env()
     read_env_file()
     check_postgres(env.str("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/commerce"))
     check_redis(env.str("REDIS_URL", default="redis://127.0.0.1:6379/0"), "REDIS_URL")
-    check_redis(
-        env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/1"), "CELERY_BROKER_URL"
-    )
-    print("PostgreSQL and Redis are reachable.")
+    check_broker(env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/1"))
+    print("PostgreSQL, Redis and the Celery broker are reachable.")
 
 
 if __name__ == "__main__":

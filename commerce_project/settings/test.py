@@ -24,6 +24,11 @@ DEVELOPMENT_REDIS = {
 REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
 CELERY_BROKER_URL = env.str("TEST_CELERY_BROKER_URL", default="redis://127.0.0.1:6379/14")
 CELERY_RESULT_BACKEND = env.str("TEST_CELERY_RESULT_BACKEND", default="redis://127.0.0.1:6379/13")
+# The real-worker saga tests also run on RabbitMQ, in a vhost of the test run's own (created
+# by the worker fixture when missing); empty switches those variants off.
+TEST_CELERY_AMQP_URL = env.str(
+    "TEST_CELERY_AMQP_URL", default="amqp://guest:guest@127.0.0.1:5672/commerce_test"
+)
 TEST_REDIS = {
     "TEST_REDIS_URL": REDIS_URL,
     "TEST_CELERY_BROKER_URL": CELERY_BROKER_URL,
@@ -32,11 +37,15 @@ TEST_REDIS = {
 
 
 def redis_database(url: str) -> tuple[str, int, str]:
-    """(host, port, database number) — two URLs with the same triple share their data."""
+    """(host, port, database number) — two URLs with the same triple share their data. An
+    AMQP URL's triple is (host, port, "amqp:<vhost>"), its vhost being what it shares."""
     parts = urlsplit(url)
     host = parts.hostname or "127.0.0.1"
     if host in {"localhost", "::1"}:
         host = "127.0.0.1"
+    if parts.scheme.startswith("amqp") or parts.scheme == "pyamqp":
+        # kombu: no path is the default vhost "/"; "/name" is the vhost "name".
+        return host, parts.port or 5672, f"amqp:{parts.path[1:] or '/'}"
     return host, parts.port or 6379, (parts.path.lstrip("/") or "0")
 
 
@@ -52,6 +61,14 @@ def _refuse_shared_redis() -> None:
                 "from each other and from REDIS_URL, CELERY_BROKER_URL and CELERY_RESULT_BACKEND."
             )
         seen[database] = name
+    if TEST_CELERY_AMQP_URL:
+        database = redis_database(TEST_CELERY_AMQP_URL)
+        if database in seen or database[2] == "amqp:/":
+            raise ImproperlyConfigured(
+                f"TEST_CELERY_AMQP_URL ({TEST_CELERY_AMQP_URL}) shares a RabbitMQ vhost with "
+                f"{seen.get(database, 'the default vhost /')}: the test run needs a vhost of "
+                "its own (e.g. amqp://guest:guest@127.0.0.1:5672/commerce_test)."
+            )
 
 
 _refuse_shared_redis()

@@ -17,7 +17,12 @@ from commerce_project.settings import base
 from commerce_project.settings.test import redis_database
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST_VARIABLES = ("TEST_REDIS_URL", "TEST_CELERY_BROKER_URL", "TEST_CELERY_RESULT_BACKEND")
+TEST_VARIABLES = (
+    "TEST_REDIS_URL",
+    "TEST_CELERY_BROKER_URL",
+    "TEST_CELERY_RESULT_BACKEND",
+    "TEST_CELERY_AMQP_URL",
+)
 
 
 def clean_environment(**variables: str) -> dict[str, str]:
@@ -57,6 +62,9 @@ def test_celery_publishes_to_the_test_broker() -> None:
         ("REDIS_URL=redis://localhost:6379/15", "TEST_REDIS_URL"),
         ("TEST_CELERY_BROKER_URL=redis://127.0.0.1:6379/1", "TEST_CELERY_BROKER_URL"),
         ("TEST_CELERY_RESULT_BACKEND=redis://127.0.0.1/15", "TEST_CELERY_RESULT_BACKEND"),
+        # RabbitMQ: the default vhost `/` is where a development broker lives
+        ("TEST_CELERY_AMQP_URL=amqp://guest:guest@localhost:5672//", "TEST_CELERY_AMQP_URL"),
+        ("TEST_CELERY_AMQP_URL=amqp://guest:guest@127.0.0.1", "TEST_CELERY_AMQP_URL"),
     ],
 )
 def test_test_settings_refuse_a_redis_database_the_development_server_uses(

@@ -10,9 +10,9 @@ import pytest
 import redis
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from .worker import celery_worker, saga_worker
+from .worker import amqp_celery_worker, celery_worker, saga_worker
 
-__all__ = ["celery_worker", "saga_worker"]
+__all__ = ["amqp_celery_worker", "celery_worker", "saga_worker"]
 
 
 @pytest.fixture(autouse=True)

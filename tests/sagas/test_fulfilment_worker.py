@@ -13,8 +13,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import redis
-from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 from pytest_django.fixtures import Settings as SettingsWrapper
@@ -39,7 +37,13 @@ from tests.sagas.shop import (
     stock,
     stocked_product,
 )
-from tests.sagas.worker import CeleryWorker, swept_until, wait_for_saga, workers_on_one_queue
+from tests.sagas.worker import (
+    CeleryWorker,
+    drop_queue,
+    swept_until,
+    wait_for_saga,
+    workers_on_one_queue,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -195,9 +199,7 @@ def test_a_lost_first_message_is_recovered_by_the_sweeper(
     settings.SAGA_QUEUE = lost_queue
     mug = stocked_product(5)
     order_id = confirmed_order(customer, [(mug, 1)])
-    broker = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
-    assert broker.delete(lost_queue) == 1
-    broker.close()
+    assert drop_queue(lost_queue) == 1
     time.sleep(0.3)
     assert SagaInstance.objects.get(pk=saga_id_for(order_id)).attempts == 0
     # when: the sweeper runs once the message counts as lost

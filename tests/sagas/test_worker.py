@@ -8,8 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import redis
-from django.conf import settings as django_settings
 from django.db import transaction
 from pytest_django.fixtures import Settings as SettingsWrapper
 
@@ -17,7 +15,7 @@ from sagas.domain import SagaStatus
 from sagas.services import saga_sweep
 
 from .factories import start_test_saga
-from .worker import CeleryWorker, swept_until, wait_for_saga, workers_on_one_queue
+from .worker import CeleryWorker, drop_queue, swept_until, wait_for_saga, workers_on_one_queue
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -48,9 +46,7 @@ def test_a_lost_broker_message_is_recovered_by_the_sweeper(
     # given: the first run is published where no worker listens, and that message is lost
     settings.SAGA_QUEUE = "test-lost-messages"
     saga = start_test_saga()
-    broker = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
-    assert broker.delete("test-lost-messages") == 1
-    broker.close()
+    assert drop_queue("test-lost-messages") == 1
     settings.SAGA_QUEUE = saga_worker.queue
     # when: the sweeper runs once the message counts as lost
     settings.SAGA_REDISPATCH_AFTER = timedelta(0)

@@ -12,9 +12,13 @@ Fixtures, defined here; a test package makes them available by importing them in
 conftest: `from tests.sagas.worker import celery_worker, saga_worker` (as
 tests/sagas/conftest.py does):
 - `celery_worker` (session): one worker, started on first use, stopped at the end;
-- `saga_worker` (function): the same worker, with this test's `settings.SAGA_QUEUE` pointed
-  at its queue so the runs that the test publishes reach it. Use it with
+- `amqp_celery_worker` (session): one worker on RabbitMQ (TEST_CELERY_AMQP_URL, a vhost of
+  the test run's own, `commerce_test` by default, created with `rabbitmqctl` when missing);
+- `saga_worker` (function, parametrized over the brokers `redis` and `amqp`): one of those
+  workers, with this test's `settings.SAGA_QUEUE` pointed at its queue and the test's
+  publishes going to its broker, so every test using it runs once per broker. Use it with
   `@pytest.mark.django_db(transaction=True)`: the worker only sees committed data.
+  TEST_CELERY_AMQP_URL set to an empty string skips the RabbitMQ variants.
 Tests that need to kill or restart a worker (crash recovery), or several workers on one
 queue, build their own `CeleryWorker(...)` (or `workers_on_one_queue(...)`) with `start()`,
 `kill()` (SIGKILL) and `stop()`, and drive them with `swept_until(...)`.
@@ -23,6 +27,7 @@ queue, build their own `CeleryWorker(...)` (or `workers_on_one_queue(...)`) with
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,17 +36,21 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from commerce_project.celery import app
+from commerce_project.celery import app, publishing_to
 from sagas.models import SagaInstance
 
 READY_MARK = " ready."
 # A quiet, single-process worker: no pool to fork, no traffic with other workers.
 QUIET_OPTIONS = ("--pool=solo", "--without-heartbeat", "--without-mingle", "--without-gossip")
+# The same on RabbitMQ, but not solo: a solo worker there takes only a few queued messages per
+# 10 s (deliveries py-amqp has already buffered wait for the next timer tick).
+AMQP_OPTIONS = ("--pool=threads", "--concurrency=1", *QUIET_OPTIONS[1:])
 START_TIMEOUT = 30.0
 
 
@@ -64,7 +73,9 @@ class CeleryWorker:
         definition_modules: tuple[str, ...] = ("tests.sagas.definitions",),
         extra_env: Mapping[str, str] | None = None,
         options: tuple[str, ...] = QUIET_OPTIONS,
+        broker_url: str | None = None,
     ) -> None:
+        self.broker_url = broker_url or settings.CELERY_BROKER_URL
         self.queue = queue or f"test-worker-{uuid.uuid4().hex[:12]}"
         self.email_dir = email_dir
         self.log_path = log_dir / f"{self.queue}.log"
@@ -80,7 +91,9 @@ class CeleryWorker:
             DJANGO_SETTINGS_MODULE="tests.sagas.worker_settings",
             DATABASE_URL=database_url(),
             TEST_REDIS_URL=settings.REDIS_URL,
-            TEST_CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+            TEST_CELERY_BROKER_URL=self.broker_url,
+            # the worker's broker may be that one; it starts no workers of its own
+            TEST_CELERY_AMQP_URL="",
             TEST_CELERY_RESULT_BACKEND=settings.CELERY_RESULT_BACKEND,
             SAGA_QUEUE=self.queue,
             SAGA_DEFINITION_MODULES=",".join(self.definition_modules),
@@ -163,6 +176,19 @@ class CeleryWorker:
         return [path.read_text() for path in files]
 
 
+def drop_queue(name: str) -> int:
+    """Remove a queue from the broker the app publishes to (Redis or RabbitMQ), with its
+    messages, as a broker that lost them would; how many messages it held."""
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        try:
+            purged = channel.queue_purge(name) or 0
+        except connection.channel_errors:  # RabbitMQ: no such queue
+            return 0
+        channel.queue_delete(name)
+        return int(purged)
+
+
 def wait_for_saga(
     saga_id: uuid.UUID,
     done: Callable[[SagaInstance], bool],
@@ -232,8 +258,68 @@ def celery_worker(
     worker.stop()
 
 
-@pytest.fixture
-def saga_worker(celery_worker: CeleryWorker, settings: SettingsWrapper) -> CeleryWorker:
-    """The session's worker, with this test's saga runs published to its queue."""
-    settings.SAGA_QUEUE = celery_worker.queue
-    return celery_worker
+@pytest.fixture(scope="session")
+def amqp_celery_worker(
+    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CeleryWorker]:
+    """One real worker on the test run's RabbitMQ vhost, for the session."""
+    url = settings.TEST_CELERY_AMQP_URL
+    if not url:
+        pytest.skip("TEST_CELERY_AMQP_URL is empty: the RabbitMQ variants are switched off")
+    ensure_amqp_vhost(url)
+    base = tmp_path_factory.mktemp("celery-worker-amqp")
+    worker = CeleryWorker(
+        log_dir=base, email_dir=base / "mail", broker_url=url, options=AMQP_OPTIONS
+    )
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+def ensure_amqp_vhost(url: str) -> None:
+    """Create the vhost of `url` with `rabbitmqctl` when RabbitMQ answers that it is missing
+    (the tests never use the default vhost `/`, which development may use)."""
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=5) as connection:
+            connection.ensure_connection(max_retries=1)
+            return
+    except Exception as error:
+        reason = repr(error)
+    vhost = urlsplit(url).path[1:] or "/"
+    user = urlsplit(url).username or "guest"
+    if shutil.which("rabbitmqctl") is None:
+        raise RuntimeError(f"RabbitMQ refused {url} ({reason}) and rabbitmqctl is not installed")
+    for command in (
+        ["rabbitmqctl", "add_vhost", vhost],
+        ["rabbitmqctl", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
+    ):
+        subprocess.run(command, check=False, capture_output=True, timeout=60)
+    with Connection(url, connect_timeout=5) as connection:
+        try:
+            connection.ensure_connection(max_retries=1)
+        except Exception as error:
+            raise RuntimeError(
+                f"RabbitMQ refused {url} ({reason}; then {error!r}): is it running "
+                f"(`rabbitmq-server -detached`)? Create the vhost once with `rabbitmqctl "
+                f"add_vhost {vhost} && rabbitmqctl set_permissions -p {vhost} {user} "
+                f"'.*' '.*' '.*'`, or set TEST_CELERY_AMQP_URL= (empty) to skip RabbitMQ."
+            ) from error
+
+
+BROKERS = ("redis", "amqp")
+
+
+@pytest.fixture(params=BROKERS)
+def saga_worker(
+    request: pytest.FixtureRequest, settings: SettingsWrapper
+) -> Iterator[CeleryWorker]:
+    """A session worker on each broker in turn, with this test's saga runs published to its
+    queue through its broker."""
+    worker: CeleryWorker = request.getfixturevalue(
+        "celery_worker" if request.param == "redis" else "amqp_celery_worker"
+    )
+    settings.SAGA_QUEUE = worker.queue
+    with publishing_to(worker.broker_url):
+        yield worker
