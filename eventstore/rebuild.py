@@ -20,6 +20,14 @@ While the shadow fills, inline projections keep writing the real table as usual;
 catch-up under the lock reads every committed event after the shadow's checkpoint, so
 nothing written meanwhile is lost. Writers still in flight when the lock is taken have not
 touched the table yet and will write to the new one.
+
+An asynchronous projection is rebuilt only up to the cluster's xmin horizon (`read_all`'s
+guard: its appenders are not locked out, so an event above xmin may still have one of lower
+position committing behind it), and its checkpoint is set to the last event folded. Any
+session on the same server, in any database, with a transaction open holds that horizon
+back, so right after the rebuild the table may lack the newest events: the catch-up runner
+folds them once the horizon passes. Whoever needs the table complete (a test) runs the
+runner until `projection_lag` is 0.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -105,6 +106,24 @@ def wait_until_blocked(pid: int, timeout: float = 10) -> None:
             return
         time.sleep(0.01)
     raise AssertionError(f"backend {pid} never waited for a lock")
+
+
+@contextmanager
+def xmin_held_back() -> Iterator[int]:
+    """Hold the cluster's xmin horizon back, as another session's open transaction does: a
+    second connection (to the `postgres` database: the horizon is cluster-wide) opens a
+    transaction that has taken an id, until the block ends. `read_all` delivers nothing of
+    a transaction from then on while the block runs. Yields the held transaction's id."""
+    params = connection.get_connection_params()
+    params["dbname"] = "postgres"
+    holder = connection.get_new_connection(params)
+    try:
+        row = holder.execute("SELECT pg_current_xact_id()::text").fetchone()
+        assert row is not None
+        yield int(row[0])
+    finally:
+        holder.rollback()
+        holder.close()
 
 
 def run_projection_until(name: str, expected: int, timeout: float = 10) -> int:

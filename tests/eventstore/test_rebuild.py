@@ -13,10 +13,16 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from eventstore.projections import checkpoint_get
+from eventstore.projections import checkpoint_get, get_projection, projection_lag, run_projection
 from eventstore.rebuild import RebuildStart, rebuild_projection
-from tests.eventstore.bank import AsyncBalanceProjection, BalanceProjection
-from tests.eventstore.conftest import InThread, run_projection_until, wait_until_readable
+from eventstore.repository import Repository
+from tests.eventstore.bank import AsyncBalanceProjection, BalanceProjection, BankAccount
+from tests.eventstore.conftest import (
+    InThread,
+    run_projection_until,
+    wait_until_readable,
+    xmin_held_back,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -200,6 +206,45 @@ def test_rebuilding_an_async_projection_sets_its_checkpoint(
         cursor.execute("SELECT id FROM test_balances_async ORDER BY id")
         assert [r[0] for r in cursor.fetchall()] == sorted(ids)
     assert checkpoint_get("test_balances_async").events_processed == 6
+
+
+def test_an_async_rebuild_behind_a_held_back_xmin_leaves_the_rest_to_the_runner(
+    async_balances: AsyncBalanceProjection,
+    accounts: Repository[BankAccount],
+    open_account: Callable[..., uuid.UUID],
+) -> None:
+    # given an account whose first two events every reader can see
+    account_id = open_account("ann", deposits=("1.00",))
+    wait_until_readable()
+    projection = get_projection("test_balances_async")
+    # and another session's transaction open before the next two (the horizon is the
+    # cluster's: any session on the server holds it back like this)
+    with xmin_held_back():
+        account = accounts.get(account_id)
+        account.deposit(Decimal("2.00"))
+        accounts.save(account)
+        account.deposit(Decimal("3.00"))
+        accounts.save(account)
+        # when
+        result = rebuild_projection("test_balances_async", batch_size=100)
+        # then the rebuild folded, and checkpointed, only what is below the horizon: the
+        # checkpoint never passes an event the table has not seen
+        assert result.events == 2
+        assert _balances("test_balances_async") == {account_id: Decimal("1.00")}
+        checkpoint = checkpoint_get("test_balances_async")
+        assert (checkpoint.events_processed, projection_lag(projection, checkpoint)) == (2, 2)
+        assert run_projection("test_balances_async") == 0  # the runner waits for the horizon
+    # when the other session ends, the runner folds the rest
+    assert run_projection_until("test_balances_async", 2, timeout=10) == 2
+    assert _balances("test_balances_async") == {account_id: Decimal("6.00")}
+    checkpoint = checkpoint_get("test_balances_async")
+    assert (checkpoint.events_processed, projection_lag(projection, checkpoint)) == (4, 0)
+
+
+def _balances(table: str) -> dict[uuid.UUID, Decimal]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, balance FROM {table}")
+        return dict(cursor.fetchall())
 
 
 @pytest.mark.django_db

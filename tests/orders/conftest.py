@@ -76,19 +76,25 @@ def make_order(
     if to in steps:
         order = dispatch(ConfirmOrder(order_id=order_id, actor=as_customer, payment_token="tok_ok"))
     if to in steps[1:]:
-        payment_id = uuid4()
-        dispatch(
-            RecordPaymentAuthorized(
-                order_id=order_id, actor=SAGA, payment_id=payment_id, amount=order.total_amount
-            )
-        )
-        order = dispatch(MarkOrderPaid(order_id=order_id, actor=SAGA, payment_id=payment_id))
+        order = pay_order(order)
     if to in steps[2:]:
         order = dispatch(
             ShipOrder(order_id=order_id, actor=BACK_OFFICE, carrier="DHL", tracking_number="JD1")
         )
     assert order.status == to
     return order
+
+
+def pay_order(order: Order) -> Order:
+    """A CONFIRMED order's payment authorized and the order marked PAID, as the saga does."""
+    payment_id = uuid4()
+    dispatch(
+        RecordPaymentAuthorized(
+            order_id=order.id, actor=SAGA, payment_id=payment_id, amount=order.total_amount
+        )
+    )
+    paid: Order = dispatch(MarkOrderPaid(order_id=order.id, actor=SAGA, payment_id=payment_id))
+    return paid
 
 
 def order_url(order_id: UUID, suffix: str = "") -> str:
