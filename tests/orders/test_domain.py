@@ -377,17 +377,17 @@ def test_record_refund_completes_a_pending_refund() -> None:
     assert order.payment_status == PaymentStatus.REFUNDED
 
 
+CANCELLED_BY_CUSTOMER = OrderCancelled(
+    reason="changed_mind",
+    cancelled_by=ActorKind.CUSTOMER,
+    refund=Refund.NONE,
+    refund_amount=Decimal("0"),
+    occurred_at=AT,
+)
+
+
 def test_record_refund_without_a_pending_refund_is_illegal() -> None:
-    order = given(
-        *CREATED,
-        OrderCancelled(
-            reason="changed_mind",
-            cancelled_by=ActorKind.CUSTOMER,
-            refund=Refund.NONE,
-            refund_amount=Decimal("0"),
-            occurred_at=AT,
-        ),
-    )
+    order = given(*CREATED, CANCELLED_BY_CUSTOMER)
     with pytest.raises(IllegalTransition) as raised:
         order.record_refund(payment_id=PAYMENT_ID, amount=Decimal("0"), at=AT)
     assert raised.value.unmet_conditions == ["refund_to_record"]
@@ -395,16 +395,7 @@ def test_record_refund_without_a_pending_refund_is_illegal() -> None:
 
 def test_record_refund_of_a_capture_made_before_a_customer_cancel() -> None:
     # given: authorized, then cancelled by the customer before PAID (the hold reads VOIDED)
-    order = given(
-        *AUTHORIZED,
-        OrderCancelled(
-            reason="changed_mind",
-            cancelled_by=ActorKind.CUSTOMER,
-            refund=Refund.NONE,
-            refund_amount=Decimal("0"),
-            occurred_at=AT,
-        ),
-    )
+    order = given(*AUTHORIZED, CANCELLED_BY_CUSTOMER)
     assert order.payment_status == PaymentStatus.VOIDED
     # when: the saga records the refund of the capture the bank had made meanwhile
     events = when(
