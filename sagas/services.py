@@ -315,6 +315,8 @@ class _LeaseRenewal:
                 version=F("version") + 1,
                 updated_at=now,
             )
+            if not renewed:
+                renewed = self._renewed_unanswered(now)
         except DatabaseError:
             logger.warning("saga %s: lease renewal failed; trying again", self.saga_id)
             connection.close()
@@ -324,6 +326,21 @@ class _LeaseRenewal:
             return False
         self.version += 1
         return True
+
+    def _renewed_unanswered(self, now: datetime) -> bool:
+        """Whether an earlier renewal committed but its answer was lost (the connection
+        dropped before the reply, so the DatabaseError branch kept the old version): the row
+        is still active, still leased by this worker and unexpired, and exactly one version
+        ahead. Then that version is ours to adopt. (The sweeper and a wake bump the version
+        only of an expired lease and do not extend it; a claim or a staff action changes the
+        owner: none of them passes.)"""
+        return SagaInstance.objects.filter(
+            pk=self.saga_id,
+            version=self.version + 1,
+            lease_owner=self.worker,
+            lease_expires_at__gt=now,
+            status__in=ACTIVE_STATUSES,
+        ).exists()
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 from pytest_django.fixtures import Settings as SettingsWrapper
 
@@ -394,6 +395,46 @@ def test_a_step_slower_than_its_lease_keeps_the_lease_until_it_finishes(
     assert (first, later) == ([Advance.RAN], [Advance.LEASED, Advance.LEASED])
     assert CALLS[(str(saga.saga_id), f"reserve:{StepKind.ACTION}")] == 1
     assert log_of(saga)[0] == ("reserve", "ACTION", 1, StepOutcome.SUCCEEDED)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_renewal_that_committed_but_whose_answer_was_lost_keeps_the_lease(
+    settings: SettingsWrapper,
+) -> None:
+    # given: a short lease and a slow step, claimed and run by "w1" while its lease is renewed
+    settings.SAGA_LEASE = timedelta(milliseconds=300)
+    saga = start_test_saga(script={"reserve": "sleep:1.0"})
+    result: list[Advance] = []
+
+    def deliver() -> None:
+        try:
+            result.append(saga_advance(saga_id=saga.saga_id, worker="w1"))
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=deliver)
+    worker.start()
+    deadline = time.monotonic() + 0.5
+    while not SagaInstance.objects.filter(pk=saga.pk, lease_owner="w1").exists():
+        assert time.monotonic() < deadline, "the step was never claimed"
+        time.sleep(0.01)
+    # when: a renewal commits but its answer never reaches the lease keeper — the row moves
+    # one version ahead with a later expiry and the same owner, exactly as a renewal would
+    now = timezone.now()
+    bumped = SagaInstance.objects.filter(pk=saga.pk, lease_owner="w1").update(
+        lease_expires_at=now + settings.SAGA_LEASE, version=F("version") + 1, updated_at=now
+    )
+    assert bumped == 1
+    # then: the keeper's next renewal adopts that version, keeps the lease while the step
+    # runs on past it, and the step's outcome is recorded
+    time.sleep(0.5)
+    assert saga_advance(saga_id=saga.saga_id) == Advance.LEASED
+    worker.join()
+    assert result == [Advance.RAN]
+    assert CALLS[(str(saga.saga_id), f"reserve:{StepKind.ACTION}")] == 1
+    assert log_of(saga)[0] == ("reserve", "ACTION", 1, StepOutcome.SUCCEEDED)
+    saga.refresh_from_db()
+    assert (saga.current_step, saga.completed_steps) == ("charge", ["reserve"])
 
 
 def test_a_must_complete_step_that_fails_for_good_waits_in_failed_without_compensating() -> None:
