@@ -109,10 +109,28 @@ end
 #       Answers with the cart as it now is (as READ does), saving a read. With available and
 #       currency empty the script takes them from the catalogue cache, so an add is one
 #       round trip; the product check comes first, before the cart's, as it would in the
-#       caller. A token already applied answers with the cart, changing nothing.
+#       caller. A token already applied to a cart the requester may write answers with the
+#       cart as it is, changing nothing, before any other check: the product may have been
+#       withdrawn, or a checkout begun, since the write the token records.
 WRITE_LINE = (
     _WITH_CATALOGUE
     + """
+local ttl = ARGV[9]
+local function answer(owner, new)
+  return with_catalogue({'ok', tostring(new), owner,
+                         redis.call('HGET', KEYS[2], 'currency') or '',
+                         tostring(redis.call('TTL', KEYS[2])),
+                         redis.call('GET', KEYS[3]) or ''}, 10)
+end
+if KEYS[4] then
+  local applied = redis.call('GET', KEYS[4])
+  if applied then
+    local owner = redis.call('HGET', KEYS[2], 'owner')
+    if owner and (owner == 'anonymous' or owner == ARGV[1]) then
+      return answer(owner, tonumber(applied))
+    end
+  end
+end
 local available, currency = ARGV[7], ARGV[8]
 if available == '' then
   local active
@@ -128,24 +146,12 @@ available = tonumber(available)
 """
     + _ACCESS
     + """
-local ttl = ARGV[9]
-local function answer(new)
-  return with_catalogue({'ok', tostring(new), owner,
-                         redis.call('HGET', KEYS[2], 'currency') or '',
-                         tostring(redis.call('TTL', KEYS[2])), ''}, 10)
-end
-if KEYS[4] then
-  local applied = redis.call('GET', KEYS[4])
-  if applied then
-    return answer(tonumber(applied))
-  end
-end
 local quantity = tonumber(ARGV[3])
 if ARGV[4] == 'set' and quantity == 0 then
   redis.call('HDEL', KEYS[1], ARGV[2])
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
-  return answer(0)
+  return answer(owner, 0)
 end
 local count = redis.call('HLEN', KEYS[1])
 if count > 0 then
@@ -179,7 +185,7 @@ redis.call('EXPIRE', KEYS[2], ttl)
 if KEYS[4] then
   redis.call('SET', KEYS[4], tostring(new), 'EX', ARGV[12])
 end
-return answer(new)
+return answer(owner, new)
 """
 )
 

@@ -13,8 +13,11 @@ from django.db import DatabaseError
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from accounts.models import User
+from carts import services
 from commerce_project.api import idempotency
 from commerce_project.api.models import IdempotencyKey
+from inventory import services as inventory
 from tests.carts.conftest import CARTS, create_cart, items_url
 from tests.inventory.factories import ProductFactory
 
@@ -132,3 +135,40 @@ def test_a_keyed_cart_create_retried_after_a_failure_is_the_same_cart(
     other = customer_client.post(CARTS, HTTP_IDEMPOTENCY_KEY="cart-2")
     assert other.json()["session_id"] != retried.json()["session_id"]
     assert len(other.json()["session_id"]) == 43
+
+
+def test_a_retry_of_an_applied_add_answers_the_cart_after_the_product_is_withdrawn(
+    api_client: APIClient, remember_fails_once: list[int]
+) -> None:
+    # given an add whose Redis write succeeded but whose answer was never remembered
+    mug = ProductFactory(stock=10)
+    sid, add = create_cart(api_client), units_of(mug)
+    assert add_with_key(api_client, sid, add, "add-1").status_code == 500
+    # and the product withdrawn meanwhile
+    inventory.product_update(product_id=mug.id, active=False)
+    # when the client retries with the same key
+    retried = add_with_key(api_client, sid, add, "add-1")
+    # then it learns that its add was applied, once
+    assert retried.status_code == 200
+    assert retried.json()["lines"][0]["quantity"] == 1
+    assert quantity_in(api_client, sid) == 1
+    # and a new add of the withdrawn product is still refused
+    assert add_with_key(api_client, sid, add, "add-2").status_code == 400
+
+
+def test_a_retry_of_an_applied_add_answers_the_cart_after_checkout_claims_it(
+    customer_client: APIClient, customer: User, remember_fails_once: list[int]
+) -> None:
+    # given an add whose Redis write succeeded but whose answer was never remembered
+    sid, add = create_cart(customer_client), units_of(ProductFactory(stock=10))
+    assert add_with_key(customer_client, sid, add, "add-1").status_code == 500
+    # and a checkout claiming the cart meanwhile
+    assert services.cart_checkout_claim(session_id=sid, user_id=customer.pk).won
+    # when the client retries with the same key
+    retried = add_with_key(customer_client, sid, add, "add-1")
+    # then it learns that its add was applied, once
+    assert retried.status_code == 200
+    assert retried.json()["lines"][0]["quantity"] == 1
+    # and a new add is still refused while the checkout holds the cart
+    assert add_with_key(customer_client, sid, add, "add-2").status_code == 409
+    assert quantity_in(customer_client, sid) == 1
