@@ -140,19 +140,24 @@ def payment_void(*, order_id: uuid.UUID, idempotency_key: str) -> Payment | None
 def payment_refund(*, order_id: uuid.UUID, idempotency_key: str) -> Payment | None:
     """Refund the order's captured payment in full. None when nothing was ever authorized; a
     refunded payment is returned as it is. Reconciles with the gateway first, so a capture
-    whose answer was lost is refunded. Raises PaymentDeclined("not_captured") when the
-    gateway never captured it (void it instead) or PaymentTransientError."""
+    whose answer was lost is refunded, and only what is left after a partial refund made at
+    the gateway is asked for. Raises PaymentDeclined("not_captured") when the gateway never
+    captured it (void it instead) or PaymentTransientError."""
     payment = payment_reconcile(order_id=order_id)
     if payment is None or payment.status == Status.REFUNDED:
         return payment
     if payment.status != Status.CAPTURED:
         raise PaymentDeclined("Only a captured payment can be refunded.", code="not_captured")
     key = _operation_key(payment, "refund_idempotency_key", idempotency_key)
+    remaining = payment.captured_amount - payment.refunded_amount
+    if payment.refunded_amount:
+        # Part was refunded at the gateway (reconcile recorded it): ask for the rest only,
+        # under a key bound to that amount. The key stays stable for this remainder, and one
+        # already sent for another amount (e.g. the full one, declined) is not replayed.
+        key = f"{key}:rest-{remaining}"
     try:
         refund = get_gateway().refund(
-            capture_id=payment.gateway_capture_id,
-            amount=payment.captured_amount,
-            idempotency_key=key,
+            capture_id=payment.gateway_capture_id, amount=remaining, idempotency_key=key
         )
     except PaymentError as exc:
         _record(payment, Status.CAPTURED, **_failure(exc))
@@ -162,7 +167,7 @@ def payment_refund(*, order_id: uuid.UUID, idempotency_key: str) -> Payment | No
         Status.CAPTURED,
         status=Status.REFUNDED,
         gateway_refund_id=refund.refund_id,
-        refunded_amount=refund.amount,
+        refunded_amount=payment.refunded_amount + refund.amount,
         refunded_at=timezone.now(),
     )
 
@@ -209,8 +214,13 @@ def _changes_to_match(payment: Payment, state: ChargeState) -> dict[str, Any]:
             "refunded_amount": state.refunded_amount,
             "refunded_at": now,
         }
+    # Captured, and perhaps refunded in part (e.g. in the gateway's dashboard): the payment
+    # stays CAPTURED, with the part already refunded recorded so a refund asks for the rest.
+    partial = {"refunded_amount": state.refunded_amount}
     if payment.status == Status.AUTHORIZED:
-        return {"status": Status.CAPTURED, **captured}
+        return {"status": Status.CAPTURED, **captured, **partial}
+    if payment.refunded_amount != state.refunded_amount:
+        return {"status": Status.CAPTURED, **partial}
     return {}
 
 

@@ -277,6 +277,85 @@ def test_a_refund_made_at_the_gateway_is_recorded_and_not_made_twice(
     assert SandboxRequest.objects.filter(operation="refund").count() == 1
 
 
+def capture_and_refund_part_at_the_gateway(order_id: uuid.UUID) -> Payment:
+    """Captured 25.00; then staff refunded 10.00 in the gateway's dashboard (not via us)."""
+    payment_authorize(
+        order_id=order_id,
+        amount=Decimal("25.00"),
+        currency="EUR",
+        token="tok_ok",
+        idempotency_key="o:auth",
+    )
+    payment = payment_capture(order_id=order_id, idempotency_key="o:capture")
+    get_gateway().refund(
+        capture_id=payment.gateway_capture_id, amount=Decimal("10.00"), idempotency_key="dash"
+    )
+    return payment
+
+
+def test_a_partial_refund_made_at_the_gateway_leaves_the_rest_to_refund(
+    order_id: uuid.UUID,
+) -> None:
+    # given
+    capture_and_refund_part_at_the_gateway(order_id)
+    # when
+    refunded = payment_refund(order_id=order_id, idempotency_key="o:refund")
+    # then
+    assert refunded is not None
+    assert (refunded.status, refunded.captured_amount, refunded.refunded_amount) == (
+        Status.REFUNDED,
+        Decimal("25.00"),
+        Decimal("25.00"),
+    )
+    charge = SandboxCharge.objects.get()
+    assert charge.captured_amount == charge.refunded_amount == Decimal("25.00")
+    assert Payment.objects.get().refunded_amount == Decimal("25.00")
+    # and a repeat does not ask the gateway again
+    again = payment_refund(order_id=order_id, idempotency_key="o:refund")
+    assert again is not None
+    assert again.status == Status.REFUNDED
+    assert SandboxRequest.objects.filter(operation="refund").count() == 2
+
+
+def test_reconcile_records_a_partial_refund_and_keeps_the_payment_captured(
+    order_id: uuid.UUID,
+) -> None:
+    # given
+    capture_and_refund_part_at_the_gateway(order_id)
+    # when
+    reconciled = payment_reconcile(order_id=order_id)
+    # then
+    assert reconciled is not None
+    assert (reconciled.status, reconciled.captured_amount, reconciled.refunded_amount) == (
+        Status.CAPTURED,
+        Decimal("25.00"),
+        Decimal("10.00"),
+    )
+    assert Payment.objects.get().refunded_amount == Decimal("10.00")
+
+
+def test_a_refund_stuck_on_a_declined_full_amount_succeeds_on_retry(
+    order_id: uuid.UUID,
+) -> None:
+    # given: a refund of the full amount was sent under our key and refused (as before the
+    # partial refund was recorded), so the gateway replays that refusal for the key
+    payment = capture_and_refund_part_at_the_gateway(order_id)
+    Payment.objects.filter(pk=payment.pk).update(refund_idempotency_key="o:refund")
+    with pytest.raises(PaymentDeclined) as refused:
+        get_gateway().refund(
+            capture_id=payment.gateway_capture_id,
+            amount=Decimal("25.00"),
+            idempotency_key="o:refund",
+        )
+    assert refused.value.code == "amount_exceeds_captured"
+    # when: staff retry the compensation
+    refunded = payment_refund(order_id=order_id, idempotency_key="o:refund:retry")
+    # then
+    assert refunded is not None
+    assert (refunded.status, refunded.refunded_amount) == (Status.REFUNDED, Decimal("25.00"))
+    assert SandboxCharge.objects.get().refunded_amount == Decimal("25.00")
+
+
 class RecordingGateway:
     """Stands in for another gateway adapter, to show the setting is honoured."""
 
