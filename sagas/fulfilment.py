@@ -73,6 +73,7 @@ from payments.exceptions import (
     PaymentNotFound,
     PaymentTransientError,
 )
+from payments.models import Payment
 from payments.selectors import payments_for_order
 from payments.services import payment_authorize, payment_capture, payment_refund, payment_void
 
@@ -202,7 +203,9 @@ def _record_refund_of_a_capture(ctx: StepContext, order_id: uuid.UUID, payment_s
     it. The order records that refund, so it never shows less than the bank did."""
     if payment_status != PaymentStatus.VOIDED:
         return
-    refunded = [p for p in payments_for_order(order_id=order_id) if p.refunded_amount > 0]
+    refunded = [
+        p for p in payments_for_order(order_id=order_id) if p.status == Payment.Status.REFUNDED
+    ]
     if not refunded:
         return
     payment = refunded[-1]
