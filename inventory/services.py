@@ -371,7 +371,7 @@ def stock_reserve(
 def stock_release(*, order_id: UUID) -> list[Reservation]:
     """Gives the order's ACTIVE reservations back (RELEASED). Idempotent: returns the
     reservations this call released, an empty list when there were none."""
-    return _settle(
+    released, _ = _settle_statement(
         order_id=order_id,
         from_status=Reservation.Status.ACTIVE,
         to_status=Reservation.Status.RELEASED,
@@ -380,6 +380,7 @@ def stock_release(*, order_id: UUID) -> list[Reservation]:
         reserved_sign=-1,
         reason="released",
     )
+    return released
 
 
 def stock_commit(*, order_id: UUID) -> list[Reservation]:
@@ -410,7 +411,7 @@ def stock_return(*, order_id: UUID) -> list[Reservation]:
     """A paid order was cancelled or refunded before shipping: its committed units go back
     on hand (COMMITTED → RETURNED). Idempotent; ACTIVE reservations are left alone (use
     stock_release). Returns the reservations this call returned."""
-    return _settle(
+    returned, _ = _settle_statement(
         order_id=order_id,
         from_status=Reservation.Status.COMMITTED,
         to_status=Reservation.Status.RETURNED,
@@ -419,6 +420,7 @@ def stock_return(*, order_id: UUID) -> list[Reservation]:
         reserved_sign=0,
         reason="returned to stock",
     )
+    return returned
 
 
 # --- expiry
@@ -659,31 +661,6 @@ def _record(movements: list[StockMovement], levels: list[StockLevel]) -> None:
     stock_cache_write_on_commit(levels)
 
 
-def _settle(
-    *,
-    order_id: UUID,
-    from_status: str,
-    to_status: str,
-    kind: str,
-    on_hand_sign: int,
-    reserved_sign: int,
-    reason: str,
-) -> list[Reservation]:
-    """Settles every reservation of the order in `from_status`; returns them in their new
-    status."""
-    settled, _ = _settle_statement(
-        order_id=order_id,
-        from_status=from_status,
-        to_status=to_status,
-        kind=kind,
-        on_hand_sign=on_hand_sign,
-        reserved_sign=reserved_sign,
-        reason=reason,
-        whole_order=False,
-    )
-    return settled
-
-
 def _settle_statement(
     *,
     order_id: UUID,
@@ -693,7 +670,7 @@ def _settle_statement(
     on_hand_sign: int,
     reserved_sign: int,
     reason: str,
-    whole_order: bool,
+    whole_order: bool = False,
 ) -> tuple[list[Reservation], list[Reservation]]:
     """Runs _SETTLE_SQL, one round trip in autocommit: the reservations it settled (in
     their new status) and, with `whole_order`, those it left as they were."""
