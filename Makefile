@@ -8,7 +8,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
-.PHONY: help install services migrate seed run test lint format pytest bench graph clean
+.PHONY: help install browser services migrate seed run test lint format pytest bench graph clean
 
 help:
 	@echo "make run    set up (venv, database, migrations, demo data) and start web + worker + beat"
@@ -25,6 +25,16 @@ $(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# Pages are tested in Debian's chromium (Playwright drives it; no browser download is possible).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the browser tests"
+	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
+	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }
+
+browser: $(CHROMIUM)
 
 services: install
 	@$(PY) -m commerce_project.preflight
@@ -58,10 +68,10 @@ format: install
 	@$(BIN)/ruff check --fix .
 	@$(BIN)/ruff format .
 
-pytest: services
+pytest: services browser
 	@$(BIN)/pytest $(PYTEST_ARGS)
 
-test: services lint
+test: services browser lint
 	@$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: services

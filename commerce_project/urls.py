@@ -10,6 +10,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("carts.api.urls")),
     path("", include("orders.api.urls")),
     path("", include("sagas.api.urls")),
+    path("", include("integrations.api.urls")),
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "payments",
     "carts",
     "sagas",
+    "integrations",
 ]
 
 MIDDLEWARE = [

@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("eventstore", "orders", "inventory", "carts", "payments", "sagas", "accounts")
+APPS = (
+    "eventstore",
+    "orders",
+    "inventory",
+    "carts",
+    "payments",
+    "sagas",
+    "accounts",
+    "integrations",
+)
 EDGE = "commerce_project.api"
 
 
