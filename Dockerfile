@@ -12,10 +12,11 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 
-# Only the requirement files, so code changes do not invalidate the dependency layer.
-COPY requirements/base.txt requirements/prod.txt /build/requirements/
+# Only the lock, so code changes do not invalidate the dependency layer. Every package,
+# transitive ones included, is pinned and checked against its hash (`make lock` writes it).
+COPY requirements/prod.lock /build/requirements/
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir -r /build/requirements/prod.txt
+    && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r /build/requirements/prod.lock
 
 # --- runtime: the venv, the code and the collected static files; runs as an unprivileged user.
 FROM python:3.11-slim AS runtime

@@ -8,23 +8,38 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser services migrate seed run test lint format pytest bench graph clean
+.PHONY: help install lock audit browser services migrate seed run test lint format pytest bench graph clean
 
 help:
 	@echo "make run    set up (venv, database, migrations, demo data) and start web + worker + beat"
 	@echo "make test   set up, lint, and run the test suite against real PostgreSQL and Redis"
 	@echo "make lint   ruff, ruff format --check, mypy, hadolint, kubernetes-validate"
 	@echo "make bench  run the benchmarks in bench/ and print the ratio table"
+	@echo "make lock   recompile requirements/*.lock (every version pinned, with hashes)"
+	@echo "make audit  check the locked dependencies for known vulnerabilities (pip-audit)"
 
-# Reinstall only when a requirements file changed.
-$(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt
+# The venv is installed from the lock, every package checked against its hash; reinstalled
+# only when the lock changed. requirements/*.txt hold the direct pins people edit; `make lock`
+# compiles them (and everything they pull in) into requirements/*.lock.
+$(STAMP): requirements/dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	@$(PY) -m pip install --quiet --disable-pip-version-check pip==26.3
+	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.lock
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# --universal: one lock for every platform the image or a laptop may run on.
+UV_COMPILE := $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version 3.11
+lock: install
+	@$(UV_COMPILE) requirements/dev.txt -o requirements/dev.lock
+	@$(UV_COMPILE) requirements/prod.txt -o requirements/prod.lock
+
+# Needs pypi.org's JSON API (the advisory source); --disable-pip audits the locks as written.
+audit: install
+	@$(BIN)/pip-audit --require-hashes --disable-pip --progress-spinner off -r requirements/prod.lock
+	@$(BIN)/pip-audit --require-hashes --disable-pip --progress-spinner off -r requirements/dev.lock
 
 # Pages are tested in Debian's chromium (Playwright drives it; no browser download is possible).
 CHROMIUM := /usr/bin/chromium

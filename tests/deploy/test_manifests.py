@@ -35,10 +35,10 @@ def test_the_image_is_slim_python_311_and_runs_as_a_numeric_non_root_user() -> N
     assert runtime.env["PYTHONUNBUFFERED"] == "1"
 
 
-def test_the_image_installs_only_the_production_requirements() -> None:
+def test_the_image_installs_only_the_production_lock_with_hashes() -> None:
     text = files.DOCKERFILE.read_text()
-    assert "requirements/prod.txt" in text
-    assert "dev.txt" not in text
+    assert "--require-hashes -r /build/requirements/prod.lock" in text
+    assert "dev." not in text
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:
@@ -69,7 +69,7 @@ def test_dockerignore_keeps_secrets_and_local_state_out_and_the_code_in() -> Non
         for c in apps.get_app_configs()
         if (files.ROOT / c.name.split(".")[0]).is_dir()
     }
-    needed = ["manage.py", "requirements/base.txt", "requirements/prod.txt", *local_apps]
+    needed = ["manage.py", "requirements/prod.lock", *local_apps]
     for path in needed:
         assert not _ignored(path, patterns), f"{path} is needed at run time but ignored"
 
