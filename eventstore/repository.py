@@ -19,8 +19,8 @@ from django.db import connection, transaction
 
 from .aggregate import Aggregate
 from .exceptions import AggregateNotFound
-from .snapshots import snapshot_load, snapshot_save
-from .store import RecordedEvent, append, load
+from .snapshots import snapshot_save
+from .store import RecordedEvent, append, load, load_latest
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -43,9 +43,7 @@ class Repository(Generic[A]):
         """The aggregate as it is now, or as it was at `version` / at time `as_of`.
         Raises AggregateNotFound when the stream does not exist (at that point)."""
         if version is None and as_of is None and self.aggregate_cls.supports_snapshots():
-            aggregate = self._from_snapshot(aggregate_id)
-            if aggregate is not None:
-                return aggregate
+            return self._latest(aggregate_id)
         if version is not None and version < 1:
             raise AggregateNotFound(self.aggregate_type, aggregate_id)
         events = load(aggregate_id, to_version=version, as_of=as_of)
@@ -101,18 +99,20 @@ class Repository(Generic[A]):
                 )
         return recorded
 
-    def _from_snapshot(self, aggregate_id: UUID) -> A | None:
-        snapshot = snapshot_load(aggregate_id)
-        if (
-            snapshot is None
-            or snapshot.aggregate_type != self.aggregate_type
-            or snapshot.schema_version != self.aggregate_cls.snapshot_schema_version
-        ):
-            return None
+    def _latest(self, aggregate_id: UUID) -> A:
+        snapshot, events = load_latest(
+            aggregate_id,
+            aggregate_type=self.aggregate_type,
+            snapshot_schema_version=self.aggregate_cls.snapshot_schema_version,
+        )
         aggregate = self.aggregate_cls.blank(aggregate_id)
-        aggregate.restore_snapshot_state(snapshot.state)
-        aggregate.version = snapshot.version
-        self._apply(aggregate, load(aggregate_id, from_version=snapshot.version + 1))
+        if snapshot is not None:
+            snapshot_version, state = snapshot
+            aggregate.restore_snapshot_state(state)
+            aggregate.version = snapshot_version
+        elif not events or events[0].aggregate_type != self.aggregate_type:
+            raise AggregateNotFound(self.aggregate_type, aggregate_id)
+        self._apply(aggregate, events)
         return aggregate
 
     @staticmethod

@@ -70,6 +70,10 @@ SELECT_COLUMNS = (
     "global_position, transaction_id::text AS transaction_id_text"
 )
 _LOG_ORDER = " ORDER BY events.transaction_id, events.global_position"
+_E_COLUMNS = (
+    "e.id, e.aggregate_id, e.aggregate_type, e.event_type, e.event_data, e.version, e.metadata, "
+    "e.created_at, e.global_position, e.transaction_id::text"
+)
 
 _INSERT_COLUMNS = (
     "INSERT INTO events (id, aggregate_id, aggregate_type, event_type, event_data, metadata, "
@@ -192,6 +196,30 @@ def load(
         params.append(as_of)
     sql += " ORDER BY version"
     return [_recorded(row) for row in fetch_prepared(sql, params)]
+
+
+def load_latest(
+    aggregate_id: UUID, *, aggregate_type: str, snapshot_schema_version: int
+) -> tuple[tuple[int, dict[str, Any]] | None, list[RecordedEvent]]:
+    """The stream's latest snapshot of this aggregate type and snapshot schema, as
+    (version, state), and the events after it — or no snapshot and the whole stream — in
+    one statement: the load behind every command. The state travels on the first row only."""
+    sql = (
+        "SELECT s.version, CASE WHEN e.version IS NULL OR e.version = coalesce(s.version, 0) + 1 "
+        f"THEN s.state END, {_E_COLUMNS} FROM (VALUES (1)) AS one(x) "
+        "LEFT JOIN snapshots s ON s.aggregate_id = %s AND s.aggregate_type = %s "
+        "AND s.schema_version = %s "
+        "LEFT JOIN events e ON e.aggregate_id = %s AND e.version > coalesce(s.version, 0) "
+        "ORDER BY e.version"
+    )
+    rows = fetch_prepared(
+        sql, [aggregate_id, aggregate_type, snapshot_schema_version, aggregate_id]
+    )
+    snapshot: tuple[int, dict[str, Any]] | None = None
+    if rows and rows[0][0] is not None:
+        snapshot = (int(rows[0][0]), _loads(rows[0][1]))
+    events = [_recorded(row[2:]) for row in rows if row[2] is not None]
+    return snapshot, events
 
 
 def read_all(
