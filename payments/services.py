@@ -31,6 +31,7 @@ from .exceptions import (
 )
 from .gateway import ChargeState, ChargeStatus, get_gateway
 from .models import Payment
+from .rows import all_columns, insert_or_take, rows_returned
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +47,12 @@ def payment_authorize(
     the payment as it is now). Raises PaymentDeclined (also on a repeat of a declined key)
     or PaymentTransientError (retry with the same key)."""
     amount, currency = money(amount), currency.upper()
-    Payment.objects.bulk_create(
-        [
-            Payment(
-                order_id=order_id, amount=amount, currency=currency, idempotency_key=idempotency_key
-            )
-        ],
-        ignore_conflicts=True,
+    payment = insert_or_take(
+        Payment(
+            order_id=order_id, amount=amount, currency=currency, idempotency_key=idempotency_key
+        ),
+        unique="idempotency_key",
     )
-    payment = Payment.objects.get(idempotency_key=idempotency_key)
     if (payment.order_id, payment.amount, payment.currency) != (order_id, amount, currency):
         raise PaymentIdempotencyConflict(
             f"Idempotency key {idempotency_key!r} belongs to another payment.",
@@ -90,12 +88,17 @@ def payment_capture(*, order_id: uuid.UUID, idempotency_key: str) -> Payment:
     """Capture the order's authorized payment in full; a captured (or since refunded) payment
     is returned as it is. Raises PaymentNotFound when nothing was authorized, PaymentDeclined
     (voided, expired, refused) or PaymentTransientError."""
-    payment = _live_payment(order_id)
-    if payment.status in (Status.CAPTURED, Status.REFUNDED):
-        return payment
-    if payment.status == Status.VOIDED:
-        raise PaymentDeclined("The authorization was voided.", code="authorization_voided")
-    key = _operation_key(payment, "capture_idempotency_key", idempotency_key)
+    payment = _authorized_for_capture(order_id, idempotency_key)
+    if payment is None:
+        payment = _live_payment(order_id)
+        if payment.status in (Status.CAPTURED, Status.REFUNDED):
+            return payment
+        if payment.status == Status.VOIDED:
+            raise PaymentDeclined("The authorization was voided.", code="authorization_voided")
+        raise PaymentNotFound(f"Order {order_id} has no authorized payment.", code="no_payment")
+    key = payment.capture_idempotency_key or idempotency_key
+    if key != idempotency_key:
+        logger.info("payment %s: capture reuses the first key %s", payment.pk, key)
     try:
         capture = get_gateway().capture(
             authorization_id=payment.gateway_authorization_id,
@@ -222,6 +225,27 @@ def _changes_to_match(payment: Payment, state: ChargeState) -> dict[str, Any]:
     if payment.refunded_amount != state.refunded_amount:
         return {"status": Status.CAPTURED, **partial}
     return {}
+
+
+# The happy path of a capture in one statement: the order's live payment, when it is
+# AUTHORIZED, with the capture's key recorded unless an earlier attempt recorded one (that
+# first key is kept: see _operation_key).
+_CLAIM_CAPTURE = f"""
+    UPDATE payments
+       SET capture_idempotency_key = coalesce(capture_idempotency_key, %s),
+           updated_at = CASE WHEN capture_idempotency_key IS NULL THEN %s ELSE updated_at END
+     WHERE id = (SELECT id FROM payments WHERE order_id = %s AND status = ANY(%s)
+                  ORDER BY created_at DESC LIMIT 1)
+       AND status = %s
+    RETURNING {all_columns(Payment)}
+"""
+
+
+def _authorized_for_capture(order_id: uuid.UUID, key: str) -> Payment | None:
+    rows = rows_returned(
+        Payment, _CLAIM_CAPTURE, [key, timezone.now(), order_id, list(_LIVE), Status.AUTHORIZED]
+    )
+    return rows[0] if rows else None
 
 
 def _live_payment_or_none(order_id: uuid.UUID) -> Payment | None:

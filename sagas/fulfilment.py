@@ -63,7 +63,14 @@ from orders.commands import (
     RecordPaymentRefunded,
     orders,
 )
-from orders.domain import SAGA, OrderConfirmed, OrderStatus, PaymentStatus, saga_id_for
+from orders.domain import (
+    SAGA,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderStatus,
+    PaymentStatus,
+    saga_id_for,
+)
 from orders.exceptions import IllegalTransition
 from orders.models import OrderView
 from orders.selectors import order_view_from_aggregate
@@ -90,7 +97,7 @@ from .domain import (
 from .exceptions import SagaBusy, SagaIllegalTransition
 from .models import SagaInstance
 from .notifications import ORDER_CONFIRMED, email_send
-from .order_emails import order_email_context, order_recipient
+from .order_emails import order_email_context, order_recipient, order_with_recipient
 from .registry import register_saga
 from .services import saga_compensate, saga_start
 
@@ -149,10 +156,18 @@ def _still_wanted(ctx: StepContext, undo_own_effect: Callable[[], Any] | None = 
     return view
 
 
-def _payment_token(order_id: uuid.UUID) -> str:
-    """The card token of the latest OrderConfirmed: read from the event stream each time, so
-    it never sits in the saga's data (which staff can read)."""
-    for recorded in reversed(load(order_id)):
+def _payment_token_still_wanted(ctx: StepContext, undo_own_effect: Callable[[], Any]) -> str:
+    """The card token of the latest OrderConfirmed, read from the event stream each time so
+    it never sits in the saga's data (which staff can read); the same read tells whether the
+    customer cancelled meanwhile, as `_still_wanted` does from the read model."""
+    events = load(_order_id(ctx))
+    for recorded in events:
+        if isinstance(recorded.event, OrderCancelled):
+            undo_own_effect()
+            raise PermanentStepError(
+                f"order was cancelled ({recorded.event.reason})", reason=CANCELLED_BY_CUSTOMER
+            )
+    for recorded in reversed(events):
         if isinstance(recorded.event, OrderConfirmed):
             return recorded.event.payment_token
     raise PermanentStepError("the order was never confirmed", reason=PAYMENT_FAILED)
@@ -260,13 +275,13 @@ def release_stock(ctx: StepContext) -> Mapping[str, Any]:
 
 def authorize_payment(ctx: StepContext) -> Mapping[str, Any]:
     order_id = _order_id(ctx)
-    _still_wanted(ctx, lambda: _void(order_id, f"{ctx.idempotency_key}:void"))
+    token = _payment_token_still_wanted(ctx, lambda: _void(order_id, f"{ctx.idempotency_key}:void"))
     try:
         payment = payment_authorize(
             order_id=order_id,
             amount=Decimal(ctx.data["total"]),
             currency=ctx.data["currency"],
-            token=_payment_token(order_id),
+            token=token,
             idempotency_key=ctx.idempotency_key,
         )
     except PaymentDeclined as exc:
@@ -358,8 +373,11 @@ def capture_payment(ctx: StepContext) -> Mapping[str, Any]:
 
 
 def send_confirmation(ctx: StepContext) -> Mapping[str, Any]:
-    view = order_read(_order_id(ctx))
-    recipient = order_recipient(customer_id=view.customer_id)
+    found = order_with_recipient(_order_id(ctx))
+    if found is None:
+        view = order_read(_order_id(ctx))
+        found = view, order_recipient(customer_id=view.customer_id)
+    view, recipient = found
     if recipient is None:
         return {"confirmation": "no_address"}
     email_send(

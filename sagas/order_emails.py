@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db.models import OuterRef, Subquery
 
 from orders.models import OrderView
 
@@ -31,6 +32,30 @@ def order_recipient(*, customer_id: uuid.UUID) -> Recipient | None:
         return None
     email, first_name, username = row
     return Recipient(email=email, name=first_name or username)
+
+
+def order_with_recipient(
+    order_id: uuid.UUID, *, min_version: int = 0
+) -> tuple[OrderView, Recipient | None] | None:
+    """The order's read-model row (at `min_version` or later) and its recipient, in one
+    statement; None when there is no such row."""
+    users = get_user_model().objects.filter(pk=OuterRef("customer_id"))
+    view = (
+        OrderView.objects.filter(pk=order_id, version__gte=min_version)
+        .annotate(
+            recipient_email=Subquery(users.values("email")[:1]),
+            recipient_first_name=Subquery(users.values("first_name")[:1]),
+            recipient_username=Subquery(users.values("username")[:1]),
+        )
+        .first()
+    )
+    if view is None:
+        return None
+    email = getattr(view, "recipient_email", None)
+    if not email:
+        return view, None
+    name = getattr(view, "recipient_first_name", None) or getattr(view, "recipient_username", "")
+    return view, Recipient(email=email, name=str(name))
 
 
 def order_email_context(view: OrderView, recipient: Recipient, **extra: Any) -> dict[str, Any]:

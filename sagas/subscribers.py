@@ -46,7 +46,7 @@ from .notifications import (
     ORDER_SHIPPED,
     email_send_on_commit,
 )
-from .order_emails import order_email_context, order_recipient
+from .order_emails import order_email_context, order_recipient, order_with_recipient
 from .refunds import refund_start
 from .services import saga_wake
 
@@ -113,8 +113,11 @@ def _notify(recorded: RecordedEvent) -> None:
     if template is None:
         return
     try:
-        view = _order_at(recorded)
-        recipient = order_recipient(customer_id=view.customer_id)
+        found = order_with_recipient(recorded.aggregate_id, min_version=recorded.version)
+        if found is None:
+            view = _order_at(recorded)
+            found = view, order_recipient(customer_id=view.customer_id)
+        view, recipient = found
         if recipient is None:
             return
         email_send_on_commit(

@@ -28,7 +28,7 @@ from tests.sagas.shop import confirmed_order, order, saga_of, stocked_product
 
 pytestmark = pytest.mark.django_db
 
-MAX_STATEMENTS = 40
+MAX_STATEMENTS = 30
 MAX_PUBLISHES = 2
 
 

@@ -1,0 +1,47 @@
+"""`insert_or_take`: create a row, or take the one already holding its unique key, in one
+statement, for the idempotency records of payments and of the sandbox gateway."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from django.db import DEFAULT_DB_ALIAS, connection, models
+
+M = TypeVar("M", bound=models.Model)
+
+
+def rows_returned(model: type[M], sql: str, params: list[Any]) -> list[M]:
+    """Model instances of the rows a statement returns (`RETURNING` every concrete column,
+    in `model._meta.concrete_fields` order)."""
+    fields = list(model._meta.concrete_fields)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = [list(row) for row in cursor.fetchall()]
+    for row in rows:
+        for i, field in enumerate(fields):
+            # jsonb arrives as text through Django's cursor; from_db does not decode it.
+            if isinstance(field, models.JSONField) and isinstance(row[i], str):
+                row[i] = json.loads(row[i])
+    names = [f.attname for f in fields]
+    return [model.from_db(DEFAULT_DB_ALIAS, names, row) for row in rows]
+
+
+def all_columns(model: type[models.Model]) -> str:
+    return ", ".join(f.column for f in model._meta.concrete_fields)
+
+
+def insert_or_take(obj: M, *, unique: str) -> M:
+    """INSERT `obj`, or when a row with the same `unique` column exists, return that row as
+    it is (no column changes). Either way the row is locked until the transaction ends:
+    ON CONFLICT DO UPDATE, unlike DO NOTHING, locks and returns the existing row, so callers
+    with the same key queue behind each other instead of both going on."""
+    fields = list(obj._meta.concrete_fields)
+    values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+    sql = (
+        f"INSERT INTO {obj._meta.db_table} ({all_columns(type(obj))}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({unique}) DO UPDATE SET {unique} = EXCLUDED.{unique} "
+        f"RETURNING {all_columns(type(obj))}"
+    )
+    return rows_returned(type(obj), sql, values)[0]
