@@ -4,10 +4,17 @@ How a run goes (`saga_advance`, called by the Celery task `advance_saga` with ch
 1. claim: if the saga is active, due and not leased, take a lease and log the attempt as
    STARTED — one statement;
 2. run the current step's action (or compensation) outside any transaction — steps talk to
-   the outside world and are idempotent, keyed by `saga_id:step`. While it runs, a thread
-   renews the lease every third of SAGA_LEASE (a compare-and-set on `version` and owner), so
-   a step slower than one lease is never taken by a second worker; a worker that dies (or is
-   killed by the task's hard time limit) stops renewing and loses the lease within SAGA_LEASE;
+   the outside world and are idempotent, keyed by `saga_id:step`. With
+   SAGA_STEP_ASYNC_COMMIT (the default) the claim and the step's own commits are
+   asynchronous (`synchronous_commit = off`): they do not wait for the WAL flush, and the
+   outcome's commit in 3, which does, flushes them too (WAL is flushed in order). A database
+   crash can only lose a tail of the log: a claim and a step's writes whose outcome was never
+   recorded, which is what a worker dying mid-step leaves as well — the step runs again under
+   the same keys. Nothing the API answers and no outcome is ever committed asynchronously.
+   While it runs, a thread renews the lease every third of SAGA_LEASE (a compare-and-set on
+   `version` and owner), so a step slower than one lease is never taken by a second worker;
+   a worker that dies (or is killed by the task's hard time limit) stops renewing and loses
+   the lease within SAGA_LEASE;
 3. record: `domain.decide` computes the next state, which is written with a compare-and-set
    on the claimed version and lease, together with the attempt's outcome — one statement.
    When the next step is due at once (and the task is within _CHAIN_BUDGET), the same
@@ -172,23 +179,38 @@ def saga_advance(*, saga_id: uuid.UUID, worker: str | None = None, chain: bool =
         return claimed
     saga, definition, log = claimed
     started = time.monotonic()
-    while True:
-        state = _state(saga)
-        if deadline_passed(state, timezone.now()):
-            outcome: Outcome = Failed(
-                error=f"deadline of step {saga.current_step!r} passed",
-                reason=DEADLINE_REASON,
-                deadline=True,
-            )
-        else:
-            with _lease_kept(saga, worker) as lease:
-                outcome = _run(definition, saga, state)
-            saga.version = lease.version
-        keep_going = chain and time.monotonic() - started < _CHAIN_BUDGET.total_seconds()
-        recorded = _record(definition, saga, state, log, outcome, worker, claim_next=keep_going)
-        if isinstance(recorded, Advance):
-            return recorded
-        log = recorded  # the next step, claimed by this worker in the same transaction
+    recorded: Advance | SagaStepLog | None = None
+    try:
+        while True:
+            state = _state(saga)
+            if deadline_passed(state, timezone.now()):
+                outcome: Outcome = Failed(
+                    error=f"deadline of step {saga.current_step!r} passed",
+                    reason=DEADLINE_REASON,
+                    deadline=True,
+                )
+            else:
+                with _lease_kept(saga, worker) as lease:
+                    outcome = _run(definition, saga, state)
+                saga.version = lease.version
+            keep_going = chain and time.monotonic() - started < _CHAIN_BUDGET.total_seconds()
+            recorded = _record(definition, saga, state, log, outcome, worker, claim_next=keep_going)
+            if isinstance(recorded, Advance):
+                return recorded
+            log = recorded  # the next step, claimed by this worker in the same transaction
+    finally:
+        if recorded is not Advance.RAN:  # a last outcome written restores it itself
+            _durable_commits_again()
+
+
+def _durable_commits_again() -> None:
+    """Give the connection back its own synchronous_commit (see _WRITE_OUTCOME) after a run
+    that ended without writing a last outcome: a lost lease, an exception."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+    except DatabaseError:
+        connection.close()  # a new connection starts with the default anyway
 
 
 _CLAIM = """
@@ -221,7 +243,13 @@ _CLAIM = """
           FROM claimed
         RETURNING id
     )
-    SELECT claimed.*, started.id AS log_id FROM claimed, started
+    SELECT claimed.*, started.id AS log_id,
+           -- read before set_config below changes it (a target list is evaluated in order)
+           current_setting('synchronous_commit') AS durable_commit,
+           set_config('synchronous_commit',
+                      CASE WHEN %(async)s THEN 'off' ELSE current_setting('synchronous_commit') END,
+                      false) AS step_commit
+      FROM claimed, started
 """
 
 
@@ -239,6 +267,7 @@ def _claim(
         "until": now + settings.SAGA_LEASE,
         "now": now,
         "types": registered_saga_types(),
+        "async": settings.SAGA_STEP_ASYNC_COMMIT,
     }
     with transaction.atomic():
         claimed = list(SagaInstance.objects.raw(_CLAIM, params))
@@ -503,7 +532,10 @@ _WRITE_OUTCOME = """
         SELECT saga_id, %s, %s, %s, %s, '', %s, %s, NULL FROM saga WHERE %s
         RETURNING id
     )
-    SELECT EXISTS (SELECT 1 FROM saga), (SELECT id FROM started)
+    SELECT EXISTS (SELECT 1 FROM saga), (SELECT id FROM started),
+           -- this commit is durable; the session goes back to its own setting unless the
+           -- next step runs on (is_local)
+           set_config('synchronous_commit', %s, %s)
 """
 
 
@@ -561,12 +593,14 @@ def _write_outcome(
         worker,
         now,
         next_step is not None,
+        getattr(saga, "durable_commit", None) or "on",
+        next_step is not None,
     ]
     with connection.cursor() as cursor:
         cursor.execute(_WRITE_OUTCOME, params)
         row = cursor.fetchone()
     assert row is not None
-    written, started_id = row
+    written, started_id, _ = row
     if not written:
         return None
     if next_step is None:

@@ -399,6 +399,9 @@ SAGA_RETRY_JITTER = env.float("SAGA_RETRY_JITTER", default=0.5)
 SAGA_COMPENSATION_MAX_ATTEMPTS = env.int("SAGA_COMPENSATION_MAX_ATTEMPTS", default=10)
 SAGA_STEP_DEADLINE = timedelta(seconds=env.float("SAGA_STEP_DEADLINE_SECONDS", default=300))
 # Extra modules that register saga definitions when the sagas app loads.
+# The claim and a step's own commits skip the WAL flush; the outcome's commit flushes them
+# (sagas/services.py explains why a crash cannot lose more than a worker dying mid-step).
+SAGA_STEP_ASYNC_COMMIT = env.bool("SAGA_STEP_ASYNC_COMMIT", default=True)
 SAGA_DEFINITION_MODULES: list[str] = env.list("SAGA_DEFINITION_MODULES", default=[])
 CELERY_BEAT_SCHEDULE["sweep-sagas"] = {
     "task": "sagas.tasks.sweep_sagas",

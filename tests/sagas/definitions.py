@@ -10,7 +10,8 @@ Behaviour is scripted through the saga's data, so it is the same in every proces
 - "die": the first attempt kills its "worker" (raises WorkerDied, a BaseException);
 - "email": sends the order_confirmed email to data["email"].
 Successful runs append their name to data["trail"] (a compensation appends "undo_<step>").
-With data["runs_file"] set, every run that returns or raises appends a line
+With data["record_commit_mode"] set, each run appends the connection's synchronous_commit
+to data["commit_modes"]. With data["runs_file"] set, every run that returns or raises appends a line
 "<step> <pid> <started> <finished>" (epoch seconds) to that file, so a test can see from any
 process which runs overlapped in time.
 """
@@ -26,6 +27,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
 from sagas.domain import (
@@ -112,6 +114,10 @@ def _scripted(name: str, undo: bool) -> StepFunction:
                 with open(ctx.data["runs_file"], "a") as runs:
                     runs.write(f"{label} {os.getpid()} {started} {time.time()}\n")
         ctx.data["trail"] = [*ctx.data.get("trail", []), label]
+        if ctx.data.get("record_commit_mode"):
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT current_setting('synchronous_commit')")
+                ctx.data.setdefault("commit_modes", []).append(cursor.fetchone()[0])
         if undo:
             ctx.data[f"{label}_reason"] = ctx.failure_reason
             return None
