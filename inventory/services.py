@@ -423,6 +423,49 @@ def stock_return(*, order_id: UUID) -> list[Reservation]:
     return returned
 
 
+def stock_units_return(
+    *, order_id: UUID, refund_id: UUID, lines: Sequence[tuple[UUID, int]], actor: str = "saga"
+) -> int:
+    """Units of some lines of an order came back with a partial refund and go back on hand
+    (a RETURN movement per line, referenced by the order and naming the refund). The order's
+    reservations stay as they are: only part of a line came back. Idempotent per refund
+    (each product's stock row is locked, then the refund's movement looked for). Returns how
+    many lines this call put back."""
+    reason = f"refund {refund_id}"
+    returned = 0
+    with transaction.atomic():
+        for product_id, quantity in sorted(lines):
+            if quantity <= 0:
+                continue
+            if StockItem.objects.select_for_update().filter(pk=product_id).first() is None:
+                raise ProductNotFound(product_id)
+            done = StockMovement.objects.filter(
+                product_id=product_id,
+                kind=StockMovement.Kind.RETURN,
+                reference=str(order_id),
+                reason=reason,
+            ).exists()
+            if done:
+                continue
+            level = _change_stock(product_id, on_hand_delta=quantity, reserved_delta=0)
+            assert level is not None  # adding on hand keeps reserved <= on_hand
+            _record(
+                [
+                    StockMovement(
+                        product_id=product_id,
+                        kind=StockMovement.Kind.RETURN,
+                        on_hand_delta=quantity,
+                        reference=str(order_id),
+                        actor=actor,
+                        reason=reason,
+                    )
+                ],
+                [level],
+            )
+            returned += 1
+    return returned
+
+
 # --- expiry
 
 _reservation_guards: list[ReservationGuard] = []
