@@ -36,8 +36,8 @@ from orders.commands import (
     DeliverOrder,
     OrderCommand,
     RefundOrder,
-    RequestPartialRefund,
     RemoveOrderItem,
+    RequestPartialRefund,
     SetShippingAddress,
     ShipOrder,
 )
