@@ -33,6 +33,7 @@ from tests.sagas.shop import (
     confirmed_order,
     order,
     payments,
+    reservation_statuses,
     stock,
     stocked_product,
 )
@@ -441,3 +442,28 @@ def test_sandbox_charge_never_refunds_past_the_capture_even_when_asked_twice(
     )
     assert (charge.captured_amount, charge.refunded_amount) == (Decimal("25.00"), Decimal("25.00"))
     assert refund(staff_client, order_id, amount="0.01").status_code == 409
+
+
+def test_cancelling_after_a_restocked_line_returns_only_the_rest_to_stock(
+    customer: User, staff_client: APIClient
+) -> None:
+    # given: PAID, 2 mugs committed; one taken off the parcel and back on the shelf
+    mug = stocked_product(5)
+    order_id = confirmed_order(customer, [(mug, 2)])
+    advance(order_id)
+    line = {"product_id": str(mug.pk), "quantity": 1, "restock": True}
+    assert refund(staff_client, order_id, lines=[line]).status_code == 202
+    drive(refund_sagas(order_id)[0])
+    assert stock(mug) == (4, 0)
+    # when: the rest of the order is cancelled
+    cancel = staff_client.post(
+        f"/api/v1/orders/{order_id}/cancel/", {"reason": "lost"}, format="json"
+    )
+    drive(refund_saga_id_for(order_id))
+    # then: the second mug comes back, the first is not counted twice
+    assert cancel.status_code == 200
+    assert stock(mug) == (5, 0)
+    assert reservation_statuses(order_id) == ["RETURNED"]
+    assert_stock_consistent()
+    assert order(order_id).refunded_amount == Decimal("25.00")
+    assert refunded_at_gateway(order_id) == Decimal("25.00")
