@@ -47,6 +47,9 @@ REFUND_PAYMENT = "refund_payment"
 RETURN_STOCK = "return_stock"
 RECORD_REFUND = "record_refund"
 
+UNRECONCILED = "refund_unreconciled"
+PAID_OUT = "refund_succeeded"
+
 
 def partial_refund_saga_id_for(order_id: uuid.UUID, refund_id: uuid.UUID) -> uuid.UUID:
     """Derived from the order's saga id and the refund's: one saga per refund."""
@@ -58,13 +61,19 @@ def _ids(ctx: StepContext) -> tuple[uuid.UUID, uuid.UUID]:
 
 
 def release_refund(ctx: StepContext) -> Mapping[str, Any]:
+    """Settle a refund whose payment step failed for good: release it when the gateway shows
+    it never paid it; finish it when it did (or may have)."""
     order_id, refund_id = _ids(ctx)
     try:
         payment_refund_part_settle(order_id=order_id, refund_id=refund_id)
     except PaymentTransientError as exc:
-        raise TransientStepError(f"{exc.code}: {exc.message}", reason=exc.code) from exc
+        if exc.code != UNRECONCILED:
+            raise TransientStepError(f"{exc.code}: {exc.message}", reason=exc.code) from exc
+        return _finish_instead(ctx)
     except PaymentDeclined as exc:
-        raise PermanentStepError(f"{exc.code}: {exc.message}", reason=exc.code) from exc
+        if exc.code != PAID_OUT:
+            raise PermanentStepError(f"{exc.code}: {exc.message}", reason=exc.code) from exc
+        return _finish_instead(ctx)
     try:
         dispatch(
             FailPartialRefund(
@@ -78,6 +87,21 @@ def release_refund(ctx: StepContext) -> Mapping[str, Any]:
     except IllegalTransition as exc:
         raise PermanentStepError(exc.detail, reason="refund_not_running") from exc
     return {"refund_released": True}
+
+
+def _finish_instead(ctx: StepContext) -> Mapping[str, Any]:
+    """The gateway holds refunded money we cannot account for, so this refund may have been
+    paid: it is never released. Ask the gateway again under the refund's own key (it answers
+    a request it already served with that answer; one it never saw is paid now, which is
+    what staff asked for and the order holds). Paid: the rest of the saga's work is done
+    here (restock, OrderRefundCompleted). Declined now: released on the next attempt. No
+    answer: retried, then FAILED for staff, whose Retry runs this again."""
+    try:
+        data = {**ctx.data, **refund_payment(ctx)}
+    except PermanentStepError as exc:
+        raise TransientStepError(exc.message, reason="refund_refused") from exc
+    ctx.data.update(data)
+    return {**return_stock(ctx), **record_refund(ctx), "refund_finished_in_compensation": True}
 
 
 def refund_payment(ctx: StepContext) -> Mapping[str, Any]:

@@ -25,6 +25,7 @@ from sagas.domain import SagaStatus
 from sagas.models import SagaInstance
 from sagas.partial_refunds import partial_refund_saga_id_for
 from sagas.refunds import refund_saga_id_for
+from sagas.services import saga_retry
 from tests.sagas.definitions import drive
 from tests.sagas.shop import (
     advance,
@@ -406,27 +407,43 @@ def test_a_refund_the_gateway_cannot_reach_is_given_back_once_reconciled(
     assert refunded_at_gateway(order_id) == Decimal("0.00")
 
 
-def test_a_refund_whose_answer_was_lost_is_never_given_back(
+def test_a_refund_whose_answer_was_lost_is_never_given_back_and_finishes_on_retry(
     customer: User, staff_client: APIClient, settings: SettingsWrapper
 ) -> None:
     # given: the gateway refunds, and its answers never arrive
     mug = stocked_product(5)
     order_id = delivered_order(customer, staff_client, [(mug, 2)])
     settings.PAYMENT_GATEWAY = "tests.sagas.gateways.RefundAnswerLosingGateway"
+    line = {"product_id": str(mug.pk), "quantity": 1, "restock": True}
     # when
-    assert refund(staff_client, order_id, amount="10.00").status_code == 202
+    assert refund(staff_client, order_id, lines=[line]).status_code == 202
     [saga_id] = refund_sagas(order_id)
-    saga = drive(saga_id)
-    # then: the compensation reconciled, saw money it cannot account for and stopped for
-    # staff; the order still holds the 10.00 (nothing refundable twice)
-    assert (saga.status, saga.failure_reason) == (SagaStatus.FAILED, "refund_failed")
-    assert "refund_unreconciled" in saga.last_error
-    assert refunded_at_gateway(order_id) == Decimal("10.00")
-    done = order(order_id)
-    assert (done.refunds[0]["status"], done.refundable_amount) == ("REQUESTED", Decimal("15.00"))
+    failed = drive(saga_id)
+    # then: the compensation reconciled, saw money it cannot account for, tried to finish
+    # the refund instead, heard nothing back and stopped for staff; the order still holds
+    # the 12.50 (nothing refundable twice) and the gateway paid it once
+    assert (failed.status, failed.failure_reason) == (SagaStatus.FAILED, "refund_failed")
+    assert refunded_at_gateway(order_id) == Decimal("12.50")
+    held = order(order_id)
+    assert (held.refunds[0]["status"], held.refundable_amount) == ("REQUESTED", Decimal("12.50"))
     assert PaymentRefund.objects.get().status == "PENDING"
     [payment] = payments(order_id)
-    assert payment.refunded_amount == Decimal("10.00")  # reconciled with the gateway
+    assert payment.refunded_amount == Decimal("12.50")  # reconciled with the gateway
+    assert stock(mug) == (3, 0)
+
+    # when: the gateway answers again and staff retry
+    settings.PAYMENT_GATEWAY = "payments.sandbox.SandboxGateway"
+    saga_retry(saga_id=saga_id, actor="staff:test")
+    retried = drive(saga_id)
+    # then: the gateway's first answer (paid) is recorded and the refund finished, once
+    assert retried.status == SagaStatus.COMPENSATED
+    done = order(order_id)
+    assert (done.refunds[0]["status"], done.payment_status) == ("COMPLETED", "PARTIALLY_REFUNDED")
+    assert (done.refunded_amount, done.refundable_amount) == (Decimal("12.50"), Decimal("12.50"))
+    assert refunded_at_gateway(order_id) == Decimal("12.50")
+    assert PaymentRefund.objects.get().status == "SUCCEEDED"
+    assert stock(mug) == (4, 0)
+    assert_stock_consistent()
 
 
 def test_sandbox_charge_never_refunds_past_the_capture_even_when_asked_twice(
