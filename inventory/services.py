@@ -410,7 +410,10 @@ def stock_commit(*, order_id: UUID) -> list[Reservation]:
 def stock_return(*, order_id: UUID) -> list[Reservation]:
     """A paid order was cancelled or refunded before shipping: its committed units go back
     on hand (COMMITTED → RETURNED). Idempotent; ACTIVE reservations are left alone (use
-    stock_release). Returns the reservations this call returned."""
+    stock_release). Returns the reservations this call returned. Units that partial refunds
+    already put back (`stock_units_return`) are not put back twice."""
+    if _returned_by_refunds(order_id):
+        return _return_the_rest(order_id)
     returned, _ = _settle_statement(
         order_id=order_id,
         from_status=Reservation.Status.COMMITTED,
@@ -420,6 +423,105 @@ def stock_return(*, order_id: UUID) -> list[Reservation]:
         reserved_sign=0,
         reason="returned to stock",
     )
+    return returned
+
+
+_REFUND_RETURN_PREFIX = "refund "
+
+
+def _returned_by_refunds(order_id: UUID) -> dict[UUID, int]:
+    """Units of each product of the order that partial refunds put back on hand."""
+    rows = (
+        StockMovement.objects.filter(
+            reference=str(order_id),
+            kind=StockMovement.Kind.RETURN,
+            reason__startswith=_REFUND_RETURN_PREFIX,
+        )
+        .values_list("product_id", "on_hand_delta")
+        .order_by()
+    )
+    returned: dict[UUID, int] = {}
+    for product_id, units in rows:
+        returned[product_id] = returned.get(product_id, 0) + units
+    return returned
+
+
+def _return_the_rest(order_id: UUID) -> list[Reservation]:
+    """stock_return for an order some of whose units came back with partial refunds: each
+    committed reservation goes RETURNED, and only the units not already back go on hand."""
+    with transaction.atomic():
+        rows = list(
+            Reservation.objects.select_for_update()
+            .filter(order_id=order_id, status=Reservation.Status.COMMITTED)
+            .order_by("product_id")
+        )
+        already = _returned_by_refunds(order_id)  # read under the reservations' locks
+        levels: list[StockLevel] = []
+        movements: list[StockMovement] = []
+        for row in rows:
+            units = row.quantity - already.get(row.product_id, 0)
+            if units > 0:
+                level = _change_stock(row.product_id, on_hand_delta=units, reserved_delta=0)
+                assert level is not None  # adding on hand keeps reserved <= on_hand
+                levels.append(level)
+                movements.append(
+                    StockMovement(
+                        product_id=row.product_id,
+                        kind=StockMovement.Kind.RETURN,
+                        on_hand_delta=units,
+                        reference=str(order_id),
+                        actor=SYSTEM_ACTOR,
+                        reason="returned to stock",
+                    )
+                )
+            row.status = Reservation.Status.RETURNED
+        Reservation.objects.filter(pk__in=[row.pk for row in rows]).update(
+            status=Reservation.Status.RETURNED, updated_at=timezone.now()
+        )
+        _record(movements, levels)
+    return rows
+
+
+def stock_units_return(
+    *, order_id: UUID, refund_id: UUID, lines: Sequence[tuple[UUID, int]], actor: str = "saga"
+) -> int:
+    """Units of some lines of an order came back with a partial refund and go back on hand
+    (a RETURN movement per line, referenced by the order and naming the refund). The order's
+    reservations stay as they are: only part of a line came back. Idempotent per refund
+    (each product's stock row is locked, then the refund's movement looked for). Returns how
+    many lines this call put back."""
+    reason = f"{_REFUND_RETURN_PREFIX}{refund_id}"
+    returned = 0
+    with transaction.atomic():
+        for product_id, quantity in sorted(lines):
+            if quantity <= 0:
+                continue
+            if StockItem.objects.select_for_update().filter(pk=product_id).first() is None:
+                raise ProductNotFound(product_id)
+            done = StockMovement.objects.filter(
+                product_id=product_id,
+                kind=StockMovement.Kind.RETURN,
+                reference=str(order_id),
+                reason=reason,
+            ).exists()
+            if done:
+                continue
+            level = _change_stock(product_id, on_hand_delta=quantity, reserved_delta=0)
+            assert level is not None  # adding on hand keeps reserved <= on_hand
+            _record(
+                [
+                    StockMovement(
+                        product_id=product_id,
+                        kind=StockMovement.Kind.RETURN,
+                        on_hand_delta=quantity,
+                        reference=str(order_id),
+                        actor=actor,
+                        reason=reason,
+                    )
+                ],
+                [level],
+            )
+            returned += 1
     return returned
 
 

@@ -33,6 +33,7 @@ from eventstore.commands import dispatch
 from eventstore.events import redacted_event_data, serialize_event
 from eventstore.store import load
 
+from .admin_refunds import partial_refund_button, partial_refund_urls
 from .commands import (
     CancelOrder,
     DeliverOrder,
@@ -290,7 +291,7 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
                 name="orders_orderview_transition",
             )
         ]
-        return own + super().get_urls()
+        return own + partial_refund_urls(self) + super().get_urls()
 
     def change_view(
         self,
@@ -311,6 +312,9 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
                         ),
                     }
                 )
+            refund_part = partial_refund_button(view, request.user)
+            if refund_part is not None:
+                buttons.append(refund_part)
         context = {**(extra_context or {}), "transition_buttons": buttons}
         return super().change_view(request, object_id, form_url, context)
 

@@ -25,6 +25,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from commerce_project.errors import PreconditionFailed
@@ -37,6 +38,8 @@ from .domain import (
     Order,
     OrderStatus,
     PaymentStatus,
+    RefundLine,
+    RefundStatus,
     ShippingAddress,
     authorize,
 )
@@ -142,6 +145,31 @@ class CancelOrder(OrderCommand):
 
 @dataclass(frozen=True, kw_only=True)
 class RefundOrder(OrderCommand):
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestPartialRefund(OrderCommand):
+    """Give back `amount`, or the price of `lines` (exactly one), with `refund_id` naming
+    this refund (a repeat with the same id is a no-op)."""
+
+    refund_id: UUID
+    amount: Decimal | None = None
+    lines: tuple[RefundLine, ...] = ()
+    reason: str
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompletePartialRefund(OrderCommand):
+    refund_id: UUID
+    payment_id: UUID
+    amount: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class FailPartialRefund(OrderCommand):
+    refund_id: UUID
     reason: str
 
 
@@ -292,4 +320,63 @@ def order_payment_refunded_record(command: RecordPaymentRefunded) -> Order:
     if order.payment_status == PaymentStatus.REFUNDED:
         return order
     order.record_refund(payment_id=command.payment_id, amount=command.amount, at=timezone.now())
+    return _save(order)
+
+
+# pg_advisory_xact_lock(classid, objid): the first key keeps these locks apart from others'.
+_REFUND_LOCK_CLASS = 0x4F52  # "OR"
+
+
+def _lock_refunds_of(order_id: UUID) -> None:
+    """Serialize refund requests of one order for the rest of the transaction, so each one
+    decides on the order as the one before it left it: without this, concurrent requests
+    would all load the same version, and all but one would lose the append and retry until
+    the bus gives up (a 409 that says nothing about the money). The decision itself is the
+    aggregate's, on the stream loaded after the lock, and the append stays version-checked
+    against every other writer."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_REFUND_LOCK_CLASS, str(order_id)]
+        )
+
+
+@handles(RequestPartialRefund)
+def order_partial_refund_request(command: RequestPartialRefund) -> Order:
+    _lock_refunds_of(command.order_id)
+    order = _load(command, "refund_part")
+    if command.refund_id in order.refunds:
+        return order
+    order.refund_part(
+        refund_id=command.refund_id,
+        amount=command.amount,
+        lines=command.lines,
+        reason=command.reason,
+        note=command.note,
+        at=timezone.now(),
+    )
+    return _save(order)
+
+
+@handles(CompletePartialRefund)
+def order_partial_refund_complete(command: CompletePartialRefund) -> Order:
+    order = _load(command, "complete_part_refund")
+    refund = order.refunds.get(command.refund_id)
+    if refund is not None and refund.status == RefundStatus.COMPLETED:
+        return order
+    order.complete_part_refund(
+        refund_id=command.refund_id,
+        payment_id=command.payment_id,
+        amount=command.amount,
+        at=timezone.now(),
+    )
+    return _save(order)
+
+
+@handles(FailPartialRefund)
+def order_partial_refund_fail(command: FailPartialRefund) -> Order:
+    order = _load(command, "fail_part_refund")
+    refund = order.refunds.get(command.refund_id)
+    if refund is not None and refund.status == RefundStatus.FAILED:
+        return order
+    order.fail_part_refund(refund_id=command.refund_id, reason=command.reason, at=timezone.now())
     return _save(order)

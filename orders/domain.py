@@ -38,6 +38,10 @@ from .exceptions import (
     OrderTotalTooLarge,
     PaymentAmountMismatch,
     ProductUnavailable,
+    RefundAmountInvalid,
+    RefundExceedsRefundable,
+    RefundLineInvalid,
+    RefundNotRunning,
 )
 
 MIN_QUANTITY = 1
@@ -79,6 +83,8 @@ class PaymentStatus(models.TextChoices):
     VOIDED = "VOIDED", "VOIDED"
     # Money is owed back (refund, or staff cancel of a PAID order) and not yet returned.
     REFUND_PENDING = "REFUND_PENDING", "REFUND_PENDING"
+    # Part of the capture was given back (partial refunds); the rest is still the shop's.
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED", "PARTIALLY_REFUNDED"
     REFUNDED = "REFUNDED", "REFUNDED"
 
 
@@ -126,6 +132,36 @@ class OrderLine:
     @property
     def line_total(self) -> Decimal:
         return self.unit_price * self.quantity
+
+
+@dataclass(frozen=True)
+class RefundLine:
+    """Units of one order line given back with a partial refund; `restock` puts them back
+    on hand (they came back undamaged), otherwise they stay booked out."""
+
+    product_id: UUID
+    quantity: int
+    restock: bool = False
+
+
+class RefundStatus(models.TextChoices):
+    REQUESTED = "REQUESTED", "REQUESTED"
+    COMPLETED = "COMPLETED", "COMPLETED"
+    FAILED = "FAILED", "FAILED"
+
+
+@dataclass(frozen=True)
+class PartialRefund:
+    """One partial refund of the order as the order knows it (OrderRefundRequested, then
+    OrderRefundCompleted or OrderRefundFailed)."""
+
+    refund_id: UUID
+    amount: Decimal
+    lines: tuple[RefundLine, ...]
+    reason: str
+    note: str
+    status: RefundStatus
+    requested_at: datetime
 
 
 @dataclass(frozen=True)
@@ -265,6 +301,38 @@ class OrderPaymentRefunded(DomainEvent):
     occurred_at: datetime
 
 
+@dataclass(frozen=True)
+class OrderRefundRequested(DomainEvent):
+    """Staff asked to give back part of the capture: `amount`, for `lines` (empty for a
+    refund by amount). The amount is held against the refundable money until the refund
+    saga records OrderRefundCompleted or OrderRefundFailed."""
+
+    refund_id: UUID
+    amount: Decimal
+    lines: tuple[RefundLine, ...]
+    reason: str
+    note: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class OrderRefundCompleted(DomainEvent):
+    refund_id: UUID
+    payment_id: UUID
+    amount: Decimal
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class OrderRefundFailed(DomainEvent):
+    """The gateway never gave the money back (declined, or unreachable until the saga gave
+    up and reconciled): the amount is refundable again and no line counts as returned."""
+
+    refund_id: UUID
+    reason: str
+    occurred_at: datetime
+
+
 ORDER_EVENT_TYPES: frozenset[str] = frozenset(
     cls.event_type
     for cls in (
@@ -281,6 +349,9 @@ ORDER_EVENT_TYPES: frozenset[str] = frozenset(
         OrderCancelled,
         OrderRefunded,
         OrderPaymentRefunded,
+        OrderRefundRequested,
+        OrderRefundCompleted,
+        OrderRefundFailed,
     )
 )
 
@@ -311,6 +382,20 @@ def refund_to_record(order: Order) -> bool:
     """A refund is owed, or the order was cancelled before it was PAID (its payment reads
     VOIDED) while a capture had already gone through, which the saga then refunded."""
     return order.payment_status in (PaymentStatus.REFUND_PENDING, PaymentStatus.VOIDED)
+
+
+def no_refund_running(order: Order) -> bool:
+    """No partial refund is still on its way: a full refund takes what is left only once
+    every earlier refund has settled (completed or failed)."""
+    return not order.refunds_running()
+
+
+def money_left(order: Order) -> bool:
+    return order.refundable_amount > 0
+
+
+def refund_running(order: Order) -> bool:
+    return order.refunds_running()
 
 
 # --- The transition table: the lifecycle, in one place --------------------------------
@@ -433,6 +518,7 @@ TRANSITIONS: tuple[TransitionRule, ...] = (
         (S.PAID,),
         S.CANCELLED,
         ("OrderCancelled",),
+        conditions=(no_refund_running,),
         by=frozenset({ActorKind.STAFF, ActorKind.SAGA}),
         permission="orders.refund_order",
     ),
@@ -441,8 +527,34 @@ TRANSITIONS: tuple[TransitionRule, ...] = (
         (S.SHIPPED, S.DELIVERED),
         S.REFUNDED,
         ("OrderRefunded",),
+        conditions=(no_refund_running, money_left),
         by=frozenset({ActorKind.STAFF}),
         permission="orders.refund_order",
+    ),
+    # Partial refunds: the status stays; only the money (and returned lines) change.
+    TransitionRule(
+        "refund_part",
+        (S.PAID, S.SHIPPED, S.DELIVERED),
+        None,
+        ("OrderRefundRequested",),
+        by=frozenset({ActorKind.STAFF}),
+        permission="orders.refund_order",
+    ),
+    TransitionRule(
+        "complete_part_refund",
+        (S.PAID, S.SHIPPED, S.DELIVERED),
+        None,
+        ("OrderRefundCompleted",),
+        conditions=(refund_running,),
+        by=frozenset({ActorKind.SAGA}),
+    ),
+    TransitionRule(
+        "fail_part_refund",
+        (S.PAID, S.SHIPPED, S.DELIVERED),
+        None,
+        ("OrderRefundFailed",),
+        conditions=(refund_running,),
+        by=frozenset({ActorKind.SAGA}),
     ),
     TransitionRule(
         "record_refund",
@@ -560,6 +672,8 @@ MAX_ORDER_TOTAL = Decimal("999999999999.99")
 
 class Order(Aggregate, models.Model):
     aggregate_type: ClassVar[str] = "Order"
+    # 2: partial refunds (captured and refunded amounts, the refunds) joined the state.
+    snapshot_schema_version: ClassVar[int] = 2
 
     id = models.UUIDField(primary_key=True)
     # protected=False: replaying events sets the status directly in apply().
@@ -576,6 +690,10 @@ class Order(Aggregate, models.Model):
     refund_reason: str
     carrier: str
     tracking_number: str
+    # What OrderPaid took, what came back so far, and every partial refund by id.
+    captured_amount: Decimal
+    refunded_amount: Decimal
+    refunds: dict[UUID, PartialRefund]
     created_at: datetime | None
     updated_at: datetime | None
     confirmed_at: datetime | None
@@ -618,6 +736,9 @@ class Order(Aggregate, models.Model):
         order.refund_reason = ""
         order.carrier = ""
         order.tracking_number = ""
+        order.captured_amount = Decimal("0")
+        order.refunded_amount = Decimal("0")
+        order.refunds = {}
         for name in ORDER_TIMESTAMPS:
             setattr(order, name, None)
         return order
@@ -634,6 +755,37 @@ class Order(Aggregate, models.Model):
 
     def allowed_transitions(self) -> list[str]:
         return _allowed_from(self)
+
+    def refunds_running(self) -> bool:
+        return any(r.status == RefundStatus.REQUESTED for r in self.refunds.values())
+
+    @property
+    def refund_requested_amount(self) -> Decimal:
+        """Held by partial refunds still on their way."""
+        return sum(
+            (r.amount for r in self.refunds.values() if r.status == RefundStatus.REQUESTED),
+            Decimal("0"),
+        )
+
+    @property
+    def refundable_amount(self) -> Decimal:
+        """What a refund may still ask for: the capture minus what came back and what running
+        refunds hold; nothing once the whole of it is owed back (a full refund or the
+        cancellation of a PAID order)."""
+        if self.payment_status not in (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED):
+            return Decimal("0")
+        left = self.captured_amount - self.refunded_amount - self.refund_requested_amount
+        return max(left, Decimal("0"))
+
+    def returned_quantity(self, product_id: UUID) -> int:
+        """Units of the line given back by partial refunds (completed or running)."""
+        return sum(
+            line.quantity
+            for refund in self.refunds.values()
+            if refund.status != RefundStatus.FAILED
+            for line in refund.lines
+            if line.product_id == product_id
+        )
 
     # --- commands (each a transition from TRANSITIONS)
 
@@ -739,19 +891,112 @@ class Order(Aggregate, models.Model):
         self._record_cancelled(reason, by, Refund.RETURNED if refunded else Refund.OWED, at)
 
     def _record_cancelled(self, reason: str, by: ActorKind, refund: Refund, at: datetime) -> None:
+        if refund == Refund.NONE:
+            amount = Decimal("0")
+        elif refund == Refund.OWED:
+            # A PAID order: its capture, less what partial refunds gave back already.
+            amount = self.captured_amount - self.refunded_amount
+        else:
+            amount = self.total_amount
         self.record(
             OrderCancelled(
-                reason=reason,
-                cancelled_by=by,
-                refund=refund,
-                refund_amount=Decimal("0") if refund == Refund.NONE else self.total_amount,
-                occurred_at=at,
+                reason=reason, cancelled_by=by, refund=refund, refund_amount=amount, occurred_at=at
             )
         )
 
     @_lifecycle("refund")
     def refund(self, *, reason: str, at: datetime) -> None:
-        self.record(OrderRefunded(reason=reason, amount=self.total_amount, occurred_at=at))
+        # What partial refunds gave back already is not owed again.
+        owed = self.captured_amount - self.refunded_amount
+        self.record(OrderRefunded(reason=reason, amount=owed, occurred_at=at))
+
+    @_lifecycle("refund_part")
+    def refund_part(
+        self,
+        *,
+        refund_id: UUID,
+        amount: Decimal | None,
+        lines: Sequence[RefundLine],
+        reason: str,
+        note: str,
+        at: datetime,
+    ) -> None:
+        """Give back `amount`, or the price of `lines` (exactly one of the two), within what
+        is still refundable; each line at most the units bought and not yet returned."""
+        if (amount is None) == (not lines):
+            raise RefundAmountInvalid("Give either amount or lines, not both (nor neither).")
+        if lines:
+            amount = self._lines_value(lines)
+        assert amount is not None
+        if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+            raise RefundAmountInvalid(
+                f"A refund is a positive amount with at most two decimals; got {amount}."
+            )
+        refundable = self.refundable_amount
+        if amount > refundable:
+            raise RefundExceedsRefundable(
+                requested=amount, refundable_amount=refundable, currency=self.currency
+            )
+        self.record(
+            OrderRefundRequested(
+                refund_id=refund_id,
+                amount=amount,
+                lines=tuple(lines),
+                reason=reason,
+                note=note,
+                occurred_at=at,
+            )
+        )
+
+    def _running_refund(self, refund_id: UUID) -> PartialRefund:
+        refund = self.refunds.get(refund_id)
+        if refund is None or refund.status != RefundStatus.REQUESTED:
+            raise RefundNotRunning(
+                refund_id=refund_id, status=None if refund is None else refund.status.value
+            )
+        return refund
+
+    def _lines_value(self, lines: Sequence[RefundLine]) -> Decimal:
+        seen: set[UUID] = set()
+        total = Decimal("0")
+        for index, line in enumerate(lines):
+            field_prefix = f"lines.{index}"
+            bought = self.lines.get(line.product_id)
+            if bought is None:
+                raise RefundLineInvalid(
+                    f"{field_prefix}.product_id",
+                    f"Product {line.product_id} is not on this order.",
+                )
+            if line.product_id in seen:
+                raise RefundLineInvalid(
+                    f"{field_prefix}.product_id", "Each product may appear once."
+                )
+            seen.add(line.product_id)
+            left = bought.quantity - self.returned_quantity(line.product_id)
+            if not 1 <= line.quantity <= left:
+                raise RefundLineInvalid(
+                    f"{field_prefix}.quantity",
+                    f"{line.quantity} units cannot be returned: {bought.quantity} bought, "
+                    f"{left} not returned yet.",
+                )
+            total += bought.unit_price * line.quantity
+        return total
+
+    @_lifecycle("complete_part_refund")
+    def complete_part_refund(
+        self, *, refund_id: UUID, payment_id: UUID, amount: Decimal, at: datetime
+    ) -> None:
+        self._running_refund(refund_id)
+        self.record(
+            OrderRefundCompleted(
+                refund_id=refund_id, payment_id=payment_id, amount=amount, occurred_at=at
+            )
+        )
+
+    @_lifecycle("fail_part_refund")
+    def fail_part_refund(self, *, refund_id: UUID, reason: str, at: datetime) -> None:
+        self._running_refund(refund_id)
+        self.record(OrderRefundFailed(refund_id=refund_id, reason=reason, occurred_at=at))
 
     @_lifecycle("record_refund")
     def record_refund(self, *, payment_id: UUID, amount: Decimal, at: datetime) -> None:
@@ -851,6 +1096,7 @@ class Order(Aggregate, models.Model):
             case OrderPaid():
                 self.payment_status = PaymentStatus.CAPTURED
                 self.payment_id = event.payment_id
+                self.captured_amount = event.amount
                 self.paid_at = at
             case OrderShipped():
                 self.carrier = event.carrier
@@ -874,8 +1120,43 @@ class Order(Aggregate, models.Model):
                 self.payment_status = PaymentStatus.REFUND_PENDING
             case OrderPaymentRefunded():
                 self.payment_status = PaymentStatus.REFUNDED
+                # The payment's whole refunded total (partial refunds included).
+                self.refunded_amount = max(self.refunded_amount, event.amount)
+            case OrderRefundRequested():
+                self.refunds[event.refund_id] = PartialRefund(
+                    refund_id=event.refund_id,
+                    amount=event.amount,
+                    lines=event.lines,
+                    reason=event.reason,
+                    note=event.note,
+                    status=RefundStatus.REQUESTED,
+                    requested_at=at,
+                )
+            case OrderRefundCompleted():
+                self._settle(event.refund_id, RefundStatus.COMPLETED)
+                self.refunded_amount += event.amount
+                self.refund_reason = self.refunds[event.refund_id].reason
+                self.payment_status = (
+                    PaymentStatus.REFUNDED
+                    if self.refunded_amount >= self.captured_amount
+                    else PaymentStatus.PARTIALLY_REFUNDED
+                )
+            case OrderRefundFailed():
+                self._settle(event.refund_id, RefundStatus.FAILED)
             case _:
                 raise TypeError(f"Order cannot apply {event.event_type}")
+
+    def _settle(self, refund_id: UUID, status: RefundStatus) -> None:
+        refund = self.refunds[refund_id]
+        self.refunds[refund_id] = PartialRefund(
+            refund_id=refund.refund_id,
+            amount=refund.amount,
+            lines=refund.lines,
+            reason=refund.reason,
+            note=refund.note,
+            status=status,
+            requested_at=refund.requested_at,
+        )
 
     # --- snapshots
 
@@ -893,6 +1174,9 @@ class Order(Aggregate, models.Model):
             carrier=self.carrier,
             tracking_number=self.tracking_number,
             timestamps={name: getattr(self, name) for name in ORDER_TIMESTAMPS},
+            captured_amount=self.captured_amount,
+            refunded_amount=self.refunded_amount,
+            refunds=tuple(self.refunds.values()),
         )
         return cast(dict[str, Any], to_json_value(state))
 
@@ -911,6 +1195,9 @@ class Order(Aggregate, models.Model):
         self.tracking_number = restored.tracking_number
         for name in ORDER_TIMESTAMPS:
             setattr(self, name, restored.timestamps.get(name))
+        self.captured_amount = restored.captured_amount
+        self.refunded_amount = restored.refunded_amount
+        self.refunds = {refund.refund_id: refund for refund in restored.refunds}
 
 
 # The order's moments, in life order: the aggregate, the read model and the API name them alike.
@@ -940,6 +1227,9 @@ class _SnapshotState:
     carrier: str
     tracking_number: str
     timestamps: dict[str, datetime | None] = field(default_factory=dict)
+    captured_amount: Decimal = Decimal("0")
+    refunded_amount: Decimal = Decimal("0")
+    refunds: tuple[PartialRefund, ...] = ()
 
 
 def replay(order_id: UUID, events: Iterable[DomainEvent]) -> Order:

@@ -135,3 +135,49 @@ class OrderNotYetCreated(NotFound):
             f"it was created at {_iso(created_at)}.",
             created_at=_iso(created_at),
         )
+
+
+class RefundAmountInvalid(InvalidInput):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, errors={"amount": [message]})
+
+
+class RefundLineInvalid(InvalidInput):
+    """A refunded line the order cannot give back, named as its field (`lines.0.quantity`)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message, errors={field: [message]})
+
+
+class RefundExceedsRefundable(ConflictError):
+    """More was asked than is left to refund: the capture minus what came back and what
+    running refunds hold. `refundable_amount` says what may still be asked for."""
+
+    type = "refund-exceeds-refundable"
+    title = "Refund exceeds what is refundable"
+
+    def __init__(self, *, requested: Decimal, refundable_amount: Decimal, currency: str) -> None:
+        super().__init__(
+            f"Cannot refund {requested:.2f} {currency}: "
+            f"{refundable_amount:.2f} {currency} is refundable.",
+            requested_amount=f"{requested:.2f}",
+            refundable_amount=f"{refundable_amount:.2f}",
+            currency=currency,
+        )
+        self.requested = requested
+        self.refundable_amount = refundable_amount
+
+
+class RefundNotRunning(ConflictError):
+    """A refund can be completed or failed once, and only one that was requested."""
+
+    type = "illegal-transition"
+    title = "Illegal transition"
+
+    def __init__(self, *, refund_id: UUID, status: str | None) -> None:
+        detail = (
+            f"The order has no refund {refund_id}."
+            if status is None
+            else f"Refund {refund_id} is already {status}."
+        )
+        super().__init__(detail, refund_id=str(refund_id), refund_status=status)

@@ -31,7 +31,7 @@ class OrderView(models.Model):
         related_name="+",
     )
     status = models.CharField(max_length=16, choices=[(s.value, s.label) for s in ORDER_STATUSES])
-    payment_status = models.CharField(max_length=16, choices=PaymentStatus.choices)
+    payment_status = models.CharField(max_length=20, choices=PaymentStatus.choices)
     currency = models.CharField(max_length=3)
     total_amount = models.DecimalField(max_digits=14, decimal_places=2)
     item_count = models.PositiveIntegerField(default=0)
@@ -44,6 +44,12 @@ class OrderView(models.Model):
     refund_reason = models.CharField(max_length=64, blank=True, default="")
     carrier = models.CharField(max_length=64, blank=True, default="")
     tracking_number = models.CharField(max_length=128, blank=True, default="")
+    # Money of partial and full refunds: what was captured, what came back, what may still
+    # be asked for; `refunds` lists each partial refund (projections.refund_json).
+    captured_amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    refunded_amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    refundable_amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    refunds = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     confirmed_at = models.DateTimeField(null=True, blank=True)

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -35,9 +36,13 @@ from .domain import (
     OrderCreated,
     OrderLine,
     OrderPaid,
+    OrderRefundCompleted,
     OrderRefunded,
+    PartialRefund,
     PaymentStatus,
     Refund,
+    RefundLine,
+    RefundStatus,
     ShippingAddress,
     saga_id_for,
 )
@@ -52,6 +57,40 @@ def _line_json(line: OrderLine) -> dict[str, Any]:
         "quantity": line.quantity,
         "line_total": str(line.line_total),
     }
+
+
+def refund_json(refund: PartialRefund) -> dict[str, Any]:
+    return {
+        "refund_id": str(refund.refund_id),
+        "amount": str(refund.amount),
+        "lines": [
+            {"product_id": str(line.product_id), "quantity": line.quantity, "restock": line.restock}
+            for line in refund.lines
+        ],
+        "reason": refund.reason,
+        "note": refund.note,
+        "status": refund.status.value,
+        "requested_at": refund.requested_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+    }
+
+
+def refund_from_json(data: dict[str, Any]) -> PartialRefund:
+    return PartialRefund(
+        refund_id=_uuid(data["refund_id"]),
+        amount=Decimal(data["amount"]),
+        lines=tuple(
+            RefundLine(
+                product_id=_uuid(line["product_id"]),
+                quantity=int(line["quantity"]),
+                restock=bool(line["restock"]),
+            )
+            for line in data["lines"]
+        ),
+        reason=data["reason"],
+        note=data["note"],
+        status=RefundStatus(data["status"]),
+        requested_at=datetime.fromisoformat(data["requested_at"]),
+    )
 
 
 def order_view_row(order: Order) -> Row:
@@ -83,6 +122,10 @@ def order_view_row(order: Order) -> Row:
         "refund_reason": order.refund_reason,
         "carrier": order.carrier,
         "tracking_number": order.tracking_number,
+        "captured_amount": order.captured_amount,
+        "refunded_amount": order.refunded_amount,
+        "refundable_amount": order.refundable_amount,
+        "refunds": [refund_json(refund) for refund in order.refunds.values()],
     }
     for name in ORDER_TIMESTAMPS:
         row[name] = getattr(order, name)
@@ -114,6 +157,12 @@ def order_from_row(row: Row) -> Order:
     order.refund_reason = row["refund_reason"]
     order.carrier = row["carrier"]
     order.tracking_number = row["tracking_number"]
+    order.captured_amount = Decimal(row["captured_amount"])
+    order.refunded_amount = Decimal(row["refunded_amount"])
+    order.refunds = {}
+    for data in row["refunds"]:
+        refund = refund_from_json(data)
+        order.refunds[refund.refund_id] = refund
     for name in ORDER_TIMESTAMPS:
         setattr(order, name, row[name])
     return order
@@ -154,7 +203,14 @@ class CustomerOrderStatsProjection(Projection):
     version_column = "version"
     inline = False
     event_types = frozenset(
-        {"OrderCreated", "OrderConfirmed", "OrderPaid", "OrderCancelled", "OrderRefunded"}
+        {
+            "OrderCreated",
+            "OrderConfirmed",
+            "OrderPaid",
+            "OrderCancelled",
+            "OrderRefunded",
+            "OrderRefundCompleted",
+        }
     )
 
     def apply(self, row: Row | None, event: RecordedEvent) -> Row | None:
@@ -187,7 +243,7 @@ class CustomerOrderStatsProjection(Projection):
                 # Captured by the saga but never marked PAID, then given back: count it as
                 # taken too, so the lifetime value nets to zero instead of going negative.
                 row["amount_paid"] += e.refund_amount
-        elif isinstance(e, OrderRefunded):
+        elif isinstance(e, OrderRefunded | OrderRefundCompleted):
             row["amount_refunded"] += e.amount
         row["counted_at"] = event.created_at
         return row

@@ -119,3 +119,39 @@ class SandboxRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation} {self.idempotency_key} ({self.outcome or 'open'})"
+
+
+class PaymentRefund(models.Model):
+    """One partial refund of a payment, written before the gateway is called (intent,
+    PENDING) and updated with its answer, like the payment itself. Its id is the order's
+    refund id, its key the saga step's; the payment's `refunded_amount` mirrors the gateway's
+    total (all refunds, ours and any made in its dashboard)."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        SUCCEEDED = "SUCCEEDED"
+        # The gateway refused it, or it never reached the gateway (reconciled): no money moved.
+        FAILED = "FAILED"
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    gateway_refund_id = models.CharField(max_length=64, blank=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "payment_refunds"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0), name="payment_refund_amount_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"refund {self.amount} of payment {self.payment_id} ({self.status})"

@@ -30,7 +30,7 @@ from .exceptions import (
     PaymentTransientError,
 )
 from .gateway import ChargeState, ChargeStatus, get_gateway
-from .models import Payment
+from .models import Payment, PaymentRefund
 from .rows import all_columns, insert_or_take, rows_returned
 
 logger = logging.getLogger(__name__)
@@ -175,6 +175,116 @@ def payment_refund(*, order_id: uuid.UUID, idempotency_key: str) -> Payment | No
     )
 
 
+def payment_refund_part(
+    *, order_id: uuid.UUID, refund_id: uuid.UUID, amount: Decimal, idempotency_key: str
+) -> PaymentRefund:
+    """Refund `amount` of the order's captured payment, once for `refund_id` (a partial
+    refund; several may run at once). Returns the SUCCEEDED refund (a repeat returns it as
+    recorded). The gateway bounds the total to the capture; our bound is the order's
+    (OrderRefundRequested). Raises PaymentNotFound (nothing authorized), PaymentDeclined
+    (recorded FAILED: no money moved) or PaymentTransientError (retry: the same key is sent
+    again, and the gateway answers the first request's outcome)."""
+    amount = money(amount)
+    payment = payment_reconcile(order_id=order_id)
+    if payment is None:
+        raise PaymentNotFound(f"Order {order_id} has no authorized payment.", code="no_payment")
+    PaymentRefund.objects.bulk_create(
+        [
+            PaymentRefund(
+                id=refund_id, payment=payment, amount=amount, idempotency_key=idempotency_key
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    refund = PaymentRefund.objects.get(pk=refund_id)
+    if (refund.payment_id, refund.amount) != (payment.pk, amount):
+        raise PaymentIdempotencyConflict(
+            f"Refund {refund_id} was recorded for another payment or amount.",
+            code="idempotency_key_reused",
+        )
+    if refund.status == PaymentRefund.Status.SUCCEEDED:
+        return refund
+    if refund.status == PaymentRefund.Status.FAILED:
+        raise PaymentDeclined(refund.failure_message, code=refund.failure_code)
+    if payment.status not in (Status.CAPTURED, Status.REFUNDED):
+        exc = PaymentDeclined("Only a captured payment can be refunded.", code="not_captured")
+        _record_refund(refund, status=PaymentRefund.Status.FAILED, **_failure(exc))
+        raise exc
+    try:
+        answer = get_gateway().refund(
+            capture_id=payment.gateway_capture_id,
+            amount=amount,
+            idempotency_key=refund.idempotency_key,
+        )
+    except PaymentDeclined as exc:
+        _record_refund(refund, status=PaymentRefund.Status.FAILED, **_failure(exc))
+        raise
+    except PaymentTransientError as exc:
+        _record_refund(refund, **_failure(exc))
+        raise
+    refund = _record_refund(
+        refund,
+        status=PaymentRefund.Status.SUCCEEDED,
+        gateway_refund_id=answer.refund_id,
+        failure_code="",
+        failure_message="",
+    )
+    # The payment's refunded total mirrors the gateway's (which counts every refund).
+    payment_reconcile(order_id=order_id)
+    return refund
+
+
+def payment_refund_part_settle(
+    *, order_id: uuid.UUID, refund_id: uuid.UUID
+) -> PaymentRefund | None:
+    """Before a partial refund that did not succeed is given up: make sure no money moved.
+    Returns the refund as FAILED (or None when it never reached our records, so it never
+    reached the gateway either). A refund still PENDING (its answers were lost or transient)
+    is decided by reconciling with the gateway: when the gateway holds no more refunded money
+    than our SUCCEEDED refunds account for, this one never went through and is recorded
+    FAILED. Raises PaymentTransientError while the gateway holds refunds we have not
+    recorded (this one, or another still on its way: ask again later), and PaymentDeclined
+    ("refund_succeeded") when the money was given back after all."""
+    refund = PaymentRefund.objects.filter(pk=refund_id).first()
+    if refund is None or refund.status == PaymentRefund.Status.FAILED:
+        return refund
+    if refund.status == PaymentRefund.Status.SUCCEEDED:
+        raise PaymentDeclined(
+            f"Refund {refund_id} was paid out; it cannot be given up.", code="refund_succeeded"
+        )
+    payment = payment_reconcile(order_id=order_id)
+    assert payment is not None  # the refund row points at it
+    recorded = sum(
+        PaymentRefund.objects.filter(
+            payment=payment, status=PaymentRefund.Status.SUCCEEDED
+        ).values_list("amount", flat=True),
+        Decimal("0"),
+    )
+    if payment.refunded_amount > recorded:
+        raise PaymentTransientError(
+            f"The gateway refunded {payment.refunded_amount}, our refunds account for "
+            f"{recorded}: refund {refund_id} may have gone through.",
+            code="refund_unreconciled",
+        )
+    return _record_refund(
+        refund,
+        status=PaymentRefund.Status.FAILED,
+        failure_code=refund.failure_code or "not_refunded",
+        failure_message=refund.failure_message or "The gateway never refunded it.",
+    )
+
+
+def _record_refund(refund: PaymentRefund, **changes: Any) -> PaymentRefund:
+    """Like `_record`, for a refund still PENDING."""
+    now = timezone.now()
+    pending = PaymentRefund.objects.filter(pk=refund.pk, status=PaymentRefund.Status.PENDING)
+    if not pending.update(**changes, updated_at=now):
+        return PaymentRefund.objects.get(pk=refund.pk)
+    for name, value in {**changes, "updated_at": now}.items():
+        setattr(refund, name, value)
+    return refund
+
+
 def payment_reconcile(*, order_id: uuid.UUID) -> Payment | None:
     """Ask the gateway what it holds for the order's authorized (or captured) payment and
     record it where our row lags behind: a capture or void whose answer was lost, a refund
@@ -195,7 +305,12 @@ def payment_reconcile(*, order_id: uuid.UUID) -> Payment | None:
         state,
         changes["status"],
     )
-    return _record(payment, payment.status, **changes, failure_code="", failure_message="")
+    # The gateway's refunded total only grows: a reconcile that read it before a concurrent
+    # one must not write the older, smaller total over the newer one.
+    guard = Q(refunded_amount__lte=changes.get("refunded_amount", payment.refunded_amount))
+    return _record(
+        payment, payment.status, guard=guard, **changes, failure_code="", failure_message=""
+    )
 
 
 def _changes_to_match(payment: Payment, state: ChargeState) -> dict[str, Any]:
@@ -279,12 +394,15 @@ def _failure(exc: PaymentError) -> dict[str, Any]:
     return {"failure_code": exc.code, "failure_message": exc.message}
 
 
-def _record(payment: Payment, expected: str, **changes: Any) -> Payment:
+def _record(payment: Payment, expected: str, *, guard: Q | None = None, **changes: Any) -> Payment:
     """Write the gateway's answer only if the payment is still in the state we acted on: a
     concurrent repeat may have recorded the same answer first, which is just as good (then
     the row is read again; otherwise the answer we wrote is the row's)."""
     now = timezone.now()
-    if not Payment.objects.filter(pk=payment.pk, status=expected).update(**changes, updated_at=now):
+    rows = Payment.objects.filter(pk=payment.pk, status=expected)
+    if guard is not None:
+        rows = rows.filter(guard)
+    if not rows.update(**changes, updated_at=now):
         return Payment.objects.get(pk=payment.pk)
     for name, value in {**changes, "updated_at": now}.items():
         setattr(payment, name, value)

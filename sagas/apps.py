@@ -9,7 +9,11 @@ class SagasConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     # Definitions shipped with the service; SAGA_DEFINITION_MODULES adds more.
-    definition_modules: tuple[str, ...] = ("sagas.fulfilment", "sagas.refunds")
+    definition_modules: tuple[str, ...] = (
+        "sagas.fulfilment",
+        "sagas.refunds",
+        "sagas.partial_refunds",
+    )
 
     def ready(self) -> None:
         for module in (*self.definition_modules, *settings.SAGA_DEFINITION_MODULES):

@@ -11,7 +11,10 @@ commit: a saga's first run is published on commit (`saga_start`), an email is se
   the refund saga, stock stays with the customer;
 - any other OrderCancelled → wake the fulfilment saga, so it gives back stock and money at
   once instead of after its current retry delay;
-- OrderPaid, OrderShipped, OrderCancelled, OrderPaymentRefunded → email the customer (the
+- OrderRefundRequested (staff refunded part of an order) → start that refund's own
+  partial-refund saga (partial_refunds.py);
+- OrderPaid, OrderShipped, OrderCancelled, OrderPaymentRefunded, OrderRefundCompleted →
+  email the customer (each partial refund is its own email; the
   confirmation is the fulfilment saga's own step). An email problem is logged and never
   stops the order's change.
 """
@@ -30,7 +33,9 @@ from orders.domain import (
     OrderConfirmed,
     OrderPaid,
     OrderPaymentRefunded,
+    OrderRefundCompleted,
     OrderRefunded,
+    OrderRefundRequested,
     OrderShipped,
     Refund,
     saga_id_for,
@@ -47,6 +52,7 @@ from .notifications import (
     email_send_on_commit,
 )
 from .order_emails import order_email_context, order_recipient, order_with_recipient
+from .partial_refunds import partial_refund_start
 from .refunds import refund_start
 from .services import saga_wake
 
@@ -88,6 +94,15 @@ def _start_or_wake_sagas(recorded: RecordedEvent) -> None:
             return_stock=False,
             reason=event.reason,
         )
+    elif isinstance(event, OrderRefundRequested):
+        partial_refund_start(
+            order_id=order_id,
+            customer_id=_order_at(recorded).customer_id,
+            refund_id=event.refund_id,
+            amount=event.amount,
+            lines=event.lines,
+            reason=event.reason,
+        )
 
 
 def _order_at(recorded: RecordedEvent) -> OrderView:
@@ -104,6 +119,7 @@ _TEMPLATES: dict[type, str] = {
     OrderShipped: ORDER_SHIPPED,
     OrderCancelled: ORDER_CANCELLED,
     OrderPaymentRefunded: ORDER_REFUNDED,
+    OrderRefundCompleted: ORDER_REFUNDED,
 }
 
 
@@ -140,4 +156,7 @@ def _details(event: Any, view: OrderView) -> dict[str, Any]:
     if isinstance(event, OrderPaymentRefunded):
         reason = view.refund_reason or view.cancellation_reason
         return {"reason": reason, "refund_amount": event.amount}
+    if isinstance(event, OrderRefundCompleted):
+        refund = next(r for r in view.refunds if r["refund_id"] == str(event.refund_id))
+        return {"reason": refund["reason"], "refund_amount": event.amount, "partial": True}
     return {}

@@ -4,6 +4,7 @@ the OrderView read model with money as decimal strings beside `currency`."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.core.validators import RegexValidator
@@ -14,7 +15,14 @@ from rest_framework import serializers
 from eventstore.events import redacted_event_data, serialize_event
 from orders.commands import LineRequest
 from orders.countries import ISO_3166_ALPHA2
-from orders.domain import MAX_QUANTITY, MIN_QUANTITY, ORDER_TIMESTAMPS, ShippingAddress
+from orders.domain import (
+    MAX_QUANTITY,
+    MIN_QUANTITY,
+    ORDER_TIMESTAMPS,
+    RefundLine,
+    RefundStatus,
+    ShippingAddress,
+)
 from orders.models import CustomerOrderStats, OrderView
 
 REASON = RegexValidator(
@@ -104,8 +112,61 @@ class CancelSerializer(serializers.Serializer[None]):
     )
 
 
+class RefundLineInputSerializer(serializers.Serializer[None]):
+    product_id = serializers.UUIDField()
+    quantity = serializers.IntegerField(min_value=MIN_QUANTITY, max_value=MAX_QUANTITY)
+    restock = serializers.BooleanField(
+        default=False, help_text="Put the units back on hand (they came back undamaged)."
+    )
+
+
 class RefundSerializer(serializers.Serializer[None]):
+    """No amount and no lines: refund everything that is left (a SHIPPED or DELIVERED order
+    becomes REFUNDED, as before partial refunds existed). `amount` or `lines` (not both):
+    a partial refund of a PAID, SHIPPED or DELIVERED order, whose status stays."""
+
     reason = serializers.CharField(max_length=64, validators=[REASON])
+    amount = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        required=False,
+        help_text="A partial refund of this much (at most two decimals).",
+    )
+    lines = RefundLineInputSerializer(
+        many=True,
+        required=False,
+        allow_empty=False,
+        help_text="A partial refund of these units, at the order's prices.",
+    )
+    note = serializers.CharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Free text kept with a partial refund (shown with the order).",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "amount" in attrs and "lines" in attrs:
+            message = "Give either amount or lines, not both."
+            raise serializers.ValidationError({"amount": [message], "lines": [message]})
+        if attrs.get("note") and "amount" not in attrs and "lines" not in attrs:
+            raise serializers.ValidationError(
+                {"note": ["A note goes with a partial refund (amount or lines)."]}
+            )
+        return attrs
+
+    def is_partial_refund(self) -> bool:
+        return "amount" in self.validated_data or "lines" in self.validated_data
+
+    def refund_lines(self) -> tuple[RefundLine, ...]:
+        return tuple(
+            RefundLine(
+                product_id=line["product_id"], quantity=line["quantity"], restock=line["restock"]
+            )
+            for line in self.validated_data.get("lines", ())
+        )
 
 
 class ShipSerializer(serializers.Serializer[None]):
@@ -122,10 +183,27 @@ class OrderLineSerializer(serializers.Serializer[dict[str, Any]]):
     line_total = serializers.DecimalField(max_digits=14, decimal_places=2)
 
 
+class RefundLineOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    product_id = serializers.CharField()
+    quantity = serializers.IntegerField()
+    restock = serializers.BooleanField()
+
+
+class PartialRefundSerializer(serializers.Serializer[dict[str, Any]]):
+    refund_id = serializers.CharField()
+    amount = serializers.CharField(help_text="Decimal string, in the order's currency.")
+    lines = RefundLineOutputSerializer(many=True)
+    reason = serializers.CharField()
+    note = serializers.CharField()
+    status = serializers.ChoiceField(choices=RefundStatus.choices)
+    requested_at = serializers.CharField(help_text="ISO 8601, UTC.")
+
+
 class OrderSerializer(serializers.ModelSerializer[OrderView]):
     id = serializers.UUIDField(source="order_id")
     customer_id = serializers.UUIDField()
     items = OrderLineSerializer(many=True)
+    refunds = PartialRefundSerializer(many=True)
     shipping_address = ShippingAddressOutputSerializer(allow_null=True)
     links = serializers.SerializerMethodField()
 
@@ -147,6 +225,9 @@ class OrderSerializer(serializers.ModelSerializer[OrderView]):
             "refund_reason",
             "carrier",
             "tracking_number",
+            "refunded_amount",
+            "refundable_amount",
+            "refunds",
             *ORDER_TIMESTAMPS,
             "links",
         ]
@@ -182,6 +263,9 @@ class OrderSerializer(serializers.ModelSerializer[OrderView]):
             "refund_reason": instance.refund_reason,
             "carrier": instance.carrier,
             "tracking_number": instance.tracking_number,
+            "refunded_amount": f"{instance.refunded_amount:.2f}",
+            "refundable_amount": f"{instance.refundable_amount:.2f}",
+            "refunds": instance.refunds,
             **{name: _iso(getattr(instance, name)) for name in ORDER_TIMESTAMPS},
             "links": self.get_links(instance),
         }

@@ -37,6 +37,7 @@ from orders.commands import (
     OrderCommand,
     RefundOrder,
     RemoveOrderItem,
+    RequestPartialRefund,
     SetShippingAddress,
     ShipOrder,
 )
@@ -253,7 +254,42 @@ class OrderDeliverView(StaffOrderCommandView):
 
 
 class OrderRefundView(StaffOrderCommandView):
-    post = order_command(RefundOrder, RefundSerializer, body_fields("reason"))
+    """Without amount and lines: the full refund of a SHIPPED or DELIVERED order (200, the
+    order now REFUNDED with its refund pending). With either: a partial refund of a PAID,
+    SHIPPED or DELIVERED order (202: the refund saga pays it; the order lists it under
+    `refunds` and holds its amount out of `refundable_amount` until it settles)."""
+
+    @extend_schema(
+        request=RefundSerializer,
+        responses={200: OrderSerializer, 202: OrderSerializer},
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY_PARAMETER],
+    )
+    @idempotent
+    def post(self, request: Request, order_id: UUID) -> Response:
+        self.visible_order(request, order_id)
+        body = RefundSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        common = {
+            "order_id": order_id,
+            "actor": actor_of(request),
+            "expected_version": expected_version(request),
+            "reason": data["reason"],
+        }
+        if not body.is_partial_refund():
+            return run_command(RefundOrder(**common))
+        dispatch(
+            RequestPartialRefund(
+                **common,
+                refund_id=uuid4(),
+                amount=data.get("amount"),
+                lines=body.refund_lines(),
+                note=data["note"],
+            )
+        )
+        return order_response(
+            OrderView.objects.get(pk=order_id), status_code=status.HTTP_202_ACCEPTED
+        )
 
 
 class OrderEventsView(generics.GenericAPIView[Any]):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -20,6 +21,7 @@ from orders.domain import (
     OrderCancelled,
     OrderPaymentRefunded,
     OrderRefunded,
+    OrderRefundRequested,
     Refund,
 )
 from orders.exceptions import IllegalTransition
@@ -39,6 +41,15 @@ from .scenario import (
 )
 
 _REFUND = OrderRefunded(reason="damaged", amount=Decimal("25.00"), occurred_at=AT)
+REFUND_ID = UUID("00000000-0000-4000-8000-0000000000f1")
+_PART_REFUND = OrderRefundRequested(
+    refund_id=REFUND_ID,
+    amount=Decimal("5.00"),
+    lines=(),
+    reason="late_delivery",
+    note="",
+    occurred_at=AT,
+)
 
 HISTORIES: dict[str, tuple[DomainEvent, ...]] = {
     "NEW": (),
@@ -63,6 +74,8 @@ HISTORIES: dict[str, tuple[DomainEvent, ...]] = {
             occurred_at=AT,
         ),
     ),
+    "PAID+part refund running": (*PAID, _PART_REFUND),
+    "DELIVERED+part refund running": (*DELIVERED, _PART_REFUND),
     "REFUNDED+refund pending": (*DELIVERED, _REFUND),
     "REFUNDED": (
         *DELIVERED,
@@ -94,6 +107,15 @@ COMMANDS: dict[str, Callable[[Order], None]] = {
     "record_refund": lambda o: o.record_refund(
         payment_id=PAYMENT_ID, amount=Decimal("25.00"), at=AT
     ),
+    "refund_part": lambda o: o.refund_part(
+        refund_id=uuid4(), amount=Decimal("1.00"), lines=(), reason="late", note="", at=AT
+    ),
+    "complete_part_refund": lambda o: o.complete_part_refund(
+        refund_id=REFUND_ID, payment_id=PAYMENT_ID, amount=Decimal("5.00"), at=AT
+    ),
+    "fail_part_refund": lambda o: o.fail_part_refund(
+        refund_id=REFUND_ID, reason="refund_refused", at=AT
+    ),
 }
 
 # (history, command) -> (event type, status after). Every pair not listed is illegal.
@@ -114,6 +136,21 @@ LEGAL: dict[tuple[str, str], tuple[str, str]] = {
     ("SHIPPED", "deliver"): ("OrderDelivered", "DELIVERED"),
     ("SHIPPED", "refund"): ("OrderRefunded", "REFUNDED"),
     ("DELIVERED", "refund"): ("OrderRefunded", "REFUNDED"),
+    ("PAID", "refund_part"): ("OrderRefundRequested", "PAID"),
+    ("SHIPPED", "refund_part"): ("OrderRefundRequested", "SHIPPED"),
+    ("DELIVERED", "refund_part"): ("OrderRefundRequested", "DELIVERED"),
+    # While a partial refund runs: more partial refunds, shipping and delivery go on, a
+    # full refund (or cancelling with one) waits until it settles.
+    ("PAID+part refund running", "ship"): ("OrderShipped", "SHIPPED"),
+    ("PAID+part refund running", "refund_part"): ("OrderRefundRequested", "PAID"),
+    ("PAID+part refund running", "complete_part_refund"): ("OrderRefundCompleted", "PAID"),
+    ("PAID+part refund running", "fail_part_refund"): ("OrderRefundFailed", "PAID"),
+    ("DELIVERED+part refund running", "refund_part"): ("OrderRefundRequested", "DELIVERED"),
+    ("DELIVERED+part refund running", "complete_part_refund"): (
+        "OrderRefundCompleted",
+        "DELIVERED",
+    ),
+    ("DELIVERED+part refund running", "fail_part_refund"): ("OrderRefundFailed", "DELIVERED"),
     ("CANCELLED+refund pending", "record_refund"): ("OrderPaymentRefunded", "CANCELLED"),
     ("REFUNDED+refund pending", "record_refund"): ("OrderPaymentRefunded", "REFUNDED"),
 }

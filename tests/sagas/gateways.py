@@ -9,6 +9,8 @@ through its environment). The outside world is the one thing tests may stand in 
   the saga can mark it PAID.
 - CaptureLosingGateway: the sandbox captures, then the call raises `WorkerDied` instead of
   answering — in this process, what a worker killed right after the bank captured leaves.
+- RefundAnswerLosingGateway: the sandbox refunds, and every answer is lost on the way back
+  (a timeout after the bank acted): the caller only ever sees a transient error.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from decimal import Decimal
 
 from django.db import connection, connections
 
-from payments.gateway import Capture
+from payments.exceptions import PaymentTransientError
+from payments.gateway import Capture, Refund
 from payments.models import Payment
 from payments.sandbox import SandboxGateway
 from tests.sagas.shop import cancelled_by_customer
@@ -83,3 +86,9 @@ class CaptureLosingGateway(SandboxGateway):
             authorization_id=authorization_id, amount=amount, idempotency_key=idempotency_key
         )
         raise WorkerDied("killed after the bank captured")
+
+
+class RefundAnswerLosingGateway(SandboxGateway):
+    def refund(self, *, capture_id: str, amount: Decimal, idempotency_key: str) -> Refund:
+        super().refund(capture_id=capture_id, amount=amount, idempotency_key=idempotency_key)
+        raise PaymentTransientError("The gateway timed out.", code="gateway_timeout")
