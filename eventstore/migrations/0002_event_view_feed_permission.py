@@ -4,14 +4,16 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('eventstore', '0001_initial'),
+        ("eventstore", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='event',
-            options={'ordering': ['global_position'], 'permissions': [('view_feed', 'Can read the order event feed')]},
+            name="event",
+            options={
+                "ordering": ["global_position"],
+                "permissions": [("view_feed", "Can read the order event feed")],
+            },
         ),
     ]

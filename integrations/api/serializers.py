@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 from integrations.cloudevents import event_type_of, published_event_types
@@ -45,21 +46,28 @@ class FeedQuerySerializer(serializers.Serializer[Any]):
         return after
 
 
-class CloudEventSerializer(serializers.Serializer[Any]):
-    """The envelope, for the schema only (the view renders `to_cloudevent` as is)."""
+# The envelope, for the schema only (the view renders `to_cloudevent` as it is). Built with
+# inline_serializer: `source` and `data` are names a Serializer class cannot declare.
+CLOUD_EVENT_SCHEMA = inline_serializer(
+    name="CloudEvent",
+    fields={
+        "specversion": serializers.CharField(),
+        "id": serializers.UUIDField(help_text="The event's id: what a receiver de-duplicates on."),
+        "source": serializers.CharField(),
+        "type": serializers.CharField(help_text="commerce.orders.<EventType>"),
+        "subject": serializers.UUIDField(help_text="The order's id."),
+        "time": serializers.DateTimeField(),
+        "datacontenttype": serializers.CharField(),
+        "sequence": serializers.IntegerField(help_text="The order stream's version."),
+        "position": serializers.CharField(help_text="The cursor that resumes right after it."),
+        "data": serializers.DictField(),
+    },
+)
 
-    specversion = serializers.CharField()
-    id = serializers.UUIDField()
-    source = serializers.CharField()
-    type = serializers.CharField()
-    subject = serializers.UUIDField()
-    time = serializers.DateTimeField()
-    datacontenttype = serializers.CharField()
-    sequence = serializers.IntegerField(help_text="The order stream's version.")
-    position = serializers.CharField(help_text="The cursor that resumes right after it.")
-    data = serializers.DictField()
-
-
-class FeedPageSerializer(serializers.Serializer[Any]):
-    events = CloudEventSerializer(many=True)
-    next = serializers.CharField()
+FEED_PAGE_SCHEMA = inline_serializer(
+    name="FeedPage",
+    fields={
+        "events": serializers.ListField(child=CLOUD_EVENT_SCHEMA),
+        "next": serializers.CharField(help_text="The cursor for the next page."),
+    },
+)

@@ -12,13 +12,13 @@ from integrations.cursor import cursor_encode
 from integrations.longpoll import feed_read_waiting
 
 from .permissions import CanReadFeed
-from .serializers import FeedPageSerializer, FeedQuerySerializer
+from .serializers import FEED_PAGE_SCHEMA, FeedQuerySerializer
 
 
 class FeedView(APIView):
     permission_classes = [CanReadFeed]
 
-    @extend_schema(parameters=[FeedQuerySerializer], responses=FeedPageSerializer)
+    @extend_schema(parameters=[FeedQuerySerializer], responses=FEED_PAGE_SCHEMA)
     def get(self, request: Request) -> Response:
         query = FeedQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

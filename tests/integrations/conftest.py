@@ -41,7 +41,7 @@ def bulk_insert(rows: Iterable[tuple[uuid.UUID, int]]) -> None:
             "metadata, version) "
             "SELECT gen_random_uuid(), t.o, 'Order', 'OrderItemQuantityChanged', "
             "jsonb_set(%s::jsonb, '{quantity}', to_jsonb(t.v)), "
-            '\'{"schema_version": 1}\'::jsonb, t.v '
+            "'{\"schema_version\": 1}'::jsonb, t.v "
             "FROM unnest(%s::uuid[], %s::int[]) WITH ORDINALITY AS t(o, v, n) ORDER BY t.n",
             [json.dumps(serialize_event(quantity_changed(0))), list(orders), list(versions)],
         )

@@ -127,9 +127,7 @@ def test_every_position_resumes_right_after_its_event(
     for index, entry in enumerate(entries):
         for limit in (1, 1000):
             # then it goes on with exactly the events after that one
-            assert _ids(read_whole_feed(entry.position, limit=limit)) == _ids(
-                entries[index + 1 :]
-            )
+            assert _ids(read_whole_feed(entry.position, limit=limit)) == _ids(entries[index + 1 :])
 
 
 def test_a_type_filter_hides_events_without_moving_the_order_logic(
