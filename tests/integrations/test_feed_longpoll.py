@@ -120,3 +120,18 @@ def test_with_nothing_new_the_wait_ends_with_an_empty_page_and_the_same_cursor(
     # then
     assert response.status_code == 200
     assert response.json() == {"events": [], "next": end}
+
+
+def test_beyond_the_waiting_limit_a_request_answers_at_once(
+    reader_token: str, settings: Any
+) -> None:
+    # given no request may wait in this process
+    settings.FEED_MAX_WAITING_REQUESTS = 0
+    started = threading.Event()
+    # when a request asks to wait 20 s at the end of the feed
+    request = InThread(lambda: _waiting_get(reader_token, started, wait=20))
+    # then it answers an empty page without waiting (well before 20 s)
+    response = request.join(timeout=10)
+    assert request.error is None
+    assert response.status_code == 200
+    assert response.json()["events"] == []
