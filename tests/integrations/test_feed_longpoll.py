@@ -44,17 +44,6 @@ def _waiting_get(authorization: str, started: threading.Event, **params: Any) ->
     return client.get(URL, params)
 
 
-def _listener_connections() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND query = 'LISTEN commerce_events'"
-        )
-        row = cursor.fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def test_a_waiting_request_answers_when_an_event_commits(reader_token: str) -> None:
     # given two requests waiting up to 20 s at the end of the feed
     started = [threading.Event(), threading.Event()]
@@ -75,7 +64,7 @@ def test_a_waiting_request_answers_when_an_event_commits(reader_token: str) -> N
         assert [e["id"] for e in response.json()["events"]] == [str(appended.id)]
     # and one connection per process listened for them all
     assert event_notifications.listening
-    assert _listener_connections() == 1
+    assert len(_listener_pids()) == 1
 
 
 def test_a_waiting_request_ignores_events_its_filter_hides(reader_token: str) -> None:
@@ -135,3 +124,42 @@ def test_beyond_the_waiting_limit_a_request_answers_at_once(
     assert request.error is None
     assert response.status_code == 200
     assert response.json()["events"] == []
+
+
+def _listener_pids() -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND query = 'LISTEN commerce_events'"
+        )
+        return [int(row[0]) for row in cursor.fetchall()]
+
+
+def test_a_lost_listening_connection_is_replaced_and_waiters_still_wake(
+    reader_token: str,
+) -> None:
+    # given the listener runs, and its connection is killed by the server
+    event_notifications.mark()
+    assert event_notifications.listening
+    [killed] = _listener_pids()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [killed])
+    # when a request waits and an event commits
+    started = threading.Event()
+    waiting = InThread(lambda: _waiting_get(reader_token, started, wait=20))
+    assert started.wait(10)
+    time.sleep(0.3)
+    appended = append_order_event(uuid.uuid4(), 1)
+    # then the request still answers with it before its wait is over
+    response = waiting.join(timeout=10)
+    assert waiting.error is None
+    assert [e["id"] for e in response.json()["events"]] == [str(appended.id)]
+    # and the process listens again, on a new connection
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (
+        event_notifications.listening and _listener_pids() not in ([], [killed])
+    ):
+        time.sleep(0.05)
+    assert event_notifications.listening
+    assert len(_listener_pids()) == 1
+    assert _listener_pids() != [killed]
