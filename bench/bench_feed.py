@@ -1,7 +1,11 @@
-"""Event feed benchmark: paging through BENCH_FEED_EVENTS order events (20,000, ten a
-stream) with `integrations.feed.feed_read` in pages of 1,000, building each CloudEvents
-envelope and its cursor as GET /api/v1/feed/ does (HTTP and JSON rendering aside), against
-a raw psycopg keyset SELECT of the same rows in the same order under the same xmin guard.
+"""Event feed benchmarks over BENCH_FEED_EVENTS order events (20,000, ten a stream):
+
+- paging through all of them with `integrations.feed.feed_read` in pages of 1,000, building
+  each CloudEvents envelope and its cursor as GET /api/v1/feed/ does (HTTP and JSON
+  rendering aside), against a raw psycopg keyset SELECT of the same rows in the same order
+  under the same xmin guard;
+- GET /api/v1/feed/?limit=100 over HTTP (each connection pages on from its own cursor, and
+  starts over at the end) against the constant JSON view of bench/http.py.
 
 Run alone with `python -m bench --only feed`. It wipes the `events` table of the benchmark
 database (`commerce_bench`), never of any other, and leaves it empty.
@@ -18,7 +22,8 @@ from typing import Any
 
 from django.db import connection
 
-from bench.fixtures import raw_connection
+from bench.fixtures import raw_connection, user_tokens
+from bench.http import BASELINE, CONNECTIONS, Caller, Client, compare, constant_get
 from bench.measure import Result, compared, in_turns, rate_of
 from eventstore.events import serialize_event
 from integrations.cloudevents import to_cloudevent
@@ -129,4 +134,38 @@ def bench_feed_read() -> list[Result]:
     ]
 
 
-BENCHMARKS = [bench_feed_read]
+HTTP_PAGE = 100
+# Each load-generator thread's cursor, by its connection (threads never share one).
+_http_cursors: dict[int, str] = {}
+
+
+def _feed_page(client: Client, n: int) -> None:
+    cursor = _http_cursors.get(id(client))
+    path = f"/api/v1/feed/?limit={HTTP_PAGE}" + (f"&after={cursor}" if cursor else "")
+    page = client.json("GET", path)
+    _http_cursors[id(client)] = page["next"] if page["events"] else ""
+
+
+def bench_feed_http() -> list[Result]:
+    _wipe()
+    _seed()
+    try:
+        with raw_connection() as raw:
+            _wait_until_readable(raw)
+        # superusers: they hold eventstore.view_feed
+        readers = [Caller(t) for t in user_tokens("bench-feed", CONNECTIONS, staff=True)]
+        ours, theirs = compare(_feed_page, constant_get, readers)
+    finally:
+        _wipe()
+    return [
+        compared(
+            f"feed: GET /api/v1/feed/?limit={HTTP_PAGE} ({FEED_EVENTS:,} events, paged on)",
+            ours,
+            theirs,
+            unit="req/s",
+            baseline=BASELINE,
+        )
+    ]
+
+
+BENCHMARKS = [bench_feed_read, bench_feed_http]
