@@ -36,10 +36,13 @@ from .cloudevents import PUBLISHED_AGGREGATE_TYPE, is_published
 from .cursor import FeedPosition, InvalidCursor
 
 MAX_LIMIT = 1000
-# How many log rows one request reads at most when a filter hides most of them; the
-# answer's `next` then moves past what was read, so the reader still gets on.
-SCAN_BUDGET = 10_000
-_MIN_BATCH = 100
+# A request reads the log in batches, at most this many, so one whose filter hides most
+# rows still answers soon; its `next` then moves past what was read, so the reader gets on.
+MAX_BATCHES = 10
+# Unfiltered, a batch is the page plus a few rows for the ones it skips (events already sent,
+# internal ones); filtered, it is larger, as most rows may be hidden.
+_SLACK = 10
+_MIN_FILTERED_BATCH = 100
 
 _LOG_AFTER = (
     f"SELECT {SELECT_COLUMNS} FROM events "
@@ -83,8 +86,11 @@ def feed_read(
     hid the rest."""
     entries: list[FeedEntry] = []
     reached = after
-    batch_size = min(max(limit, _MIN_BATCH), MAX_LIMIT)
-    for event, position in _walk(after, batch_size=batch_size, budget=SCAN_BUDGET):
+    if event_types is None:
+        batch_size = min(limit + _SLACK, MAX_LIMIT)
+    else:
+        batch_size = min(max(limit, _MIN_FILTERED_BATCH), MAX_LIMIT)
+    for event, position in _walk(after, batch_size=batch_size):
         reached = position
         if event is None or not is_published(event):
             continue
@@ -97,7 +103,7 @@ def feed_read(
 
 
 def _walk(
-    after: FeedPosition, *, batch_size: int, budget: int
+    after: FeedPosition, *, batch_size: int
 ) -> Iterator[tuple[RecordedEvent | None, FeedPosition]]:
     """The unfiltered feed after `after`: each event with the position that resumes right
     after it, and (None, position) for a log row that was already sent."""
@@ -107,8 +113,7 @@ def _walk(
             return
         yield from rest
     anchor = after.anchor
-    scanned = 0
-    while scanned < budget:
+    for _ in range(MAX_BATCHES):
         rows = [
             recorded_from_row(row)
             for row in fetch_prepared(
@@ -117,7 +122,6 @@ def _walk(
         ]
         if not rows:
             return
-        scanned += len(rows)
         emitted = _emitted_versions(anchor, {row.aggregate_id for row in rows})
         pulled = _pulled_forward(rows, dict(emitted))
         for row in rows:

@@ -268,3 +268,30 @@ def test_paging_through_10000_events_written_by_racing_transactions() -> None:
     for index in sorted(sample):
         page = feed_read(after=entries[index].position, limit=5)
         assert _ids(page.entries) == _ids(entries[index + 1 : index + 6])
+
+
+def test_a_filter_that_hides_every_row_read_still_moves_the_cursor_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given 25 events the filter hides, then one it shows, and requests that read 10 rows
+    monkeypatch.setattr("integrations.feed.MAX_BATCHES", 1)
+    monkeypatch.setattr("integrations.feed._MIN_FILTERED_BATCH", 10)
+    order_id = uuid.uuid4()
+    for version in range(1, 26):
+        append_order_event(order_id, version)
+    removed = append(order_id, "Order", 25, [_removed()])[0]
+    read_whole_feed(expected=26)
+    wanted = frozenset({"OrderItemRemoved"})
+    # when the filtered feed is read from the start, request after request
+    pages = []
+    after = START
+    for _ in range(4):
+        page = feed_read(after=after, limit=5, event_types=wanted)
+        pages.append(page)
+        after = page.next
+    # then the first two answer nothing but move on, the third finds the event, once
+    assert [len(p.entries) for p in pages] == [0, 0, 1, 0]
+    assert pages[0].next != START
+    assert pages[1].next > pages[0].next
+    assert pages[2].entries[0].event.id == removed.id
+    assert pages[3].next == pages[2].next
