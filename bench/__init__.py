@@ -32,6 +32,7 @@ BENCH_LOAD_PROCESSES        load generator processes (2)
 BENCH_LOAD_THREADS          keep-alive connections per load generator process (4)
 BENCH_ORDERS                background orders under the order list (100,000)
 BENCH_REBUILD_EVENTS        events replayed by the projection rebuild (200,000)
+BENCH_FEED_EVENTS           order events the feed rows page through (20,000)
 BENCH_RESERVATION_WORKERS   concurrent reservation workers (4)
 BENCH_RESERVATION_SECONDS   seconds per side and round of the reservation race (1)
 BENCH_AMQP_URL              RabbitMQ vhost the saga rows are also measured on

@@ -49,6 +49,8 @@ class Event(models.Model):
     class Meta:
         db_table = "events"
         ordering = ["global_position"]
+        # Held by integration accounts and staff who read GET /api/v1/feed/.
+        permissions = [("view_feed", "Can read the order event feed")]
         constraints = [
             models.UniqueConstraint(
                 fields=["aggregate_id", "version"], name="events_stream_version_key"

@@ -13,6 +13,7 @@ from typing import Any
 
 from eventstore.events import redacted_event_data, serialize_event
 from eventstore.store import RecordedEvent
+from orders.domain import ORDER_EVENT_TYPES
 
 SPEC_VERSION = "1.0"
 SOURCE = "/commerce/orders"
@@ -20,6 +21,11 @@ TYPE_PREFIX = "commerce.orders."
 PUBLISHED_AGGREGATE_TYPE = "Order"
 # Written for people inside the shop; other services have no business reading them.
 INTERNAL_EVENT_TYPES = frozenset({"OrderNoteAdded"})
+
+
+def published_event_types() -> frozenset[str]:
+    """The store's event types that go out (what a `types` filter may name)."""
+    return ORDER_EVENT_TYPES - INTERNAL_EVENT_TYPES
 
 
 def cloudevent_type(event_type: str) -> str:

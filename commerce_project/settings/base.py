@@ -439,3 +439,9 @@ CELERY_BEAT_SCHEDULE["enforce-fulfilment-timeouts"] = {
     "schedule": FULFILMENT_TIMEOUT_SWEEP_INTERVAL,
     "options": {"queue": SAGA_QUEUE, "expires": FULFILMENT_TIMEOUT_SWEEP_INTERVAL.total_seconds()},
 }
+
+# integrations: the event feed
+# Long-polling feed requests (GET /api/v1/feed/?wait=N) each hold a server thread while they
+# wait; at most this many wait at once per process, the rest answer at once. Keep it below
+# GUNICORN_THREADS so waiting integrations never take every thread from the API.
+FEED_MAX_WAITING_REQUESTS = env.int("FEED_MAX_WAITING_REQUESTS", default=2)

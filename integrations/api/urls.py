@@ -1,3 +1,7 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from .views import FeedView
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("feed/", FeedView.as_view(), name="feed"),
+]
