@@ -1,4 +1,12 @@
-"""Login throttles for POST auth/token/: a budget per client address and one per username,
+"""The API's throttles, counted in Redis in one round trip each (a Lua script keeping DRF's
+sliding log), failing open when Redis is down:
+
+- `UserRateThrottle` (THROTTLE_USER_RATE): per user when signed in, else per client address;
+  for a token request its count is taken in the token cache's round trip
+  (accounts.authentication), so an authenticated request costs one Redis round trip in all.
+- `AnonRateThrottle` (THROTTLE_ANON_RATE): per client address, anonymous requests only.
+
+Login throttles for POST auth/token/: a budget per client address and one per username,
 so neither many guesses from one place nor one account guessed from many places gets far.
 
 The username budget counts failed attempts only (the view records them): a customer who
@@ -16,11 +24,68 @@ THROTTLE_LOGIN_USERNAME_RATE. Like every throttle here they fail open when Redis
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Any
 
+import redis
+from rest_framework import throttling
 from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
+
+from . import token_cache
+
+logger = logging.getLogger(__name__)
+
+# The request attribute where authentication leaves (throttle key, verdict) of the count it
+# already took for the user throttle.
+PRECOUNTED = "_precounted_throttle"
+
+
+class ScriptedRateThrottle(SimpleRateThrottle):
+    """DRF's rate and key, counted by one Redis script instead of a get and a set."""
+
+    _wait: float | None = None
+    # Set by SimpleRateThrottle.__init__ from the rate (None when the scope has no rate).
+    num_requests: int | None
+    duration: int | None
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if self.rate is None or self.num_requests is None or self.duration is None:
+            return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        precounted = getattr(request, PRECOUNTED, None)
+        if precounted is not None and precounted[0] == key:
+            verdict = precounted[1]
+        else:
+            rate = token_cache.ThrottleRate(
+                key=key, limit=self.num_requests, duration=self.duration
+            )
+            try:
+                verdict = token_cache.throttle_hit(rate=rate)
+            except redis.RedisError as exc:
+                logger.warning("throttle store unreachable, request allowed: %s", exc)
+                return True
+        self._wait = verdict.wait
+        return verdict.allowed
+
+    def wait(self) -> float | None:
+        return self._wait
+
+
+class UserRateThrottle(ScriptedRateThrottle, throttling.UserRateThrottle):
+    def user_rate(self) -> token_cache.ThrottleRate | None:
+        """The rate of a signed-in user's key, without the user id (the cache appends it)."""
+        if self.num_requests is None or self.duration is None:
+            return None
+        key = self.cache_format % {"scope": self.scope, "ident": ""}
+        return token_cache.ThrottleRate(key=key, limit=self.num_requests, duration=self.duration)
+
+
+class AnonRateThrottle(ScriptedRateThrottle, throttling.AnonRateThrottle):
+    pass
 
 
 class LoginAddressThrottle(SimpleRateThrottle):
