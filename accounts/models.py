@@ -53,14 +53,23 @@ class User(AbstractUser):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         """A change to what signs the user in goes through the token cache's protocol
-        (accounts.token_cache): cached tokens die before the row changes."""
+        (accounts.token_cache): cached tokens die before the row changes. A new password
+        revokes every token."""
         from accounts import token_cache  # the cache reaches Redis through inventory
 
         guarded = self._changes_auth(kwargs.get("update_fields"))
+        # set_password leaves the new password here until the save (AbstractBaseUser).
+        password_changed = guarded and self._password is not None
         if guarded:
             token_cache.user_changing(user_id=self.pk)
         super().save(*args, **kwargs)
         self._auth_snapshot = self._auth_state()
+        if password_changed:
+            # A token never outlives the password it was issued under, whoever changed it
+            # (the API, the admin's password form, `changepassword`).
+            from knox.models import AuthToken
+
+            AuthToken.objects.filter(user_id=self.pk).delete()
         if guarded:
             user_id = self.pk
             transaction.on_commit(
