@@ -59,7 +59,7 @@ class User(AbstractUser):
 
         guarded = self._changes_auth(kwargs.get("update_fields"))
         # set_password leaves the new password here until the save (AbstractBaseUser).
-        password_changed = guarded and self._password is not None
+        password_changed = guarded and getattr(self, "_password", None) is not None
         if guarded:
             token_cache.user_changing(user_id=self.pk)
         super().save(*args, **kwargs)
