@@ -3,6 +3,7 @@ logout-all and a password change sign out every one. `Bearer` and `Token` both w
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -157,3 +158,14 @@ def test_the_expiry_comes_from_settings(customer: User, settings: SettingsWrappe
     assert stored.expiry is not None
     assert abs(stored.expiry - (timezone.now() + timedelta(hours=2))) < timedelta(minutes=1)
     assert response.json()["expiry"] is not None
+
+
+def test_the_schema_declares_an_http_bearer_scheme(api_client: APIClient) -> None:
+    # when
+    schema = api_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    # then generated clients send `Authorization: Bearer <token>`
+    document = json.loads(schema.content)
+    scheme = document["components"]["securitySchemes"]["bearerAuth"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    logout = document["paths"]["/api/v1/auth/logout-all/"]["post"]
+    assert {"bearerAuth": []} in logout["security"]
