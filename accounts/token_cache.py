@@ -19,7 +19,9 @@ The cache is revocation-safe because nothing the database would refuse can be re
 - The expiry is checked on every hit; an inactive user is never cached.
 
 If the hold outlives AUTH_TOKEN_CACHE_HOLD (a process that died mid-change), the user's
-tokens are simply verified in the database until it lapses. Keys: `auth:token:<digest>`,
+tokens are simply verified in the database until it lapses. Redis must keep these keys
+until they expire (`maxmemory-policy noeviction`, as the carts need anyway): an evicted hold
+would let a fill through during a change. Keys: `auth:token:<digest>`,
 `auth:epoch:<user id>`, `auth:hold:<user id>`, and DRF's throttle keys
 (`throttle_<scope>_<ident>`). The scripts
 build the per-user keys from the entry they read, so the cache needs one Redis node (not
@@ -31,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -76,8 +79,7 @@ AUTHENTICATE_SCRIPT = (
 local entry = redis.call('GET', KEYS[1])
 if not entry then return {0} end
 local fields = cjson.decode(entry)
-local epoch = redis.call('GET', ARGV[1] .. fields['uid']) or '0'
-if epoch ~= fields['epoch'] then return {0} end
+if redis.call('GET', ARGV[1] .. fields['uid']) ~= fields['epoch'] then return {0} end
 local limit = tonumber(ARGV[3])
 if limit == 0 then return {1, entry, 1, '0'} end
 local verdict = throttle(ARGV[2] .. fields['uid'], limit, tonumber(ARGV[4]), ARGV[5])
@@ -93,18 +95,30 @@ return throttle(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])
 """
 )
 
+# An epoch starts at a random 62-bit number, never at 0: if Redis lost the key (a restart,
+# an eviction) and a change then recreated it, a small counter could come back to the value
+# an old entry holds. A missing epoch matches no entry.
+# KEYS: epoch. ARGV: a random start.
+EPOCH_SCRIPT = """
+local epoch = redis.call('GET', KEYS[1])
+if epoch then return epoch end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+"""
+
 # KEYS: token entry, epoch, hold. ARGV: epoch read before the database read, entry, ttl.
 FILL_SCRIPT = """
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return 1
 """
 
-# KEYS: epoch, hold. ARGV: hold lifetime.
+# KEYS: epoch, hold. ARGV: hold lifetime, a random start.
 CHANGING_SCRIPT = """
 redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[1], ARGV[2], 'NX')
 return redis.call('INCR', KEYS[1])
 """
 
@@ -196,11 +210,17 @@ def entry_authenticate(*, digest: str, user_rate: ThrottleRate | None) -> Hit | 
     return Hit(token=_decode(digest, reply[1]), verdict=verdict)
 
 
+def _random_epoch() -> int:
+    return secrets.randbits(62)
+
+
 def epoch_read(*, user_id: UUID) -> str:
     """The user's epoch, read before the database read that an `entry_fill` will store.
     Raises RedisError."""
-    value = redis_client().get(f"{EPOCH_PREFIX}{user_id}")
-    return str(value) if value is not None else "0"
+    value = redis_client().register_script(EPOCH_SCRIPT)(
+        keys=[f"{EPOCH_PREFIX}{user_id}"], args=[_random_epoch()]
+    )
+    return str(value)
 
 
 def entry_fill(*, token: CachedToken, epoch: str, now: datetime) -> bool:
@@ -242,7 +262,7 @@ def user_changing(*, user_id: Any) -> None:
     try:
         redis_client().register_script(CHANGING_SCRIPT)(
             keys=[f"{EPOCH_PREFIX}{user_id}", f"{HOLD_PREFIX}{user_id}"],
-            args=[settings.AUTH_TOKEN_CACHE_HOLD],
+            args=[settings.AUTH_TOKEN_CACHE_HOLD, _random_epoch()],
         )
     except redis.RedisError as exc:
         logger.warning("token cache unreachable, change refused: %s", exc)

@@ -221,3 +221,19 @@ def test_with_redis_down_a_revocation_is_refused_not_half_done(
     # deleted, so the token is not deleted until Redis can be told
     assert_problem(response, 503, "service-unavailable")
     assert AuthToken.objects.filter(digest=digest).exists()
+
+
+def test_an_entry_is_never_served_again_once_its_users_epoch_was_lost(
+    customer: User, redis_db: redis.Redis
+) -> None:
+    # given an entry in the cache
+    epoch = token_cache.epoch_read(user_id=customer.pk)
+    assert token_cache.entry_fill(token=_entry(customer, "d5"), epoch=epoch, now=timezone.now())
+    # when Redis loses the user's epoch (an eviction, a partial restore)...
+    redis_db.delete(f"{token_cache.EPOCH_PREFIX}{customer.pk}")
+    # then the entry is not served
+    assert token_cache.entry_authenticate(digest="d5", user_rate=None) is None
+    # and a change that recreates the epoch does not bring it back to the entry's value
+    token_cache.user_changing(user_id=customer.pk)
+    token_cache.user_changed(user_id=customer.pk)
+    assert token_cache.entry_authenticate(digest="d5", user_rate=None) is None
