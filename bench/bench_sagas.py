@@ -261,7 +261,7 @@ def _checkout_latencies() -> list[float]:
     (product,) = stocked_products(1, available=LATENCY_SAMPLES + 10)
     (token,) = user_tokens("bench-saga-customer", 1)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     latencies = []
     for index in range(LATENCY_SAMPLES + 3):
         cart = client.post("/api/v1/carts/").json()["session_id"]

@@ -160,7 +160,7 @@ class Client:
         self.context = caller.context
         self._headers = {"Accept": "application/json"}
         if caller.token:
-            self._headers["Authorization"] = f"Bearer {caller.token}"
+            self._headers["Authorization"] = f"Token {caller.token}"
         self._conn = http.client.HTTPConnection(
             "127.0.0.1", port if port is not None else server().port, timeout=30
         )
