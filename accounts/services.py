@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.contrib.auth import password_validation
 from django.db import transaction
+from django.utils import timezone
 from knox.models import AuthToken
 
 from . import token_cache
@@ -59,6 +60,13 @@ def tokens_revoke_all(*, user_id: object) -> int:
     with transaction.atomic():
         _revoking(user_id)
         deleted, _ = AuthToken.objects.filter(user_id=user_id).delete()
+    return deleted
+
+
+def tokens_purge_expired() -> int:
+    """Deletes expired tokens (they already answer 401: an expired token is refused on every
+    path, cached or not, so no cache protocol is needed). Returns how many."""
+    deleted, _ = AuthToken.objects.filter(expiry__lte=timezone.now()).delete()
     return deleted
 
 

@@ -270,6 +270,10 @@ AUTH_TOKEN_CACHE_TTL = env.int("AUTH_TOKEN_CACHE_TTL_SECONDS", default=300)
 # How long a user's cached tokens stay unusable if the process that changed the user died
 # before its commit was acknowledged; must outlast any transaction that changes a user.
 AUTH_TOKEN_CACHE_HOLD = env.int("AUTH_TOKEN_CACHE_HOLD_SECONDS", default=600)
+CELERY_BEAT_SCHEDULE["purge-expired-tokens"] = {
+    "task": "accounts.tasks.purge_expired_tokens",
+    "schedule": timedelta(hours=1),
+}
 
 # --- CORS (django-cors-headers): browser apps on these origins may call the API. None by
 # default; e.g. https://shop.example.com,https://admin.example.com

@@ -14,6 +14,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from accounts.tasks import purge_expired_tokens
 from tests.commerce_project.test_problems import assert_problem
 from tests.factories import DEFAULT_PASSWORD
 
@@ -169,3 +170,14 @@ def test_the_schema_declares_an_http_bearer_scheme(api_client: APIClient) -> Non
     assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
     logout = document["paths"]["/api/v1/auth/logout-all/"]["post"]
     assert {"bearerAuth": []} in logout["security"]
+
+
+def test_expired_tokens_are_purged_and_live_ones_kept(customer: User) -> None:
+    # given an expired token and a live one
+    AuthToken.objects.create(user=customer, expiry=timedelta(seconds=-1))
+    live = sign_in(customer)
+    # when beat's task runs
+    purged = purge_expired_tokens()
+    # then
+    assert purged == 1
+    assert list(AuthToken.objects.values_list("digest", flat=True)) == [hash_token(live)]
