@@ -24,7 +24,7 @@ from rest_framework.request import Request
 
 from . import token_cache
 from .models import User
-from .throttles import PRECOUNTED, UserRateThrottle
+from .throttles import COUNTED, UserRateThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class TokenAuthentication(BaseAuthentication):
         if hit is None or hit.token.expired(now):
             return self._from_database(digest, fill=True)
         if hit.verdict is not None and user_rate is not None:
-            setattr(request, PRECOUNTED, (f"{user_rate.key}{hit.token.user_id}", hit.verdict))
+            setattr(request, COUNTED, {f"{user_rate.key}{hit.token.user_id}": hit.verdict})
         user = _user_from(hit.token)
         return user, _token_from(hit.token, user)
 

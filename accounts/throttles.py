@@ -37,42 +37,64 @@ from . import token_cache
 
 logger = logging.getLogger(__name__)
 
-# The request attribute where authentication leaves (throttle key, verdict) of the count it
-# already took for the user throttle.
-PRECOUNTED = "_precounted_throttle"
+# The request attribute holding {throttle key: verdict} of the counts already taken for this
+# request: by authentication (the user's, in the token cache's round trip) or by the first
+# scripted throttle the view checked (all of the view's scripted throttles at once).
+COUNTED = "_counted_throttles"
+# None: Redis did not answer, the request is let through.
+Counted = dict[str, token_cache.Verdict | None]
 
 
 class ScriptedRateThrottle(SimpleRateThrottle):
-    """DRF's rate and key, counted by one Redis script instead of a get and a set."""
+    """DRF's rate and key, counted by one Redis script instead of a get and a set; all the
+    view's scripted throttles in one round trip."""
 
     _wait: float | None = None
     # Set by SimpleRateThrottle.__init__ from the rate (None when the scope has no rate).
     num_requests: int | None
     duration: int | None
 
-    def allow_request(self, request: Request, view: Any) -> bool:
+    def rate_for(self, request: Request, view: Any) -> token_cache.ThrottleRate | None:
         if self.rate is None or self.num_requests is None or self.duration is None:
-            return True
+            return None
         key = self.get_cache_key(request, view)
         if key is None:
+            return None
+        return token_cache.ThrottleRate(key=key, limit=self.num_requests, duration=self.duration)
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        rate = self.rate_for(request, view)
+        if rate is None:
             return True
-        precounted = getattr(request, PRECOUNTED, None)
-        if precounted is not None and precounted[0] == key:
-            verdict = precounted[1]
-        else:
-            rate = token_cache.ThrottleRate(
-                key=key, limit=self.num_requests, duration=self.duration
-            )
-            try:
-                verdict = token_cache.throttle_hit(rate=rate)
-            except redis.RedisError as exc:
-                logger.warning("throttle store unreachable, request allowed: %s", exc)
-                return True
+        counted: Counted = getattr(request, COUNTED, None) or {}
+        if rate.key not in counted:
+            counted = {**counted, **_count_the_views_throttles(request, view, counted)}
+            setattr(request, COUNTED, counted)
+        verdict = counted.get(rate.key)
+        if verdict is None:
+            return True  # Redis did not answer: fail open
         self._wait = verdict.wait
         return verdict.allowed
 
     def wait(self) -> float | None:
         return self._wait
+
+
+def _count_the_views_throttles(request: Request, view: Any, counted: Counted) -> Counted:
+    rates = {
+        rate.key: rate
+        for throttle in view.get_throttles()
+        if isinstance(throttle, ScriptedRateThrottle)
+        and (rate := throttle.rate_for(request, view)) is not None
+        and rate.key not in counted
+    }
+    if not rates:
+        return {}
+    try:
+        return dict(token_cache.throttle_hit(rates=list(rates.values())))
+    except redis.RedisError as exc:
+        logger.warning("throttle store unreachable, request allowed: %s", exc)
+        return dict.fromkeys(rates)  # not asked again for this request
 
 
 class UserRateThrottle(ScriptedRateThrottle, throttling.UserRateThrottle):

@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -87,11 +88,18 @@ return {1, entry, verdict[1], verdict[2]}
 """
 )
 
-# KEYS[1] throttle key. ARGV: limit, duration, nonce.
+# KEYS: throttle keys. ARGV: nonce, then limit and duration of each key.
+# Returns allowed and wait of each key, flat.
 THROTTLE_SCRIPT = (
     _THROTTLE_LUA
     + """
-return throttle(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])
+local verdicts = {}
+for i, key in ipairs(KEYS) do
+  local verdict = throttle(key, tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1]), ARGV[1])
+  verdicts[2 * i - 1] = verdict[1]
+  verdicts[2 * i] = verdict[2]
+end
+return verdicts
 """
 )
 
@@ -280,10 +288,16 @@ def user_changed(*, user_id: Any) -> None:
         logger.warning("token cache unreachable after a change (hold lapses by itself): %s", exc)
 
 
-def throttle_hit(*, rate: ThrottleRate) -> Verdict:
-    """Counts one request against `rate` in one round trip. Raises RedisError."""
+def throttle_hit(*, rates: Sequence[ThrottleRate]) -> dict[str, Verdict]:
+    """Counts one request against every one of `rates` in one round trip: each key's
+    verdict. Raises RedisError."""
+    args: list[Any] = [_nonce()]
+    for rate in rates:
+        args += [rate.limit, rate.duration]
     reply = redis_client().register_script(THROTTLE_SCRIPT)(
-        keys=[rate.key],
-        args=[rate.limit, rate.duration, _nonce()],
+        keys=[rate.key for rate in rates], args=args
     )
-    return Verdict(allowed=bool(reply[0]), wait=float(reply[1]))
+    return {
+        rate.key: Verdict(allowed=bool(reply[2 * i]), wait=float(reply[2 * i + 1]))
+        for i, rate in enumerate(rates)
+    }

@@ -4,11 +4,19 @@ client address's (THROTTLE_ANON_RATE, behind NUM_PROXIES trusted proxies)."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
+import redis
+from django.conf import settings
 from pytest_django.fixtures import Settings as SettingsWrapper
+from redis.connection import AbstractConnection
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
+from accounts import token_cache
 from accounts.models import User
 from tests.accounts.test_tokens import device, sign_in
 from tests.commerce_project.test_problems import assert_problem
@@ -17,6 +25,13 @@ ORDERS = "/api/v1/orders/"
 PRODUCTS = "/api/v1/products/"
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def redis_db() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    yield client
+    client.close()
 
 
 @pytest.fixture
@@ -81,3 +96,24 @@ def test_throttling_fails_open_when_redis_is_down(
     client = device(sign_in(customer))
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     assert [client.get(ORDERS).status_code for _ in range(5)] == [200] * 5
+
+
+def test_an_anonymous_request_counts_both_its_throttles_in_one_round_trip(
+    monkeypatch: pytest.MonkeyPatch, redis_db: redis.Redis
+) -> None:
+    # given every packet any Redis connection sends, recorded
+    sent: list[bytes] = []
+    send = AbstractConnection.send_packed_command
+
+    def recording_send(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
+        sent.append(b"".join(command) if isinstance(command, list) else command)
+        send(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", recording_send)
+    throttle_script = hashlib.sha1(token_cache.THROTTLE_SCRIPT.encode()).hexdigest().encode()
+    # when
+    assert APIClient().get(PRODUCTS).status_code == 200
+    # then one packet ran the throttle script, and it counted both budgets of the address
+    assert len([packet for packet in sent if throttle_script in packet]) == 1
+    assert redis_db.zcard("throttle_anon_127.0.0.1") == 1
+    assert redis_db.zcard("throttle_user_127.0.0.1") == 1
