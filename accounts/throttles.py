@@ -1,5 +1,5 @@
-"""The API's throttles, counted in Redis in one round trip each (a Lua script keeping DRF's
-sliding log), failing open when Redis is down:
+"""The API's throttles, counted in Redis by one Lua script keeping DRF's sliding log — all
+of a view's throttles in one round trip — and failing open when Redis is down:
 
 - `UserRateThrottle` (THROTTLE_USER_RATE): per user when signed in, else per client address;
   for a token request its count is taken in the token cache's round trip
