@@ -1,4 +1,12 @@
-"""Login throttles for POST auth/token/: a budget per client address and one per username,
+"""The API's throttles, counted in Redis by one Lua script keeping DRF's sliding log — all
+of a view's throttles in one round trip — and failing open when Redis is down:
+
+- `UserRateThrottle` (THROTTLE_USER_RATE): per user when signed in, else per client address;
+  for a token request its count is taken in the token cache's round trip
+  (accounts.authentication), so an authenticated request costs one Redis round trip in all.
+- `AnonRateThrottle` (THROTTLE_ANON_RATE): per client address, anonymous requests only.
+
+Login throttles for POST auth/token/: a budget per client address and one per username,
 so neither many guesses from one place nor one account guessed from many places gets far.
 
 The username budget counts failed attempts only (the view records them): a customer who
@@ -16,11 +24,90 @@ THROTTLE_LOGIN_USERNAME_RATE. Like every throttle here they fail open when Redis
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Any
 
+import redis
+from rest_framework import throttling
 from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
+
+from . import token_cache
+
+logger = logging.getLogger(__name__)
+
+# The request attribute holding {throttle key: verdict} of the counts already taken for this
+# request: by authentication (the user's, in the token cache's round trip) or by the first
+# scripted throttle the view checked (all of the view's scripted throttles at once).
+COUNTED = "_counted_throttles"
+# None: Redis did not answer, the request is let through.
+Counted = dict[str, token_cache.Verdict | None]
+
+
+class ScriptedRateThrottle(SimpleRateThrottle):
+    """DRF's rate and key, counted by one Redis script instead of a get and a set; all the
+    view's scripted throttles in one round trip."""
+
+    _wait: float | None = None
+    # Set by SimpleRateThrottle.__init__ from the rate (None when the scope has no rate).
+    num_requests: int | None
+    duration: int | None
+
+    def rate_for(self, request: Request, view: Any) -> token_cache.ThrottleRate | None:
+        if self.rate is None or self.num_requests is None or self.duration is None:
+            return None
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return None
+        return token_cache.ThrottleRate(key=key, limit=self.num_requests, duration=self.duration)
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        rate = self.rate_for(request, view)
+        if rate is None:
+            return True
+        counted: Counted = getattr(request, COUNTED, None) or {}
+        if rate.key not in counted:
+            counted = {**counted, **_count_the_views_throttles(request, view, counted)}
+            setattr(request, COUNTED, counted)
+        verdict = counted.get(rate.key)
+        if verdict is None:
+            return True  # Redis did not answer: fail open
+        self._wait = verdict.wait
+        return verdict.allowed
+
+    def wait(self) -> float | None:
+        return self._wait
+
+
+def _count_the_views_throttles(request: Request, view: Any, counted: Counted) -> Counted:
+    rates = {
+        rate.key: rate
+        for throttle in view.get_throttles()
+        if isinstance(throttle, ScriptedRateThrottle)
+        and (rate := throttle.rate_for(request, view)) is not None
+        and rate.key not in counted
+    }
+    if not rates:
+        return {}
+    try:
+        return dict(token_cache.throttle_hit(rates=list(rates.values())))
+    except redis.RedisError as exc:
+        logger.warning("throttle store unreachable, request allowed: %s", exc)
+        return dict.fromkeys(rates)  # not asked again for this request
+
+
+class UserRateThrottle(ScriptedRateThrottle, throttling.UserRateThrottle):
+    def user_rate(self) -> token_cache.ThrottleRate | None:
+        """The rate of a signed-in user's key, without the user id (the cache appends it)."""
+        if self.num_requests is None or self.duration is None:
+            return None
+        key = self.cache_format % {"scope": self.scope, "ident": ""}
+        return token_cache.ThrottleRate(key=key, limit=self.num_requests, duration=self.duration)
+
+
+class AnonRateThrottle(ScriptedRateThrottle, throttling.AnonRateThrottle):
+    pass
 
 
 class LoginAddressThrottle(SimpleRateThrottle):

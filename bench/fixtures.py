@@ -8,9 +8,9 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from rest_framework.authtoken.models import Token
 
 from accounts.models import User
+from accounts.services import token_issue
 from inventory.models import Product
 from inventory.services import product_create, stock_restock
 
@@ -25,13 +25,14 @@ ADDRESS = {
 
 
 def user_tokens(prefix: str, count: int, *, staff: bool = False) -> list[str]:
-    """API tokens of `count` users named `<prefix>-<n>`, created when missing."""
+    """Fresh API tokens of `count` users named `<prefix>-<n>`, created when missing (only a
+    token's digest is stored, so each run issues new ones)."""
     tokens = []
     for n in range(count):
         user, _ = User.objects.get_or_create(
             username=f"{prefix}-{n}", defaults={"is_staff": staff, "is_superuser": staff}
         )
-        tokens.append(Token.objects.get_or_create(user=user)[0].key)
+        tokens.append(token_issue(user=user).token)
     return tokens
 
 

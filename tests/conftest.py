@@ -43,12 +43,16 @@ def staff(db: None) -> User:
     return UserFactory(is_staff=True, is_superuser=True)
 
 
-def client_for(user: User) -> APIClient:
-    from rest_framework.authtoken.models import Token
+def token_for(user: User) -> str:
+    """A fresh sign-in token of `user`, as POST auth/token/ would issue it."""
+    from accounts.services import token_issue
 
-    token, _ = Token.objects.get_or_create(user=user)
+    return token_issue(user=user).token
+
+
+def client_for(user: User) -> APIClient:
     client = APIClient(raise_request_exception=False)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
     return client
 
 

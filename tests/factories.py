@@ -12,16 +12,12 @@ DEFAULT_PASSWORD = "correct-horse-battery-staple"
 class UserFactory(DjangoModelFactory[User]):
     class Meta:
         model = User
-        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
-    password = factory.PostGenerationMethodCall("set_password", DEFAULT_PASSWORD)
-
-    @factory.post_generation
-    def _save(obj: User, create: bool, extracted: object, **kwargs: object) -> None:
-        if create:
-            obj.save()
+    # Hashed before the first save: a password set on a saved user revokes its tokens and
+    # holds its token-cache entries until the commit (accounts.token_cache).
+    password = factory.django.Password(DEFAULT_PASSWORD)
 
 
 def staff_with(*permissions: str, groups: tuple[str, ...] = (), **fields: object) -> User:

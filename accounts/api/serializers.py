@@ -33,10 +33,11 @@ class RegisterSerializer(serializers.Serializer[Any]):
 
 class RegisteredSerializer(serializers.ModelSerializer[User]):
     token = serializers.CharField(read_only=True)
+    expiry = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = User
-        fields: tuple[str, ...] = ("id", "username", "email", "is_staff", "token")
+        fields: tuple[str, ...] = ("id", "username", "email", "is_staff", "token", "expiry")
         read_only_fields = fields
 
 
@@ -59,7 +60,12 @@ class TokenRequestSerializer(serializers.Serializer[Any]):
 
 
 class TokenSerializer(serializers.Serializer[Any]):
-    token = serializers.CharField(read_only=True)
+    token = serializers.CharField(
+        read_only=True, help_text="Send as `Authorization: Bearer <token>`; shown only once."
+    )
+    expiry = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="When the token stops working."
+    )
 
 
 class PasswordChangeSerializer(serializers.Serializer[Any]):

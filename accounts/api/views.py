@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema
+from knox.models import AuthToken
 from rest_framework import permissions, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -33,13 +34,13 @@ class RegisterView(APIView):
             raise serializers.ValidationError(
                 {"username": ["A user with that username already exists."]}
             ) from exc
-        body = RegisteredSerializer(user).data | {"token": token.key}
+        body = RegisteredSerializer(user).data | TokenSerializer(token).data
         return Response(body, status=status.HTTP_201_CREATED)
 
 
 class TokenView(APIView):
-    """Password for token: besides the anonymous budget, throttled per client address and
-    per username (brute force)."""
+    """Password for token: each call issues a new token (one per device or client). Besides
+    the anonymous budget, throttled per client address and per username (brute force)."""
 
     permission_classes = [permissions.AllowAny]
     authentication_classes: list[type] = []
@@ -52,13 +53,25 @@ class TokenView(APIView):
             LoginUsernameThrottle().record_failure(request, self)
             raise ValidationError(serializer.errors)
         token = services.token_issue(user=serializer.validated_data["user"])
-        return Response({"token": token.key})
+        return Response(TokenSerializer(token).data)
 
 
 class LogoutView(APIView):
+    """Revokes the token the request was made with; the user's other devices stay signed in."""
+
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request) -> Response:
-        services.token_revoke(user=request.user)  # type: ignore[arg-type]
+        if isinstance(request.auth, AuthToken):
+            services.token_revoke(user_id=request.user.pk, digest=request.auth.digest)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllView(APIView):
+    """Revokes every token of the user: every device is signed out."""
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request) -> Response:
+        services.tokens_revoke_all(user_id=request.user.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -71,4 +84,4 @@ class PasswordChangeView(APIView):
             user=request.user,  # type: ignore[arg-type]
             new_password=serializer.validated_data["new_password"],
         )
-        return Response({"token": token.key})
+        return Response(TokenSerializer(token).data)

@@ -53,7 +53,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "corsheaders",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -71,6 +72,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "commerce_project.api.request_id.RequestIdMiddleware",
+    # Before anything that can answer: a preflight is answered here, without authentication.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "commerce_project.api.middleware.CommonMiddleware",
@@ -83,7 +86,7 @@ MIDDLEWARE = [
 
 if PRODUCTION:
     # gunicorn serves the collected static files (admin, Swagger UI) itself.
-    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(3, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "commerce_project.urls"
 WSGI_APPLICATION = "commerce_project.wsgi.application"
@@ -199,7 +202,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 # --- REST framework
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -210,8 +213,8 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "accounts.throttles.AnonRateThrottle",
+        "accounts.throttles.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("THROTTLE_ANON_RATE", default="100/minute"),
@@ -251,6 +254,48 @@ SPECTACULAR_SETTINGS = {
         "SagaStatusEnum": ["RUNNING", "COMPENSATING", "COMPLETED", "COMPENSATED", "FAILED"],
     },
 }
+
+# --- Sign-in tokens (accounts): django-rest-knox, one hashed token per device or client.
+# A token lives this long from its issue (fixed, not sliding: a sliding expiry would write to
+# the database on every request). Logging in again issues a new one.
+AUTH_TOKEN_TTL = timedelta(seconds=env.int("AUTH_TOKEN_TTL_SECONDS", default=30 * 24 * 3600))
+REST_KNOX = {
+    "TOKEN_TTL": AUTH_TOKEN_TTL,
+    "AUTO_REFRESH": False,
+    "TOKEN_LIMIT_PER_USER": None,
+    "AUTH_HEADER_PREFIX": "Bearer",
+}
+# How long a token verified against the database is remembered in Redis (accounts.token_cache).
+# Revocation does not wait for it: it takes effect at once (docs/api.md, "Token cache").
+AUTH_TOKEN_CACHE_TTL = env.int("AUTH_TOKEN_CACHE_TTL_SECONDS", default=300)
+# How long a user's cached tokens stay unusable if the process that changed the user died
+# before its commit was acknowledged; must outlast any transaction that changes a user.
+AUTH_TOKEN_CACHE_HOLD = env.int("AUTH_TOKEN_CACHE_HOLD_SECONDS", default=600)
+CELERY_BEAT_SCHEDULE["purge-expired-tokens"] = {
+    "task": "accounts.tasks.purge_expired_tokens",
+    "schedule": timedelta(hours=1),
+}
+
+# --- CORS (django-cors-headers): browser apps on these origins may call the API. None by
+# default; e.g. https://shop.example.com,https://admin.example.com
+CORS_ALLOWED_ORIGINS: list[str] = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_EXPOSE_HEADERS = [
+    "ETag",
+    "Location",
+    "Retry-After",
+    "Idempotent-Replayed",
+    "X-Request-ID",
+]
+CORS_ALLOW_HEADERS = [
+    "accept",
+    "authorization",
+    "content-type",
+    "if-match",
+    "if-none-match",
+    "idempotency-key",
+    "x-request-id",
+]
 
 IDEMPOTENCY_KEY_TTL = timedelta(seconds=env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=86400))
 # A request still marked in progress after this long is taken to have died with its worker.

@@ -3,11 +3,14 @@ from __future__ import annotations
 import importlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from django.apps import apps as django_apps
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.api.serializers import RegisterSerializer
@@ -78,9 +81,14 @@ def test_weak_password_is_rejected_by_django_validators(api_client: APIClient) -
 
 @pytest.mark.django_db
 def test_token_for_good_credentials(api_client: APIClient, customer: User) -> None:
+    # when
     response = api_client.post(TOKEN, {"username": customer.username, "password": DEFAULT_PASSWORD})
+    # then a 64-character token that expires AUTH_TOKEN_TTL from now
     assert response.status_code == 200
-    assert len(response.json()["token"]) == 40
+    body = response.json()
+    assert len(body["token"]) == 64
+    expiry = datetime.fromisoformat(body["expiry"])
+    assert abs(expiry - (timezone.now() + settings.AUTH_TOKEN_TTL)) < timedelta(minutes=1)
 
 
 @pytest.mark.django_db

@@ -42,7 +42,7 @@ def test_malformed_json_is_invalid_input(api_client: APIClient) -> None:
 def test_missing_credentials_is_not_authenticated(api_client: APIClient) -> None:
     response = api_client.post("/api/v1/auth/logout/")
     assert_problem(response, 401, "not-authenticated")
-    assert response["WWW-Authenticate"].startswith("Token")
+    assert response["WWW-Authenticate"].startswith("Bearer")
 
 
 @pytest.mark.django_db

@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from django.core.wsgi import get_wsgi_application
-from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from orders.domain import saga_id_for
 from orders.models import OrderView
 from payments.models import Payment
 from sagas.domain import ACTIVE_STATUSES
 from sagas.models import SagaInstance
-from tests.conftest import client_for
+from tests.conftest import token_for
 from tests.factories import UserFactory
 from tests.sagas.shop import assert_stock_consistent, reservation_statuses, stock, stocked_product
 from tests.sagas.worker import CeleryWorker
@@ -90,13 +90,15 @@ def test_fifty_concurrent_checkouts_for_ten_units_pay_exactly_ten_orders(
     buyers = []
     for _ in range(BUYERS):
         user = UserFactory()
-        client = client_for(user)
+        token = token_for(user)
+        client = APIClient(raise_request_exception=False)
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
         cart = client.post("/api/v1/carts/").json()["session_id"]
         added = client.post(
             f"/api/v1/carts/{cart}/items/", {"product_id": str(lamp.pk), "quantity": 1}
         )
         assert added.status_code in (200, 201), added.content
-        buyers.append((Token.objects.get(user=user).key, cart))
+        buyers.append((token, cart))
     answers: list[tuple[int, dict[str, Any]]] = []
     lock = threading.Lock()
     start = threading.Barrier(BUYERS)

@@ -8,9 +8,9 @@ from typing import Any
 from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 
 from accounts.models import User
+from accounts.services import token_issue
 
 DEMO_USERS = (
     # username, password, is_staff
@@ -36,10 +36,12 @@ class Command(BaseCommand):
                 if created:
                     user.set_password(password)
                     user.save(update_fields=["password"])
-                token, _ = Token.objects.get_or_create(user=user)
+                # A new token on each run: only its digest is stored, so an old one cannot
+                # be shown again (each stays valid until it expires).
+                token = token_issue(user=user).token
                 role = "staff (admin)" if is_staff else "customer"
                 self.stdout.write(
-                    f"{role:14} username={username} password={password} token={token.key}"
+                    f"{role:14} username={username} password={password} token={token}"
                 )
             self._seed_apps()
 

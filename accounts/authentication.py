@@ -1,0 +1,162 @@
+"""Token authentication: `Authorization: Bearer <token>` (or `Token <token>`, as before).
+
+Tokens are django-rest-knox AuthTokens, found by their SHA-512 digest (the primary key),
+through the Redis token cache first (accounts.token_cache): a hit costs no database query,
+and counts the request against the user's throttle in the same round trip. A miss, or a
+Redis that does not answer, verifies the token in PostgreSQL, which always has the last word:
+nothing is taken from the cache that the database would refuse (see token_cache).
+"""
+
+from __future__ import annotations
+
+import binascii
+import logging
+from typing import Any
+
+import redis
+from django.db import DEFAULT_DB_ALIAS
+from django.utils import timezone
+from knox.crypto import hash_token
+from knox.models import AuthToken
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.request import Request
+
+from . import token_cache
+from .models import User
+from .throttles import COUNTED, UserRateThrottle
+
+logger = logging.getLogger(__name__)
+
+KEYWORDS = (b"bearer", b"token")
+# Knox tokens are 64 characters, the DRF tokens migrated from before 40; anything much
+# longer is not a token and is not worth hashing.
+MAX_TOKEN_LENGTH = 128
+
+_USER_FIELDS = [
+    f.attname
+    for f in User._meta.concrete_fields
+    if f.attname in {"id", "username", "is_staff", "is_superuser", "is_active"}
+]
+_TOKEN_FIELDS = [
+    f.attname
+    for f in AuthToken._meta.concrete_fields
+    if f.attname in {"digest", "user_id", "expiry"}
+]
+
+
+def _invalid(message: str = "Invalid token.") -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed(message)
+
+
+def _user_from(cached: token_cache.CachedToken) -> User:
+    """The user as the cache knows it; any other field is loaded on first use (deferred)."""
+    by_name: dict[str, Any] = {
+        "id": cached.user_id,
+        "username": cached.username,
+        "is_staff": cached.is_staff,
+        "is_superuser": cached.is_superuser,
+        "is_active": True,  # an inactive user is never cached
+    }
+    return User.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, [by_name[name] for name in _USER_FIELDS])
+
+
+def _token_from(cached: token_cache.CachedToken, user: User) -> AuthToken:
+    by_name: dict[str, Any] = {
+        "digest": cached.digest,
+        "user_id": cached.user_id,
+        "expiry": cached.expiry,
+    }
+    token = AuthToken.from_db(
+        DEFAULT_DB_ALIAS, _TOKEN_FIELDS, [by_name[name] for name in _TOKEN_FIELDS]
+    )
+    token.user = user
+    return token
+
+
+def _cached(token: AuthToken) -> token_cache.CachedToken:
+    user = token.user
+    return token_cache.CachedToken(
+        digest=token.digest,
+        user_id=user.pk,
+        username=user.username,
+        is_staff=user.is_staff,
+        is_superuser=user.is_superuser,
+        expiry=token.expiry,
+    )
+
+
+def _user_rate(request: Request) -> token_cache.ThrottleRate | None:
+    """The user throttle of the view being served, to count in the cache's round trip."""
+    view = (getattr(request, "parser_context", None) or {}).get("view")
+    if view is None:
+        return None
+    for throttle in view.get_throttles():
+        if isinstance(throttle, UserRateThrottle):
+            return throttle.user_rate()
+    return None
+
+
+class TokenAuthentication(BaseAuthentication):
+    def authenticate_header(self, request: Request) -> str:
+        return "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[User, AuthToken] | None:
+        auth = get_authorization_header(request).split()
+        if not auth or auth[0].lower() not in KEYWORDS:
+            return None  # another scheme, or none
+        if len(auth) == 1:
+            raise _invalid("Invalid token header. No credentials provided.")
+        if len(auth) > 2:
+            raise _invalid("Invalid token header. Token string should not contain spaces.")
+        try:
+            token = auth[1].decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise _invalid() from exc
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise _invalid()
+        try:
+            digest = hash_token(token)
+        except (TypeError, binascii.Error) as exc:
+            raise _invalid() from exc
+        return self._authenticate_digest(request, digest)
+
+    def _authenticate_digest(self, request: Request, digest: str) -> tuple[User, AuthToken]:
+        user_rate = _user_rate(request)
+        now = timezone.now()
+        try:
+            hit = token_cache.entry_authenticate(digest=digest, user_rate=user_rate)
+        except redis.RedisError as exc:
+            logger.warning("token cache unreachable, verifying in the database: %s", exc)
+            return self._from_database(digest, fill=False)
+        if hit is None or hit.token.expired(now):
+            return self._from_database(digest, fill=True)
+        if hit.verdict is not None and user_rate is not None:
+            setattr(request, COUNTED, {f"{user_rate.key}{hit.token.user_id}": hit.verdict})
+        user = _user_from(hit.token)
+        return user, _token_from(hit.token, user)
+
+    def _from_database(self, digest: str, *, fill: bool) -> tuple[User, AuthToken]:
+        token = self._verified(digest)
+        if not fill:
+            return token.user, token
+        try:
+            # Read before the database read whose result is cached: see token_cache.
+            epoch = token_cache.epoch_read(user_id=token.user_id)
+        except redis.RedisError:
+            return token.user, token
+        token = self._verified(digest)
+        token_cache.entry_fill(token=_cached(token), epoch=epoch, now=timezone.now())
+        return token.user, token
+
+    def _verified(self, digest: str) -> AuthToken:
+        token = AuthToken.objects.select_related("user").filter(digest=digest).first()
+        if token is None:
+            raise _invalid()
+        if token.expiry is not None and token.expiry <= timezone.now():
+            # Expired: no cache entry can outlive it (the expiry is checked on every hit).
+            token.delete()
+            raise _invalid()
+        if not token.user.is_active:
+            raise _invalid("User inactive or deleted.")
+        return token

@@ -1,0 +1,119 @@
+"""The API throttles (accounts.throttles), one Redis script each: a signed-in user's budget
+(THROTTLE_USER_RATE, counted in the token cache's round trip on a hit) and an anonymous
+client address's (THROTTLE_ANON_RATE, behind NUM_PROXIES trusted proxies)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+from pytest_django.fixtures import Settings as SettingsWrapper
+from redis.connection import AbstractConnection
+from rest_framework.test import APIClient
+from rest_framework.throttling import SimpleRateThrottle
+
+from accounts import token_cache
+from accounts.models import User
+from tests.accounts.test_tokens import device, sign_in
+from tests.commerce_project.test_problems import assert_problem
+
+ORDERS = "/api/v1/orders/"
+PRODUCTS = "/api/v1/products/"
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def redis_db() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def rates(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        SimpleRateThrottle,
+        "THROTTLE_RATES",
+        {"anon": "3/minute", "user": "3/minute", "login_address": None, "login_username": None},
+    )
+
+
+def test_a_user_is_throttled_across_devices(customer: User, rates: None) -> None:
+    # given two devices (tokens are issued without using the API's budget)
+    phone, laptop = device(sign_in(customer)), device(sign_in(customer))
+    # when they make four requests together
+    codes = [c.get(ORDERS).status_code for c in (phone, laptop, phone)]
+    response = laptop.get(ORDERS)
+    # then the fourth is over the user's budget of three
+    assert codes == [200, 200, 200]
+    assert_problem(response, 429, "throttled")
+    assert 0 < int(response["Retry-After"]) <= 60
+
+
+def test_one_users_budget_is_not_anothers(
+    customer: User, other_customer: User, rates: None
+) -> None:
+    mine = device(sign_in(customer))
+    for _ in range(3):
+        mine.get(ORDERS)
+    assert_problem(mine.get(ORDERS), 429, "throttled")
+    assert device(sign_in(other_customer)).get(ORDERS).status_code == 200
+
+
+def test_anonymous_callers_are_throttled_by_address(rates: None) -> None:
+    # when one address makes four anonymous requests
+    client = APIClient(raise_request_exception=False)
+    codes = [client.get(PRODUCTS).status_code for _ in range(3)]
+    response = client.get(PRODUCTS, REMOTE_ADDR="127.0.0.1")
+    # then
+    assert codes == [200, 200, 200]
+    assert_problem(response, 429, "throttled")
+    # and another address has its own budget
+    assert client.get(PRODUCTS, REMOTE_ADDR="198.51.100.9").status_code == 200
+
+
+def test_a_forwarded_address_counts_only_behind_trusted_proxies(
+    rates: None, settings: SettingsWrapper
+) -> None:
+    client = APIClient(raise_request_exception=False)
+    # by default the header is the caller's own and ignored: one budget for all
+    for n in range(3):
+        client.get(PRODUCTS, HTTP_X_FORWARDED_FOR=f"203.0.113.{n}")
+    assert_problem(client.get(PRODUCTS, HTTP_X_FORWARDED_FOR="203.0.113.99"), 429, "throttled")
+    # behind one trusted proxy, the address it saw is the client
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    assert client.get(PRODUCTS, HTTP_X_FORWARDED_FOR="203.0.113.99").status_code == 200
+
+
+def test_throttling_fails_open_when_redis_is_down(
+    customer: User, rates: None, settings: SettingsWrapper
+) -> None:
+    client = device(sign_in(customer))
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    assert [client.get(ORDERS).status_code for _ in range(5)] == [200] * 5
+
+
+def test_an_anonymous_request_counts_both_its_throttles_in_one_round_trip(
+    monkeypatch: pytest.MonkeyPatch, redis_db: redis.Redis
+) -> None:
+    # given every packet any Redis connection sends, recorded
+    sent: list[bytes] = []
+    send = AbstractConnection.send_packed_command
+
+    def recording_send(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
+        sent.append(b"".join(command) if isinstance(command, list) else command)
+        send(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", recording_send)
+    throttle_script = hashlib.sha1(token_cache.THROTTLE_SCRIPT.encode()).hexdigest().encode()
+    # when
+    assert APIClient().get(PRODUCTS).status_code == 200
+    # then one packet ran the throttle script, and it counted both budgets of the address
+    assert len([packet for packet in sent if throttle_script in packet]) == 1
+    assert redis_db.zcard("throttle_anon_127.0.0.1") == 1
+    assert redis_db.zcard("throttle_user_127.0.0.1") == 1
