@@ -3,8 +3,6 @@ not staff (no admin), have no password, and hold `eventstore.view_feed` only."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib.auth.models import Permission
 from django.db import transaction
 
@@ -33,14 +31,4 @@ def integration_client_create(*, name: str) -> tuple[User, str]:
                 content_type__app_label=VIEW_FEED_APP_LABEL, codename=VIEW_FEED_CODENAME
             )
         )
-        return user, token_string(token_issue(user=user))
-
-
-def token_string(issued: Any) -> str:
-    """The secret of what `accounts.services.token_issue` returned: a DRF `Token` (its
-    `key`), or a plain string (a hashed-token scheme such as knox hands it out only once)."""
-    if isinstance(issued, str):
-        return issued
-    if isinstance(issued, tuple):  # knox's AuthToken.objects.create: (instance, token)
-        return str(issued[1])
-    return str(issued.key)
+        return user, token_issue(user=user).token
