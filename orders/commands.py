@@ -151,6 +151,13 @@ class RecordPaymentRefunded(OrderCommand):
     amount: Decimal
 
 
+@dataclass(frozen=True, kw_only=True)
+class AddOrderNote(OrderCommand):
+    # Staff only (orders.add_order_note); `author_name` is how the note names its author.
+    author_name: str
+    text: str
+
+
 def _load(command: OrderCommand, transition: str | Callable[[Order], str]) -> Order:
     """The order, once `command.actor` may run `transition` on it as loaded (a callable
     picks the transition from the loaded order) and the caller's expected version matches."""
@@ -292,4 +299,13 @@ def order_payment_refunded_record(command: RecordPaymentRefunded) -> Order:
     if order.payment_status == PaymentStatus.REFUNDED:
         return order
     order.record_refund(payment_id=command.payment_id, amount=command.amount, at=timezone.now())
+    return _save(order)
+
+
+@handles(AddOrderNote)
+def order_note_add(command: AddOrderNote) -> Order:
+    order = _load(command, "add_note")
+    order.add_note(
+        author=command.actor, author_name=command.author_name, text=command.text, at=timezone.now()
+    )
     return _save(order)

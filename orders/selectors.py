@@ -14,10 +14,24 @@ from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import QuerySet
 
 from eventstore.exceptions import AggregateNotFound
-from eventstore.store import RecordedEvent, load, stream_version
+from eventstore.store import (
+    RecordedEvent,
+    count_without,
+    load,
+    load_page_without,
+    stream_version,
+)
 
-from .commands import orders
-from .domain import Order
+from .commands import actor_for_user, orders
+from .domain import (
+    INTERNAL_EVENT_TYPES,
+    Order,
+    OrderCreated,
+    OrderNoteAdded,
+    authorize,
+    may,
+    replay,
+)
 from .exceptions import OrderNotFound, OrderNotYetCreated, OrderVersionOutOfRange
 from .models import CustomerOrderStats, OrderView
 from .projections import order_view_row
@@ -90,10 +104,73 @@ class EventStream(Sequence[RecordedEvent]):
         return load(self.aggregate_id, from_version=position + 1, to_version=position + 1)[0]
 
 
-def order_events(*, user: Any, order_id: UUID) -> EventStream:
-    """The order's event stream in version order, loaded page by page."""
+class VisibleEventStream(Sequence[RecordedEvent]):
+    """One stream's events without the internal ones (notes), for readers who may not see
+    them: versions then have gaps, so a page is an OFFSET/LIMIT over the remaining events."""
+
+    def __init__(self, aggregate_id: UUID) -> None:
+        self.aggregate_id = aggregate_id
+        self._length = count_without(aggregate_id, exclude_types=INTERNAL_EVENT_TYPES)
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> RecordedEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[RecordedEvent]: ...
+
+    def __getitem__(self, index: int | slice) -> RecordedEvent | list[RecordedEvent]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._length)
+            if start >= stop:
+                return []
+            events = load_page_without(
+                self.aggregate_id,
+                exclude_types=INTERNAL_EVENT_TYPES,
+                offset=start,
+                limit=stop - start,
+            )
+            return events[::step]
+        position = index + self._length if index < 0 else index
+        if not 0 <= position < self._length:
+            raise IndexError(index)
+        return load_page_without(
+            self.aggregate_id, exclude_types=INTERNAL_EVENT_TYPES, offset=position, limit=1
+        )[0]
+
+
+def may_read_notes(*, user: Any, customer_id: UUID | None) -> bool:
+    """Whether `user` may read the internal notes of the order of `customer_id`: staff
+    holding orders.add_order_note, on someone else's order (on their own order staff are
+    its customer, and a customer never sees a note)."""
+    return _is_staff(user) and may(actor_for_user(user), "add_note", customer_id=customer_id)
+
+
+def _customer_of_stream(order_id: UUID) -> UUID | None:
+    first = load(order_id, to_version=1)
+    created = first[0].event if first else None
+    return created.customer_id if isinstance(created, OrderCreated) else None
+
+
+def order_events(*, user: Any, order_id: UUID) -> Sequence[RecordedEvent]:
+    """The order's event stream in version order, loaded page by page; without its internal
+    notes unless `user` may read them (decided on the stream's own OrderCreated)."""
     order_view_get(user=user, order_id=order_id)
-    return EventStream(order_id, stream_version(order_id))
+    if _is_staff(user) and may_read_notes(user=user, customer_id=_customer_of_stream(order_id)):
+        return EventStream(order_id, stream_version(order_id))
+    return VisibleEventStream(order_id)
+
+
+def order_notes(*, user: Any, order_id: UUID) -> list[RecordedEvent]:
+    """The order's internal notes, oldest first, for staff who may write them (decided on
+    the order as loaded from its stream; ActionForbidden otherwise)."""
+    order_view_get(user=user, order_id=order_id)
+    events = load(order_id)
+    order = replay(order_id, [e.event for e in events])
+    authorize(actor_for_user(user), "add_note", customer_id=order.customer_id)
+    return [e for e in events if isinstance(e.event, OrderNoteAdded)]
 
 
 def order_as_of(
