@@ -5,13 +5,16 @@ staff see all; someone else's order does not exist (404)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, overload
 from uuid import UUID
 
+from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
 
 from eventstore.exceptions import AggregateNotFound
 from eventstore.store import (
@@ -33,7 +36,7 @@ from .domain import (
     replay,
 )
 from .exceptions import OrderNotFound, OrderNotYetCreated, OrderVersionOutOfRange
-from .models import CustomerOrderStats, OrderView
+from .models import SHORT_REF, SHORT_REF_LENGTH, CustomerOrderStats, OrderView
 from .projections import order_view_row
 
 
@@ -44,6 +47,37 @@ def _is_staff(user: Any) -> bool:
 def order_views_visible_to(user: Any) -> QuerySet[OrderView]:
     views = OrderView.objects.all()
     return views if _is_staff(user) else views.filter(customer_id=user.pk)
+
+
+_SHORT_REF = re.compile(rf"^[0-9a-f]{{{SHORT_REF_LENGTH}}}$")
+
+
+def order_views_search(views: QuerySet[OrderView], term: str) -> QuerySet[OrderView]:
+    """The orders a back-office search term names, ignoring case: a full order id, the
+    short reference of the e-mails (the id's first 8 hex characters), a customer's e-mail
+    or an SKU on one of the lines. Each kind is answered by an index (order_views_short_ref,
+    users_email_lower then order_views_customer_created, order_views_skus), never a scan."""
+    text = term.strip()
+    if not text:
+        return views
+    try:
+        return views.filter(order_id=UUID(text))
+    except ValueError:
+        pass
+    folded = text.lower()
+    matches = Q(skus__contains=[folded])
+    if _SHORT_REF.match(folded):
+        matches |= Q(short_ref=folded)
+    if "@" in folded:
+        # Resolved first: an id list ORed with the other kinds stays an index condition.
+        customers = list(
+            get_user_model()
+            .objects.alias(email_folded=Lower("email"))
+            .filter(email_folded=folded)
+            .values_list("pk", flat=True)
+        )
+        matches |= Q(customer_id__in=customers)
+    return views.alias(short_ref=SHORT_REF).filter(matches)
 
 
 # The detail is the hottest read: one indexed row, fetched without the ORM's query
