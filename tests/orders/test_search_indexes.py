@@ -4,8 +4,6 @@ orders of 10,000 customers, each search kind EXPLAINed as the admin's page query
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -45,10 +43,9 @@ ANALYZE order_views;
 
 
 @pytest.fixture
-def large_read_model(db: None) -> Iterator[None]:
+def large_read_model(db: None) -> None:
     with connection.cursor() as cursor:
         cursor.execute(FILL)
-    yield
 
 
 def _order_id(n: int) -> str:
