@@ -84,13 +84,17 @@ class SagaInstanceAdmin(admin.ModelAdmin):
     search_fields = ("=saga_id", "correlation_id", "=owner_id")
     date_hierarchy = "created_at"
     actions = ["retry", "compensate", "mark_resolved"]
-    readonly_fields = ("order_link", "payment_links", "step_timeline")
-
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [*(f.name for f in SagaInstance._meta.fields), *self.readonly_fields]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return self.get_fields(request, obj)
+    fieldsets = (
+        (None, {"fields": tuple(f.name for f in SagaInstance._meta.fields)}),
+        ("Order and payment", {"fields": ("order_link", "payment_links")}),
+        ("Timeline", {"fields": ("step_timeline",)}),
+    )
+    readonly_fields = (
+        *(f.name for f in SagaInstance._meta.fields),
+        "order_link",
+        "payment_links",
+        "step_timeline",
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
