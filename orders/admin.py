@@ -41,7 +41,7 @@ from .commands import (
     actor_for_user,
 )
 from .domain import RULES, Actor, may
-from .models import CustomerOrderStats, OrderView
+from .models import SHORT_REF_LENGTH, CustomerOrderStats, OrderView
 from .projections import order_from_row
 from .selectors import order_views_search
 
@@ -129,6 +129,7 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
 
     list_display = (
         "order_id",
+        "short_reference",
         "customer_email",
         "status",
         "payment_status",
@@ -154,6 +155,7 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
             {
                 "fields": (
                     "order_id",
+                    "short_reference",
                     "customer_email",
                     "status",
                     "version",
@@ -182,6 +184,7 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
     )
     readonly_fields = (
         "order_id",
+        "short_reference",
         "customer_email",
         "status",
         "version",
@@ -211,6 +214,11 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
     def customer_email(self, view: OrderView) -> str:
         return view.customer.email or str(view.customer_id)
 
+    @admin.display(description="reference")
+    def short_reference(self, view: OrderView) -> str:
+        """As the customer's e-mails show the order (and the search finds it)."""
+        return str(view.order_id)[:SHORT_REF_LENGTH]
+
     @admin.display(description="total")
     def total(self, view: OrderView) -> str:
         return f"{view.total_amount} {view.currency}"
@@ -233,10 +241,12 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="saga")
     def saga_link(self, view: OrderView) -> SafeString:
+        # By URL name: the sagas app registers the page, orders does not import it.
         return format_html(
-            '<a href="{}">{}</a>',
-            reverse("saga-detail", kwargs={"saga_id": view.saga_id}),
+            '<a href="{}" id="order-saga-link">{}</a> (<a href="{}">API</a>)',
+            reverse("admin:sagas_sagainstance_change", args=[view.saga_id]),
             view.saga_id,
+            reverse("saga-detail", kwargs={"saga_id": view.saga_id}),
         )
 
     @admin.display(description="shipping address")

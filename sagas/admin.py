@@ -84,10 +84,11 @@ class SagaInstanceAdmin(admin.ModelAdmin):
     search_fields = ("=saga_id", "correlation_id", "=owner_id")
     date_hierarchy = "created_at"
     actions = ["retry", "compensate", "mark_resolved"]
+    # What staff come for first: where the saga stands, then every field.
     fieldsets = (
-        (None, {"fields": tuple(f.name for f in SagaInstance._meta.fields)}),
         ("Order and payment", {"fields": ("order_link", "payment_links")}),
         ("Timeline", {"fields": ("step_timeline",)}),
+        ("Saga", {"fields": tuple(f.name for f in SagaInstance._meta.fields)}),
     )
     readonly_fields = (
         *(f.name for f in SagaInstance._meta.fields),

@@ -74,7 +74,7 @@ def timeline_html(origin: datetime, attempts: Sequence[SagaStepLog]) -> SafeStri
         "",
         '<tr class="saga-attempt outcome-{}"><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td>'
         '<td style="text-align:right">{}</td><td style="text-align:right">{}</td>'
-        '<td style="width:40%;min-width:240px"><div style="position:relative;height:14px;'
+        '<td style="width:30%;min-width:160px"><div style="position:relative;height:14px;'
         'background:#f0f0f0"><div class="saga-bar" title="{} ms after the start, {}" '
         'style="position:absolute;top:0;bottom:0;left:{}%;width:{}%;background:{}"></div>'
         "</div></td><td>{}</td><td>{}</td><td>{}</td></tr>",
