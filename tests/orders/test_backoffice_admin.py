@@ -237,3 +237,15 @@ def test_times_show_seconds_and_the_time_zone(
     expected = created.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
     assert expected in agent_client.get(page(order.id)).content.decode()
     assert expected in agent_client.get(CHANGELIST).content.decode()
+
+
+def test_resending_to_a_customer_without_an_address_is_a_message(
+    agent_client: Client, widget: Product
+) -> None:
+    nameless = UserFactory(email="")
+    order = make_order(nameless, lines=[(widget, 1)], to="PAID")
+    mail.outbox.clear()
+    response = agent_client.post(f"{CHANGELIST}{order.id}/action/resend_confirmation/", follow=True)
+    assert response.status_code == 200
+    assert "has no e-mail address" in response.content.decode()
+    assert mail.outbox == []
