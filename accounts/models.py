@@ -24,6 +24,8 @@ class User(AbstractUser):
         db_table = "users"
         verbose_name = "user"
         verbose_name_plural = "users"
+        # The back office finds a customer's orders by e-mail, ignoring case.
+        indexes = [models.Index(Lower("email"), name="users_email_lower")]
         constraints = [
             # Registration checks case-insensitively; this makes a race of "Bob" and "bob"
             # end in one user too (the loser's IntegrityError is answered 400).

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.formats import date_format
+
+
+def admin_datetime(value: datetime | None) -> str:
+    """A moment as every admin page shows it: local time with seconds and the time zone
+    (the DATETIME_FORMAT of commerce_project.formats), "-" for none."""
+    if value is None:
+        return "-"
+    return date_format(timezone.localtime(value), "DATETIME_FORMAT")
 
 
 def permission_check(permission: str) -> Callable[[admin.ModelAdmin, HttpRequest], bool]:

@@ -289,6 +289,33 @@ def load_ranges(
     return [_recorded(row) for row in fetch_prepared(sql, params)]
 
 
+def load_page_without(
+    aggregate_id: UUID, *, exclude_types: Collection[str], offset: int, limit: int
+) -> list[RecordedEvent]:
+    """A page of one stream in version order, leaving out events of `exclude_types` (what
+    a reader may not see): `offset` and `limit` count the events that remain."""
+    sql = (
+        f"SELECT {SELECT_COLUMNS} FROM events WHERE aggregate_id = %s "
+        "AND NOT event_type = ANY(%s::text[]) ORDER BY version OFFSET %s LIMIT %s"
+    )
+    return [
+        _recorded(row)
+        for row in fetch_prepared(sql, [aggregate_id, sorted(exclude_types), offset, limit])
+    ]
+
+
+def count_without(aggregate_id: UUID, *, exclude_types: Collection[str]) -> int:
+    """How many events of one stream are not of `exclude_types`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM events WHERE aggregate_id = %s "
+            "AND NOT event_type = ANY(%s::text[])",
+            [aggregate_id, sorted(exclude_types)],
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
 def stream_version(aggregate_id: UUID) -> int:
     """The version of the stream's last event, 0 when it has none."""
     with connection.cursor() as cursor:

@@ -11,7 +11,6 @@ the handler decides again against the order it loads, with the staff member as t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +18,7 @@ from uuid import UUID
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -30,10 +28,11 @@ from django.utils.safestring import SafeString
 from commerce_project.admin import ReadOnlyModelAdmin
 from commerce_project.errors import ApplicationError
 from eventstore.commands import dispatch
-from eventstore.events import redacted_event_data, serialize_event
-from eventstore.store import load
 
+from .admin_actions import order_page_action_get, order_page_actions_for
+from .admin_notes import NoteForm, may_add_notes, note_add_view
 from .admin_refunds import partial_refund_button, partial_refund_urls
+from .admin_timeline import order_version_view, timeline_html, version_url
 from .commands import (
     CancelOrder,
     DeliverOrder,
@@ -43,8 +42,9 @@ from .commands import (
     actor_for_user,
 )
 from .domain import RULES, Actor, may
-from .models import CustomerOrderStats, OrderView
+from .models import SHORT_REF_LENGTH, CustomerOrderStats, OrderView
 from .projections import order_from_row
+from .selectors import order_views_search
 
 _REASON_HELP = "Lower snake case, e.g. damaged or out_of_stock."
 
@@ -108,11 +108,6 @@ ADMIN_TRANSITIONS: dict[str, AdminTransition] = {
 }
 
 
-def _pretty_json(data: Any) -> str:
-    """Event data as staff read it: indented JSON with keys sorted (escaped by the caller)."""
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, cls=DjangoJSONEncoder)
-
-
 def transitions_for(view: OrderView, user: Any) -> list[str]:
     """Admin transitions open from the order's status that this user may run: the order's
     own rules (`authorize`, the one the command handler applies), with the user as actor."""
@@ -135,6 +130,7 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
 
     list_display = (
         "order_id",
+        "short_reference",
         "customer_email",
         "status",
         "payment_status",
@@ -145,7 +141,10 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
     list_filter = ("status", "payment_status", "currency", "created_at")
     date_hierarchy = "created_at"
     search_fields = ("customer__email",)
-    search_help_text = "An order id, a customer email or a SKU."
+    search_help_text = (
+        "An order id, its 8-character reference (as in e-mails), a customer's e-mail or an "
+        "SKU; case does not matter."
+    )
     ordering = ("-created_at",)
     list_select_related = ("customer",)
     list_per_page = 50
@@ -157,6 +156,7 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
             {
                 "fields": (
                     "order_id",
+                    "short_reference",
                     "customer_email",
                     "status",
                     "version",
@@ -185,6 +185,7 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
     )
     readonly_fields = (
         "order_id",
+        "short_reference",
         "customer_email",
         "status",
         "version",
@@ -206,21 +207,18 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[OrderView], search_term: str
     ) -> tuple[QuerySet[OrderView], bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        try:
-            order_id = UUID(term)
-        except ValueError:
-            matches = Q(customer__email__iexact=term) | Q(items__contains=[{"sku": term}])
-            return queryset.filter(matches), False
-        return queryset.filter(order_id=order_id), False
+        return order_views_search(queryset, search_term), False
 
     # --- columns and fields
 
     @admin.display(description="customer", ordering="customer__email")
     def customer_email(self, view: OrderView) -> str:
         return view.customer.email or str(view.customer_id)
+
+    @admin.display(description="reference")
+    def short_reference(self, view: OrderView) -> str:
+        """As the customer's e-mails show the order (and the search finds it)."""
+        return str(view.order_id)[:SHORT_REF_LENGTH]
 
     @admin.display(description="total")
     def total(self, view: OrderView) -> str:
@@ -244,10 +242,12 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="saga")
     def saga_link(self, view: OrderView) -> SafeString:
+        # By URL name: the sagas app registers the page, orders does not import it.
         return format_html(
-            '<a href="{}">{}</a>',
-            reverse("saga-detail", kwargs={"saga_id": view.saga_id}),
+            '<a href="{}" id="order-saga-link">{}</a> (<a href="{}">API</a>)',
+            reverse("admin:sagas_sagainstance_change", args=[view.saga_id]),
             view.saga_id,
+            reverse("saga-detail", kwargs={"saga_id": view.saga_id}),
         )
 
     @admin.display(description="shipping address")
@@ -258,30 +258,11 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
         parts = [a["name"], a["line1"], a.get("line2", ""), a["postal_code"], a["city"]]
         return ", ".join(p for p in [*parts, a["country"]] if p)
 
-    @admin.display(description="events")
+    @admin.display(description="events (each version links to the order as it was then)")
     def event_timeline(self, view: OrderView) -> SafeString:
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-            '<td><pre style="margin:0">{}</pre></td></tr>',
-            (
-                (
-                    e.version,
-                    e.created_at.isoformat(timespec="seconds"),
-                    e.event_type,
-                    e.metadata.get("actor", ""),
-                    _pretty_json(redacted_event_data(e.event_type, serialize_event(e.event))),
-                )
-                for e in load(view.order_id)
-            ),
-        )
-        return format_html(
-            "<table><thead><tr><th>Version</th><th>At</th><th>Event</th><th>Actor</th>"
-            "<th>Data</th></tr></thead><tbody>{}</tbody></table>",
-            rows,
-        )
+        return timeline_html(view.order_id)
 
-    # --- transition buttons
+    # --- pages of their own: transitions, time travel, notes, other apps' actions
 
     def get_urls(self) -> list[URLPattern]:
         own = [
@@ -289,9 +270,81 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
                 "<uuid:order_id>/transition/<str:name>/",
                 self.admin_site.admin_view(self.transition_view),
                 name="orders_orderview_transition",
-            )
+            ),
+            path(
+                "<uuid:order_id>/version/<int:version>/",
+                self.admin_site.admin_view(self.version_view),
+                name="orders_orderview_version",
+            ),
+            path(
+                "<uuid:order_id>/notes/add/",
+                self.admin_site.admin_view(self.note_add_view),
+                name="orders_orderview_note_add",
+            ),
+            path(
+                "<uuid:order_id>/action/<str:name>/",
+                self.admin_site.admin_view(self.page_action_view),
+                name="orders_orderview_action",
+            ),
         ]
         return own + partial_refund_urls(self) + super().get_urls()
+
+    def version_view(self, request: HttpRequest, order_id: UUID, version: int) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise Http404("No such order.")
+        try:
+            return order_version_view(self, request, order_id, version)
+        except ApplicationError as exc:  # no such order, or no such version of it
+            self.message_user(request, exc.detail, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:orders_orderview_changelist"))
+
+    def note_add_view(self, request: HttpRequest, order_id: UUID) -> HttpResponse:
+        return note_add_view(self, request, order_id)
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """ "History" is the order's own: its current version, with the timeline to travel
+        back through (the read model has no change log of its own)."""
+        view = self.get_object(request, object_id)
+        if view is None or not self.has_view_permission(request, view):
+            raise Http404("No such order.")
+        return HttpResponseRedirect(version_url(view.order_id, view.version))
+
+    def page_action_view(self, request: HttpRequest, order_id: UUID, name: str) -> HttpResponse:
+        view = OrderView.objects.filter(pk=order_id).first()
+        action = order_page_action_get(name)
+        if view is None or action is None or not self.has_view_permission(request):
+            raise Http404("No such order action.")
+        change_url = reverse("admin:orders_orderview_change", args=[order_id])
+        if action not in order_page_actions_for(view, request.user):
+            self.message_user(
+                request,
+                f"{action.label} is not available for this order or you lack its "
+                f"permission ({action.permission}).",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(change_url)
+        if request.method == "POST":
+            try:
+                done = action.run(view, request.user)
+            except ApplicationError as exc:
+                self.message_user(request, f"{action.label} failed: {exc.detail}", messages.ERROR)
+            else:
+                self.message_user(request, done, messages.SUCCESS)
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{action.label}: order {view.order_id}",
+            "order": view,
+            "form": NoArgumentsForm(),
+            "version": view.version,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/orders/orderview/transition_form.html", context)
+
+    # --- transition buttons
 
     def change_view(
         self,
@@ -312,10 +365,28 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
                         ),
                     }
                 )
+            for action in order_page_actions_for(view, request.user):
+                buttons.append(
+                    {
+                        "label": action.label,
+                        "url": reverse(
+                            "admin:orders_orderview_action", args=[view.order_id, action.name]
+                        ),
+                    }
+                )
             refund_part = partial_refund_button(view, request.user)
             if refund_part is not None:
                 buttons.append(refund_part)
-        context = {**(extra_context or {}), "transition_buttons": buttons}
+        context = {
+            **(extra_context or {}),
+            "transition_buttons": buttons,
+            "note_form": NoteForm() if view is not None and may_add_notes(request.user) else None,
+            "note_url": (
+                reverse("admin:orders_orderview_note_add", args=[view.order_id])
+                if view is not None
+                else ""
+            ),
+        }
         return super().change_view(request, object_id, form_url, context)
 
     def transition_view(self, request: HttpRequest, order_id: UUID, name: str) -> HttpResponse:

@@ -179,6 +179,13 @@ class RecordPaymentRefunded(OrderCommand):
     amount: Decimal
 
 
+@dataclass(frozen=True, kw_only=True)
+class AddOrderNote(OrderCommand):
+    # Staff only (orders.add_order_note); `author_name` is how the note names its author.
+    author_name: str
+    text: str
+
+
 def _load(command: OrderCommand, transition: str | Callable[[Order], str]) -> Order:
     """The order, once `command.actor` may run `transition` on it as loaded (a callable
     picks the transition from the loaded order) and the caller's expected version matches."""
@@ -379,4 +386,13 @@ def order_partial_refund_fail(command: FailPartialRefund) -> Order:
     if refund is not None and refund.status == RefundStatus.FAILED:
         return order
     order.fail_part_refund(refund_id=command.refund_id, reason=command.reason, at=timezone.now())
+    return _save(order)
+
+
+@handles(AddOrderNote)
+def order_note_add(command: AddOrderNote) -> Order:
+    order = _load(command, "add_note")
+    order.add_note(
+        author=command.actor, author_name=command.author_name, text=command.text, at=timezone.now()
+    )
     return _save(order)

@@ -33,6 +33,7 @@ from .exceptions import (
     ActionForbidden,
     CurrencyMismatch,
     IllegalTransition,
+    InvalidNote,
     InvalidQuantity,
     OrderLineNotFound,
     OrderTotalTooLarge,
@@ -333,6 +334,21 @@ class OrderRefundFailed(DomainEvent):
     occurred_at: datetime
 
 
+@dataclass(frozen=True)
+class OrderNoteAdded(DomainEvent):
+    """An internal note by staff (`author` as event metadata names actors, `author_name`
+    as they were called then). Staff only: every customer read surface leaves it out (see
+    INTERNAL_EVENT_TYPES), and it changes nothing a customer sees."""
+
+    author: str
+    author_name: str
+    text: str
+    occurred_at: datetime
+
+
+# Events that exist for staff only: never shown to a customer (events API, feeds).
+INTERNAL_EVENT_TYPES: frozenset[str] = frozenset({"OrderNoteAdded"})
+
 ORDER_EVENT_TYPES: frozenset[str] = frozenset(
     cls.event_type
     for cls in (
@@ -352,6 +368,7 @@ ORDER_EVENT_TYPES: frozenset[str] = frozenset(
         OrderRefundRequested,
         OrderRefundCompleted,
         OrderRefundFailed,
+        OrderNoteAdded,
     )
 )
 
@@ -566,7 +583,18 @@ TRANSITIONS: tuple[TransitionRule, ...] = (
     ),
 )
 
-RULES: dict[str, TransitionRule] = {rule.method: rule for rule in TRANSITIONS}
+# Not a transition (no FSM edge, not in allowed_transitions): a note leaves the status as it
+# is, in every status. Only `authorize` reads it, like the rules above.
+ADD_NOTE = TransitionRule(
+    "add_note",
+    ORDER_STATUSES,
+    None,
+    ("OrderNoteAdded",),
+    by=frozenset({ActorKind.STAFF}),
+    permission="orders.add_order_note",
+)
+
+RULES: dict[str, TransitionRule] = {rule.method: rule for rule in (*TRANSITIONS, ADD_NOTE)}
 
 # The status each event leaves the order in, derived from the table.
 STATUS_AFTER: dict[str, OrderStatus] = {
@@ -663,6 +691,8 @@ def _check_quantity(quantity: int) -> None:
         raise InvalidQuantity(quantity, MIN_QUANTITY, MAX_QUANTITY)
 
 
+NOTE_MAX_LENGTH = 2000
+
 # What the read model's numeric(14,2) total (and any sane payment) can hold.
 MAX_ORDER_TOTAL = Decimal("999999999999.99")
 
@@ -712,6 +742,8 @@ class Order(Aggregate, models.Model):
             ("deliver_order", "Can mark orders delivered"),
             ("cancel_order", "Can cancel orders"),
             ("refund_order", "Can refund orders (and cancel paid ones)"),
+            ("add_order_note", "Can add internal notes to orders"),
+            ("resend_order_email", "Can resend an order's e-mails to its customer"),
         ]
 
     def __str__(self) -> str:
@@ -1003,6 +1035,24 @@ class Order(Aggregate, models.Model):
         self._check_amount(amount)
         self.record(OrderPaymentRefunded(payment_id=payment_id, amount=amount, occurred_at=at))
 
+    def add_note(self, *, author: Actor, author_name: str, text: str, at: datetime) -> None:
+        """Record an internal note. Not a lifecycle transition: any stored order takes one."""
+        if self.status == OrderStatus.NEW:
+            raise IllegalTransition(
+                transition=ADD_NOTE.method,
+                current_status=OrderStatus.NEW.value,
+                allowed_transitions=[],
+                unmet_conditions=[],
+            )
+        cleaned = text.strip()
+        if not cleaned or len(cleaned) > NOTE_MAX_LENGTH:
+            raise InvalidNote(NOTE_MAX_LENGTH)
+        self.record(
+            OrderNoteAdded(
+                author=str(author), author_name=author_name, text=cleaned, occurred_at=at
+            )
+        )
+
     # --- rules shared by commands
 
     def _line(self, product_id: UUID) -> OrderLine:
@@ -1061,6 +1111,10 @@ class Order(Aggregate, models.Model):
         if after is not None:
             self.status = after.value
         at: datetime = event.occurred_at  # type: ignore[attr-defined]
+        if event.event_type in INTERNAL_EVENT_TYPES:
+            # Nothing a customer sees changes, not even updated_at (it would tell them when
+            # staff wrote about their order). The stream version still moves on.
+            return
         self.updated_at = at
         match event:
             case OrderCreated():

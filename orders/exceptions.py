@@ -95,6 +95,12 @@ class ProductUnavailable(ProductRefused):
         super().__init__(product_id, f"Product {product_id} does not exist or is not for sale.")
 
 
+class InvalidNote(InvalidInput):
+    def __init__(self, max_length: int) -> None:
+        message = f"A note needs some text, at most {max_length} characters."
+        super().__init__(message, errors={"text": [message]})
+
+
 class PaymentAmountMismatch(InvalidInput):
     def __init__(self, amount: Decimal, total: Decimal, currency: str) -> None:
         message = f"Payment amount {amount} does not match the order total {total} {currency}."

@@ -9,11 +9,18 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+from django.db.models.functions import Cast, Left
 
 from .domain import ORDER_STATUSES, Order, PaymentStatus
 
 __all__ = ["CustomerOrderStats", "Order", "OrderTally", "OrderView"]
+
+
+# The reference customers read in their e-mails: the first 8 characters of the order id.
+SHORT_REF_LENGTH = 8
+SHORT_REF = Left(Cast("order_id", models.TextField()), SHORT_REF_LENGTH)
 
 
 class OrderView(models.Model):
@@ -36,6 +43,9 @@ class OrderView(models.Model):
     total_amount = models.DecimalField(max_digits=14, decimal_places=2)
     item_count = models.PositiveIntegerField(default=0)
     items = models.JSONField(default=list)
+    # The lines' SKUs in lower case, for the back office's case-insensitive SKU search
+    # (a GIN index answers `skus @> '["sku"]'`); written by the projection like the rest.
+    skus = models.JSONField(default=list)
     shipping_address = models.JSONField(null=True, blank=True)
     version = models.PositiveIntegerField()
     saga_id = models.UUIDField()
@@ -69,6 +79,10 @@ class OrderView(models.Model):
             models.Index(fields=["customer", "-created_at"], name="order_views_customer_created"),
             models.Index(fields=["status", "-created_at"], name="order_views_status_created"),
             models.Index(fields=["-created_at", "order_id"], name="order_views_created"),
+            # Back-office search: the short reference (the id's first 8 hex characters, as
+            # e-mails show it; see SHORT_REF) and an SKU among the lines.
+            models.Index(SHORT_REF, name="order_views_short_ref"),
+            GinIndex(fields=["skus"], opclasses=["jsonb_path_ops"], name="order_views_skus"),
         ]
 
     def __str__(self) -> str:

@@ -105,6 +105,7 @@ def order_view_row(order: Order) -> Row:
         "total_amount": order.total_amount,
         "item_count": order.item_count,
         "items": [_line_json(line) for line in order.lines.values()],
+        "skus": sorted({line.sku.lower() for line in order.lines.values()}),
         "shipping_address": None
         if address is None
         else {

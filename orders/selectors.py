@@ -5,21 +5,38 @@ staff see all; someone else's order does not exist (404)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, overload
 from uuid import UUID
 
+from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
 
 from eventstore.exceptions import AggregateNotFound
-from eventstore.store import RecordedEvent, load, stream_version
+from eventstore.store import (
+    RecordedEvent,
+    count_without,
+    load,
+    load_page_without,
+    stream_version,
+)
 
-from .commands import orders
-from .domain import Order
+from .commands import actor_for_user, orders
+from .domain import (
+    INTERNAL_EVENT_TYPES,
+    Order,
+    OrderCreated,
+    OrderNoteAdded,
+    authorize,
+    may,
+    replay,
+)
 from .exceptions import OrderNotFound, OrderNotYetCreated, OrderVersionOutOfRange
-from .models import CustomerOrderStats, OrderView
+from .models import SHORT_REF, SHORT_REF_LENGTH, CustomerOrderStats, OrderView
 from .projections import order_view_row
 
 
@@ -30,6 +47,37 @@ def _is_staff(user: Any) -> bool:
 def order_views_visible_to(user: Any) -> QuerySet[OrderView]:
     views = OrderView.objects.all()
     return views if _is_staff(user) else views.filter(customer_id=user.pk)
+
+
+_SHORT_REF = re.compile(rf"^[0-9a-f]{{{SHORT_REF_LENGTH}}}$")
+
+
+def order_views_search(views: QuerySet[OrderView], term: str) -> QuerySet[OrderView]:
+    """The orders a back-office search term names, ignoring case: a full order id, the
+    short reference of the e-mails (the id's first 8 hex characters), a customer's e-mail
+    or an SKU on one of the lines. Each kind is answered by an index (order_views_short_ref,
+    users_email_lower then order_views_customer_created, order_views_skus), never a scan."""
+    text = term.strip()
+    if not text:
+        return views
+    try:
+        return views.filter(order_id=UUID(text))
+    except ValueError:
+        pass
+    folded = text.lower()
+    matches = Q(skus__contains=[folded])
+    if _SHORT_REF.match(folded):
+        matches |= Q(short_ref=folded)
+    if "@" in folded:
+        # Resolved first: an id list ORed with the other kinds stays an index condition.
+        customers = list(
+            get_user_model()
+            .objects.alias(email_folded=Lower("email"))
+            .filter(email_folded=folded)
+            .values_list("pk", flat=True)
+        )
+        matches |= Q(customer_id__in=customers)
+    return views.alias(short_ref=SHORT_REF).filter(matches)
 
 
 # The detail is the hottest read: one indexed row, fetched without the ORM's query
@@ -90,10 +138,73 @@ class EventStream(Sequence[RecordedEvent]):
         return load(self.aggregate_id, from_version=position + 1, to_version=position + 1)[0]
 
 
-def order_events(*, user: Any, order_id: UUID) -> EventStream:
-    """The order's event stream in version order, loaded page by page."""
+class VisibleEventStream(Sequence[RecordedEvent]):
+    """One stream's events without the internal ones (notes), for readers who may not see
+    them: versions then have gaps, so a page is an OFFSET/LIMIT over the remaining events."""
+
+    def __init__(self, aggregate_id: UUID) -> None:
+        self.aggregate_id = aggregate_id
+        self._length = count_without(aggregate_id, exclude_types=INTERNAL_EVENT_TYPES)
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> RecordedEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[RecordedEvent]: ...
+
+    def __getitem__(self, index: int | slice) -> RecordedEvent | list[RecordedEvent]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._length)
+            if start >= stop:
+                return []
+            events = load_page_without(
+                self.aggregate_id,
+                exclude_types=INTERNAL_EVENT_TYPES,
+                offset=start,
+                limit=stop - start,
+            )
+            return events[::step]
+        position = index + self._length if index < 0 else index
+        if not 0 <= position < self._length:
+            raise IndexError(index)
+        return load_page_without(
+            self.aggregate_id, exclude_types=INTERNAL_EVENT_TYPES, offset=position, limit=1
+        )[0]
+
+
+def may_read_notes(*, user: Any, customer_id: UUID | None) -> bool:
+    """Whether `user` may read the internal notes of the order of `customer_id`: staff
+    holding orders.add_order_note, on someone else's order (on their own order staff are
+    its customer, and a customer never sees a note)."""
+    return _is_staff(user) and may(actor_for_user(user), "add_note", customer_id=customer_id)
+
+
+def _customer_of_stream(order_id: UUID) -> UUID | None:
+    first = load(order_id, to_version=1)
+    created = first[0].event if first else None
+    return created.customer_id if isinstance(created, OrderCreated) else None
+
+
+def order_events(*, user: Any, order_id: UUID) -> Sequence[RecordedEvent]:
+    """The order's event stream in version order, loaded page by page; without its internal
+    notes unless `user` may read them (decided on the stream's own OrderCreated)."""
     order_view_get(user=user, order_id=order_id)
-    return EventStream(order_id, stream_version(order_id))
+    if _is_staff(user) and may_read_notes(user=user, customer_id=_customer_of_stream(order_id)):
+        return EventStream(order_id, stream_version(order_id))
+    return VisibleEventStream(order_id)
+
+
+def order_notes(*, user: Any, order_id: UUID) -> list[RecordedEvent]:
+    """The order's internal notes, oldest first, for staff who may write them (decided on
+    the order as loaded from its stream; ActionForbidden otherwise)."""
+    order_view_get(user=user, order_id=order_id)
+    events = load(order_id)
+    order = replay(order_id, [e.event for e in events])
+    authorize(actor_for_user(user), "add_note", customer_id=order.customer_id)
+    return [e for e in events if isinstance(e.event, OrderNoteAdded)]
 
 
 def order_as_of(

@@ -21,12 +21,16 @@ class SagasConfig(AppConfig):
 
         from eventstore.signals import events_appended
         from inventory.services import reservation_guard_register
+        from orders.admin_actions import order_page_action_register
 
         from . import checks  # noqa: F401  (registers the timer check)
         from .fulfilment import fulfilment_is_active
+        from .order_emails import RESEND_CONFIRMATION
         from .subscribers import order_events_handle
 
         # Sagas start because orders are confirmed, not because orders call us.
         events_appended.connect(order_events_handle, dispatch_uid="sagas.order_events")
         # Reservations of an order whose saga is still at work never expire under it.
         reservation_guard_register(fulfilment_is_active)
+        # The order page offers "resend the confirmation e-mail"; orders does not import us.
+        order_page_action_register(RESEND_CONFIRMATION)

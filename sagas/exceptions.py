@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from commerce_project.errors import ConflictError, NotFound
+import uuid
+
+from commerce_project.errors import ConflictError, InvalidInput, NotFound, ServiceUnavailable
 
 
 class UnknownSagaType(LookupError):
@@ -25,3 +27,13 @@ class SagaBusy(ConflictError):
     title = "The saga is running a step"
 
     retry_after = 1
+
+
+class NoEmailAddress(InvalidInput):
+    def __init__(self, customer_id: uuid.UUID) -> None:
+        super().__init__(f"Customer {customer_id} has no e-mail address.")
+
+
+class EmailNotSent(ServiceUnavailable):
+    def __init__(self, error: Exception) -> None:
+        super().__init__(f"The mail server refused or could not be reached: {error}.")

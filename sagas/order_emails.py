@@ -1,9 +1,11 @@
 """What the customer is told about an order: the recipient and the template context, read
-from the order read model. Used by the fulfilment saga's confirmation step and by the
-subscriber that sends the other order emails (subscribers.py)."""
+from the order read model. Used by the fulfilment saga's confirmation step, by the
+subscriber that sends the other order emails (subscribers.py), and by the back office's
+"resend the confirmation e-mail" (registered on the order page from apps.py)."""
 
 from __future__ import annotations
 
+import smtplib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +13,11 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Subquery
 
+from orders.admin_actions import OrderPageAction
 from orders.models import OrderView
+
+from .exceptions import EmailNotSent, NoEmailAddress
+from .notifications import ORDER_CONFIRMED, email_send
 
 
 @dataclass(frozen=True)
@@ -68,3 +74,30 @@ def order_email_context(view: OrderView, recipient: Recipient, **extra: Any) -> 
         "currency": view.currency,
         **extra,
     }
+
+
+def order_confirmation_resend(view: OrderView, user: Any) -> str:
+    """Send the order's confirmation e-mail again, now (outside any transaction: the admin
+    view holds none). A fresh Message-ID: it is a new message, not a retry of the first."""
+    recipient = order_recipient(customer_id=view.customer_id)
+    if recipient is None:
+        raise NoEmailAddress(view.customer_id)
+    try:
+        email_send(
+            template=ORDER_CONFIRMED,
+            to=[recipient.email],
+            context=order_email_context(view, recipient),
+            idempotency_key=f"{view.order_id}:confirmation-resent:{uuid.uuid4()}",
+        )
+    except (smtplib.SMTPException, OSError) as exc:
+        raise EmailNotSent(exc) from exc
+    return f"The confirmation e-mail was sent again to {recipient.email}."
+
+
+RESEND_CONFIRMATION = OrderPageAction(
+    name="resend_confirmation",
+    label="Resend the confirmation e-mail",
+    permission="orders.resend_order_email",
+    applies=lambda view: view.confirmed_at is not None,
+    run=order_confirmation_resend,
+)

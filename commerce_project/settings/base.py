@@ -128,6 +128,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Pages Django renders (the admin) show times with seconds and the time zone.
+FORMAT_MODULE_PATH = ["commerce_project.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

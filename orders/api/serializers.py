@@ -18,6 +18,7 @@ from orders.countries import ISO_3166_ALPHA2
 from orders.domain import (
     MAX_QUANTITY,
     MIN_QUANTITY,
+    NOTE_MAX_LENGTH,
     ORDER_TIMESTAMPS,
     RefundLine,
     RefundStatus,
@@ -299,6 +300,20 @@ class OrderEventSerializer(serializers.Serializer[Any]):
     def get_metadata(self, recorded: Any) -> dict[str, Any]:
         keys = ("correlation_id", "causation_id", "actor", "schema_version")
         return {k: recorded.metadata[k] for k in keys if k in recorded.metadata}
+
+
+class NoteInputSerializer(serializers.Serializer[None]):
+    text = serializers.CharField(max_length=NOTE_MAX_LENGTH, help_text="Free text for staff.")
+
+
+class NoteSerializer(serializers.Serializer[Any]):
+    """An internal note: the OrderNoteAdded event as staff read it."""
+
+    version = serializers.IntegerField(help_text="The order's stream version of the note.")
+    author = serializers.CharField(source="event.author", help_text="staff:<user id>")
+    author_name = serializers.CharField(source="event.author_name")
+    text = serializers.CharField(source="event.text")
+    created_at = serializers.DateTimeField()
 
 
 class HistoryQuerySerializer(serializers.Serializer[None]):

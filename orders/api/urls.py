@@ -27,5 +27,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("orders/<uuid:order_id>/deliver/", views.OrderDeliverView.as_view(), name="order-deliver"),
     path("orders/<uuid:order_id>/refund/", views.OrderRefundView.as_view(), name="order-refund"),
     path("orders/<uuid:order_id>/events/", views.OrderEventsView.as_view(), name="order-events"),
+    path("orders/<uuid:order_id>/notes/", views.OrderNotesView.as_view(), name="order-notes"),
     path("orders/<uuid:order_id>/history/", views.OrderHistoryView.as_view(), name="order-history"),
 ]

@@ -26,9 +26,11 @@ from commerce_project.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempote
 from commerce_project.api.permissions import IsStaff
 from commerce_project.errors import InvalidInput
 from eventstore.commands import dispatch
+from eventstore.store import load
 from orders import selectors
 from orders.commands import (
     AddOrderItem,
+    AddOrderNote,
     CancelOrder,
     ChangeOrderItemQuantity,
     ConfirmOrder,
@@ -52,6 +54,8 @@ from .serializers import (
     CustomerOrderStatsSerializer,
     HistoryQuerySerializer,
     LineInputSerializer,
+    NoteInputSerializer,
+    NoteSerializer,
     OrderCreateSerializer,
     OrderEventSerializer,
     OrderSerializer,
@@ -305,6 +309,46 @@ class OrderEventsView(generics.GenericAPIView[Any]):
         page = self.paginate_queryset(events)  # type: ignore[arg-type]
         assert page is not None  # pagination is always on
         return self.get_paginated_response(OrderEventSerializer(page, many=True).data)
+
+
+class OrderNotesView(generics.GenericAPIView[Any]):
+    """Internal notes of an order: staff holding orders.add_order_note read and add them
+    (decided against the order as loaded); customers get 403 like any staff endpoint."""
+
+    permission_classes = [permissions.IsAuthenticated, IsStaff]
+    serializer_class = NoteSerializer
+    filter_backends: list[Any] = []
+
+    @extend_schema(responses={200: NoteSerializer(many=True)})
+    def get(self, request: Request, order_id: UUID) -> Response:
+        notes = selectors.order_notes(user=request.user, order_id=order_id)
+        page = self.paginate_queryset(notes)  # type: ignore[arg-type]
+        assert page is not None  # pagination is always on
+        return self.get_paginated_response(NoteSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=NoteInputSerializer,
+        responses={201: NoteSerializer},
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY_PARAMETER],
+    )
+    @idempotent
+    def post(self, request: Request, order_id: UUID) -> Response:
+        selectors.order_view_get(user=request.user, order_id=order_id)
+        body = NoteInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        order = dispatch(
+            AddOrderNote(
+                order_id=order_id,
+                actor=actor_of(request),
+                expected_version=expected_version(request),
+                author_name=str(request.user.get_username()),
+                text=body.validated_data["text"],
+            )
+        )
+        note = load(order_id, from_version=order.version, to_version=order.version)[0]
+        response = Response(NoteSerializer(note).data, status=status.HTTP_201_CREATED)
+        response["ETag"] = etag(order.version)
+        return response
 
 
 class OrderHistoryView(APIView):
