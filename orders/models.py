@@ -135,3 +135,18 @@ class CustomerOrderStats(CustomerMoney):
     @property
     def lifetime_value(self) -> Decimal:
         return Decimal(self.amount_paid) - Decimal(self.amount_refunded)
+
+
+class OrderEventCount(models.Model):
+    """How many events of each type the order streams hold: counted by the asynchronous
+    `order_event_counts` projection (orders.projections) so that `/metrics` reports
+    `commerce_order_events_total` from a handful of rows, never from a scan of `events`."""
+
+    event_type = models.CharField(primary_key=True, max_length=100)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "order_event_counts"
+
+    def __str__(self) -> str:
+        return f"{self.event_type}: {self.count}"

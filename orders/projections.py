@@ -19,9 +19,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
+
+from django.db import connection
 
 from eventstore.projections import Projection, Row, register_projection
 from eventstore.store import RecordedEvent
@@ -191,3 +195,25 @@ class CustomerOrderStatsProjection(Projection):
             row["amount_refunded"] += e.amount
         row["counted_at"] = event.created_at
         return row
+
+
+@register_projection
+class OrderEventCountsProjection(Projection):
+    """Events per type across the order streams (table `order_event_counts`)."""
+
+    name = "order_event_counts"
+    inline = False
+    event_types = ORDER_EVENT_TYPES
+
+    def handle(self, events: Sequence[RecordedEvent]) -> None:
+        counts = Counter(e.event_type for e in events if self.wants(e.event_type))
+        if not counts:
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO order_event_counts (event_type, count) "
+                "SELECT * FROM unnest(%s::text[], %s::bigint[]) "
+                "ON CONFLICT (event_type) DO UPDATE "
+                "SET count = order_event_counts.count + EXCLUDED.count",
+                [list(counts), list(counts.values())],
+            )

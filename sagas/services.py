@@ -43,6 +43,8 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from commerce_project.metrics import saga_step_duration
+
 from .dispatch import saga_enqueue
 from .domain import (
     ACTIVE_STATUSES,
@@ -181,14 +183,28 @@ def saga_advance(*, saga_id: uuid.UUID, worker: str | None = None, chain: bool =
                 deadline=True,
             )
         else:
+            step_started = time.perf_counter()
             with _lease_kept(saga, worker) as lease:
                 outcome = _run(definition, saga, state)
             saga.version = lease.version
+            saga_step_duration.labels(
+                saga.saga_type, _step_label(saga.current_step, state.kind), _outcome_label(outcome)
+            ).observe(time.perf_counter() - step_started)
         keep_going = chain and time.monotonic() - started < _CHAIN_BUDGET.total_seconds()
         recorded = _record(definition, saga, state, log, outcome, worker, claim_next=keep_going)
         if isinstance(recorded, Advance):
             return recorded
         log = recorded  # the next step, claimed by this worker in the same transaction
+
+
+def _step_label(step: str, kind: StepKind) -> str:
+    return f"{step}:compensate" if kind is StepKind.COMPENSATION else step
+
+
+def _outcome_label(outcome: Outcome) -> str:
+    if isinstance(outcome, Succeeded):
+        return "succeeded"
+    return "transient_error" if outcome.transient else "permanent_error"
 
 
 _CLAIM = """
