@@ -12,7 +12,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from gunicorn.glogging import Logger
+from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
 # Same keys as commerce_project.api.request_id.ENVIRON_* (not imported: the gunicorn master
 # must not import Django).

@@ -20,16 +20,16 @@ The trace id goes onto every log line and into every event's metadata (commerce_
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 logger = logging.getLogger(__name__)
-
-_instrumented = False
 
 
 def tracing_configure() -> bool:
@@ -39,35 +39,48 @@ def tracing_configure() -> bool:
         return False
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    tracing_start(OTLPSpanExporter(), processor=BatchSpanProcessor)
+    tracing_start(OTLPSpanExporter())
     logger.info("tracing on: spans go to %s", settings.OTEL_EXPORTER_OTLP_ENDPOINT)
     return True
 
 
-def tracing_start(
-    exporter: SpanExporter, *, processor: type[BatchSpanProcessor] | None = None
-) -> TracerProvider:
-    """Install a tracer provider that sends spans to `exporter` and instrument the
-    libraries (tests pass the SDK's in-memory exporter; `processor` defaults to batching)."""
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: settings.OTEL_SERVICE_NAME}))
-    provider.add_span_processor((processor or BatchSpanProcessor)(exporter))
+def tracing_start(exporter: SpanExporter) -> TracerProvider:
+    """Install the process's tracer provider, batching spans to `exporter`, and instrument
+    the libraries."""
+    provider = tracer_provider_for(exporter, BatchSpanProcessor)
     trace.set_tracer_provider(provider)
-    libraries_instrument()
+    libraries_instrument(provider)
     return provider
 
 
-def libraries_instrument() -> None:
-    """Instrument Django, psycopg, redis and Celery (once per process)."""
-    global _instrumented
-    if _instrumented:
-        return
+def tracer_provider_for(
+    exporter: SpanExporter, processor: Callable[[SpanExporter], SpanProcessor]
+) -> TracerProvider:
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: settings.OTEL_SERVICE_NAME}))
+    provider.add_span_processor(processor(exporter))
+    return provider
+
+
+def _instrumentors() -> list[BaseInstrumentor]:
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
     from opentelemetry.instrumentation.django import DjangoInstrumentor
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
-    DjangoInstrumentor().instrument()
-    PsycopgInstrumentor().instrument(capture_parameters=False)
-    RedisInstrumentor().instrument()
-    CeleryInstrumentor().instrument()
-    _instrumented = True
+    return [DjangoInstrumentor(), PsycopgInstrumentor(), RedisInstrumentor(), CeleryInstrumentor()]
+
+
+def libraries_instrument(provider: TracerProvider) -> None:
+    """Instrument Django, psycopg (no parameters: they may hold personal data), redis and
+    Celery, sending their spans to `provider`. Django's must come before the WSGI handler
+    loads its middleware (it inserts its own, outermost)."""
+    for instrumentor in _instrumentors():
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(tracer_provider=provider)
+
+
+def libraries_uninstrument() -> None:
+    """Undo `libraries_instrument` (tests that trace one scenario)."""
+    for instrumentor in _instrumentors():
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()

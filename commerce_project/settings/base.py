@@ -197,6 +197,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TASK_ALWAYS_EAGER = False
+# Worker lines go through LOGGING like the web's (same format, request id and trace id on
+# every line) instead of Celery's own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "purge-idempotency-keys": {
         "task": "commerce_project.api.tasks.purge_expired_idempotency_keys",
