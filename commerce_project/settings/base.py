@@ -32,6 +32,11 @@ ALLOWED_HOSTS: list[str] = env.list(
     "ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
 )
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Kubernetes gives each web pod its address (k8s/web-deployment.yaml): Prometheus scrapes
+# /metrics at the pod's IP, which is then the Host header Django checks.
+POD_IP = env.str("POD_IP", default="")
+if POD_IP:
+    ALLOWED_HOSTS.append(POD_IP)
 
 if PRODUCTION:
     if not SECRET_KEY or SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50:
@@ -320,6 +325,10 @@ METRICS_ALLOWED_CIDRS: list[str] = env.list(
     "METRICS_ALLOWED_CIDRS", default=["127.0.0.1/32", "::1/128"]
 )
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Where the processes of one host write their samples (prometheus-client's multiprocess
+# mode); empty: each process is on its own. commerce_project.metrics reads it from the
+# environment itself (prometheus-client decides at import); this copy is for reference.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 # Celery workers in a pod of their own export their per-process metrics on this port (0: off;
 # on one host they share PROMETHEUS_MULTIPROC_DIR with the web processes instead).
 WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
@@ -334,7 +343,7 @@ OPERATIONS_LOW_STOCK_THRESHOLD = env.int("OPERATIONS_LOW_STOCK_THRESHOLD", defau
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
