@@ -31,6 +31,11 @@ STATUS_COLOURS: Mapping[str, str] = {
 _FALLBACK_COLOUR = "#90a4ae"
 
 
+def _n(value: float) -> str:
+    """A coordinate as SVG wants it (format_html escapes its arguments to strings first)."""
+    return f"{value:.1f}"
+
+
 def colour(status: str) -> str:
     return STATUS_COLOURS.get(status, _FALLBACK_COLOUR)
 
@@ -53,12 +58,12 @@ def orders_per_hour_chart(hours: Sequence[HourlyOrders], statuses: Sequence[str]
             y -= bar_h
             parts.append(
                 format_html(
-                    '<rect class="bar" x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" '
+                    '<rect class="bar" x="{}" y="{}" width="{}" height="{}" '
                     'fill="{}"><title>{} {}: {}</title></rect>',
-                    x + 1,
-                    y,
-                    max(slot - 2, 1),
-                    bar_h,
+                    _n(x + 1),
+                    _n(y),
+                    _n(max(slot - 2, 1)),
+                    _n(bar_h),
                     colour(status),
                     hour.hour.strftime("%d %b %H:00"),
                     status,
@@ -68,8 +73,8 @@ def orders_per_hour_chart(hours: Sequence[HourlyOrders], statuses: Sequence[str]
         if i % 6 == 0:
             parts.append(
                 format_html(
-                    '<text x="{:.1f}" y="{}" font-size="10" fill="#666">{}</text>',
-                    x,
+                    '<text x="{}" y="{}" font-size="10" fill="#666">{}</text>',
+                    _n(x),
                     height - 8,
                     hour.hour.strftime("%d %H:00"),
                 )
@@ -104,21 +109,21 @@ def bar_chart(chart_id: str, title: str, values: Sequence[tuple[str, int]]) -> S
     rows = format_html_join(
         "",
         '<text x="0" y="{}" font-size="12" fill="#333">{}</text>'
-        '<rect class="bar" x="{}" y="{}" width="{:.1f}" height="{}" fill="{}">'
+        '<rect class="bar" x="{}" y="{}" width="{}" height="{}" fill="{}">'
         "<title>{}: {}</title></rect>"
-        '<text x="{:.1f}" y="{}" font-size="12" fill="#333">{}</text>',
+        '<text x="{}" y="{}" font-size="12" fill="#333">{}</text>',
         (
             (
                 i * row_h + 15,
                 label,
                 label_w,
                 i * row_h + 4,
-                (width - label_w - 60) * value / peak,
+                _n((width - label_w - 60) * value / peak),
                 row_h - 8,
                 colour(label),
                 label,
                 value,
-                label_w + (width - label_w - 60) * value / peak + 6,
+                _n(label_w + (width - label_w - 60) * value / peak + 6),
                 i * row_h + 15,
                 value,
             )
