@@ -18,7 +18,7 @@ from django.db.models.functions import TruncHour
 
 from eventstore.projections import checkpoint_get, projection_registry
 from inventory.models import StockItem
-from orders.domain import ORDER_STATUSES
+from orders.domain import ORDER_EVENT_TYPES, ORDER_STATUSES
 from orders.models import OrderEventCount, OrderView
 from sagas.domain import ACTIVE_STATUSES, SagaStatus
 from sagas.models import SagaInstance
@@ -33,8 +33,11 @@ SAGA_STATUS_NAMES: tuple[str, ...] = tuple(s.value for s in SagaStatus)
 
 
 def order_event_counts() -> dict[str, int]:
-    """Events per type across the order streams (the `order_event_counts` projection)."""
-    return dict(OrderEventCount.objects.values_list("event_type", "count"))
+    """Events per type across the order streams (the `order_event_counts` projection), every
+    order event type present (zero before its first)."""
+    counts = dict.fromkeys(ORDER_EVENT_TYPES, 0)
+    counts.update(OrderEventCount.objects.values_list("event_type", "count"))
+    return counts
 
 
 def orders_by_status() -> dict[str, int]:
