@@ -10,10 +10,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
 from prometheus_client import REGISTRY
 
 from accounts.models import User
 from inventory.exceptions import OutOfStock
+from inventory.selectors import product_availability
 from inventory.services import stock_reserve
 from tests.conftest import client_for
 from tests.inventory.factories import ProductFactory
@@ -103,3 +105,14 @@ def test_saga_steps_are_timed_by_type_step_and_outcome(customer: User) -> None:
     )
     compensation = {**labels, "step": "reserve_stock:compensate"}
     assert sample("commerce_saga_step_duration_seconds_count", **compensation) >= 1
+
+
+def test_redis_down_is_counted_as_a_fail_open(closed_redis_url: str) -> None:
+    # given a product, and the count of stock cache fail-opens so far
+    mug = ProductFactory(stock=7)
+    before = sample("commerce_redis_fail_open_total", component="stock_cache")
+    # when availability is read while Redis is unreachable
+    with override_settings(REDIS_URL=closed_redis_url):
+        assert product_availability([mug.id]) == {mug.id: 7}
+    # then the process counted that it went on without Redis
+    assert sample("commerce_redis_fail_open_total", component="stock_cache") == before + 1
