@@ -46,7 +46,7 @@ def business_metric_families() -> Iterator[Metric]:
 
     events = CounterMetricFamily(
         "commerce_order_events",
-        "Events appended to order streams, by type (counted by the order_event_counts "
+        "Events appended to order streams, by type (tallied by the order_event_tallies "
         "projection, so it trails the event store by one catch-up run).",
         labels=["event_type"],
     )

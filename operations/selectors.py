@@ -19,7 +19,7 @@ from django.db.models.functions import TruncHour
 from eventstore.projections import checkpoint_get, projection_registry
 from inventory.models import StockItem
 from orders.domain import ORDER_EVENT_TYPES, ORDER_STATUSES
-from orders.models import OrderEventCount, OrderView
+from orders.models import OrderView
 from sagas.domain import ACTIVE_STATUSES, SagaStatus
 from sagas.models import SagaInstance
 from sagas.registry import registered_saga_types
@@ -33,10 +33,16 @@ SAGA_STATUS_NAMES: tuple[str, ...] = tuple(s.value for s in SagaStatus)
 
 
 def order_event_counts() -> dict[str, int]:
-    """Events per type across the order streams (the `order_event_counts` projection), every
-    order event type present (zero before its first)."""
+    """Events per type across the order streams, every order event type present (zero
+    before its first): the per-order tallies of the `order_event_tallies` projection summed,
+    one pass over a table of one row per order (never the events table)."""
     counts = dict.fromkeys(ORDER_EVENT_TYPES, 0)
-    counts.update(OrderEventCount.objects.values_list("event_type", "count"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tally.key, sum(tally.value::bigint) "
+            "FROM order_event_tallies, jsonb_each_text(counts) AS tally GROUP BY tally.key"
+        )
+        counts.update({event_type: int(n) for event_type, n in cursor.fetchall()})
     return counts
 
 

@@ -137,16 +137,18 @@ class CustomerOrderStats(CustomerMoney):
         return Decimal(self.amount_paid) - Decimal(self.amount_refunded)
 
 
-class OrderEventCount(models.Model):
-    """How many events of each type the order streams hold: counted by the asynchronous
-    `order_event_counts` projection (orders.projections) so that `/metrics` reports
-    `commerce_order_events_total` from a handful of rows, never from a scan of `events`."""
+class OrderEventTally(models.Model):
+    """Per order: how many events of each type its stream holds (`counts`, event type to
+    number), folded by the asynchronous `order_event_tallies` projection. `/metrics` sums it
+    for `commerce_order_events_total` instead of scanning `events`; one row per order, like
+    `order_views`, so it can be rebuilt and verified like any read model."""
 
-    event_type = models.CharField(primary_key=True, max_length=100)
-    count = models.BigIntegerField(default=0)
+    order_id = models.UUIDField(primary_key=True)
+    version = models.PositiveIntegerField()
+    counts = models.JSONField(default=dict)
 
     class Meta:
-        db_table = "order_event_counts"
+        db_table = "order_event_tallies"
 
     def __str__(self) -> str:
-        return f"{self.event_type}: {self.count}"
+        return f"Order {self.order_id}: {self.counts}"

@@ -19,13 +19,9 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
-
-from django.db import connection
 
 from eventstore.projections import Projection, Row, register_projection
 from eventstore.store import RecordedEvent
@@ -198,22 +194,21 @@ class CustomerOrderStatsProjection(Projection):
 
 
 @register_projection
-class OrderEventCountsProjection(Projection):
-    """Events per type across the order streams (table `order_event_counts`)."""
+class OrderEventTalliesProjection(Projection):
+    """Per order, events by type (table `order_event_tallies`), for the
+    `commerce_order_events_total` metric."""
 
-    name = "order_event_counts"
+    name = "order_event_tallies"
+    table = "order_event_tallies"
+    key = "order_id"
+    version_column = "version"
     inline = False
     event_types = ORDER_EVENT_TYPES
 
-    def handle(self, events: Sequence[RecordedEvent]) -> None:
-        counts = Counter(e.event_type for e in events if self.wants(e.event_type))
-        if not counts:
-            return
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO order_event_counts (event_type, count) "
-                "SELECT * FROM unnest(%s::text[], %s::bigint[]) "
-                "ON CONFLICT (event_type) DO UPDATE "
-                "SET count = order_event_counts.count + EXCLUDED.count",
-                [list(counts), list(counts.values())],
-            )
+    def apply(self, row: Row | None, event: RecordedEvent) -> Row | None:
+        if row is None:
+            row = {"order_id": event.aggregate_id, "counts": {}}
+        counts = dict(row["counts"])
+        counts[event.event_type] = counts.get(event.event_type, 0) + 1
+        row["counts"] = counts
+        return row

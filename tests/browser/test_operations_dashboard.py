@@ -57,7 +57,7 @@ def test_staff_sees_charts_and_the_sagas_that_need_them(
     }
     assert page.locator("#sagas-attention .stuck").count() == 1
     # and projection lag and low stock are listed
-    assert "order_event_counts" in page.locator("#projection-lag").inner_text()
+    assert "order_event_tallies" in page.locator("#projection-lag").inner_text()
     low = page.locator("#low-stock").inner_text()
     assert "LOW-2" in low
     assert "LOW-1" not in low

@@ -22,16 +22,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def counts_caught_up() -> None:
-    """Run the order_event_counts projection until nothing is behind it (another session
+    """Run the order_event_tallies projection until nothing is behind it (another session
     on the server may hold the xmin back for a moment, so poll)."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        run_projection("order_event_counts")
-        lag = {lag.name: lag for lag in projection_lags(timezone.now())}["order_event_counts"]
+        run_projection("order_event_tallies")
+        lag = {lag.name: lag for lag in projection_lags(timezone.now())}["order_event_tallies"]
         if lag.events == 0:
             return
         time.sleep(0.02)
-    raise AssertionError("order_event_counts did not catch up")
+    raise AssertionError("order_event_tallies did not catch up")
 
 
 def test_an_order_paid_moves_the_event_counter_and_the_status_gauge(customer: User) -> None:
@@ -46,7 +46,7 @@ def test_an_order_paid_moves_the_event_counter_and_the_status_gauge(customer: Us
     assert value(pending, "commerce_orders", {"status": "PAID"}) == 1
     assert value(pending, "commerce_orders", {"status": "DELIVERED"}) == 0
     # and the count projection is behind by this order's events until its runner passes
-    counts = {"projection": "order_event_counts"}
+    counts = {"projection": "order_event_tallies"}
     assert (value(pending, "commerce_projection_lag_events", counts) or 0) >= 4
     counts_caught_up()
     after = scrape()
