@@ -61,6 +61,15 @@ def test_the_bearer_token_opens_it_from_anywhere(settings: SettingsWrapper) -> N
     assert outside.get("/metrics").status_code == 403
 
 
+def test_a_token_with_odd_characters_is_refused_not_an_error(settings: SettingsWrapper) -> None:
+    settings.METRICS_ALLOWED_CIDRS = []
+    settings.METRICS_TOKEN = "s3cret-scrape-token"
+    response = Client(REMOTE_ADDR="198.51.100.9").get(
+        "/metrics", HTTP_AUTHORIZATION="Bearer s3cr\u00e9t-scrape-token"
+    )
+    assert response.status_code == 403
+
+
 def test_an_empty_token_opens_nothing(settings: SettingsWrapper) -> None:
     settings.METRICS_ALLOWED_CIDRS = []
     settings.METRICS_TOKEN = ""
