@@ -31,7 +31,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PORT=8000 \
     GUNICORN_WORKERS=2 \
     GUNICORN_THREADS=4 \
-    GUNICORN_TIMEOUT=30
+    GUNICORN_TIMEOUT=30 \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
 
 # A numeric uid lets Kubernetes verify runAsNonRoot without resolving names.
 RUN groupadd --system --gid "${APP_UID}" app \
@@ -64,4 +65,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 
 # Threads make a worker tolerant of slow I/O; the worker tmp dir lives on /tmp (an emptyDir in
 # Kubernetes) because the root filesystem is read-only. exec: gunicorn gets the signals.
-CMD ["sh", "-c", "exec gunicorn commerce_project.wsgi:application --bind 0.0.0.0:${PORT} --workers ${GUNICORN_WORKERS} --threads ${GUNICORN_THREADS} --timeout ${GUNICORN_TIMEOUT} --graceful-timeout ${GUNICORN_TIMEOUT} --keep-alive 5 --max-requests 2000 --max-requests-jitter 200 --worker-tmp-dir /tmp --access-logfile -"]
+# gunicorn_conf: JSON access log with request and trace ids; it empties PROMETHEUS_MULTIPROC_DIR
+# (also on /tmp) when the master starts and marks exited workers dead.
+CMD ["sh", "-c", "exec gunicorn commerce_project.wsgi:application --config python:commerce_project.gunicorn_conf --bind 0.0.0.0:${PORT} --workers ${GUNICORN_WORKERS} --threads ${GUNICORN_THREADS} --timeout ${GUNICORN_TIMEOUT} --graceful-timeout ${GUNICORN_TIMEOUT} --keep-alive 5 --max-requests 2000 --max-requests-jitter 200 --worker-tmp-dir /tmp --access-logfile -"]

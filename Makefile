@@ -62,13 +62,17 @@ seed: migrate
 
 run: seed
 	@mkdir -p var
+	@# web and worker share one metrics directory (docs/observability.md); a new run starts empty
+	@rm -rf var/prometheus && mkdir -p var/prometheus
 	@echo ""
 	@echo "  API      http://127.0.0.1:8000/api/v1/"
 	@echo "  Docs     http://127.0.0.1:8000/api/docs/   (schema: /api/schema/)"
 	@echo "  Admin    http://127.0.0.1:8000/admin/      (staff / staff-demo-pass)"
 	@echo "  Health   http://127.0.0.1:8000/healthz  http://127.0.0.1:8000/readyz"
+	@echo "  Metrics  http://127.0.0.1:8000/metrics   Operations: http://127.0.0.1:8000/admin/operations/"
 	@echo ""
-	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+	@PROMETHEUS_MULTIPROC_DIR="$(CURDIR)/var/prometheus" \
+	  PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
 # hadolint and kubernetes-validate work offline (kubernetes-validate ships the schemas);
 # --strict rejects misspelt fields in the manifests.

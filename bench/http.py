@@ -111,9 +111,11 @@ def _wait_until_up(port: int, process: subprocess.Popen[bytes]) -> None:
 
 
 @cache
-def server() -> Server:
+def server(extra_env: tuple[tuple[str, str], ...] = ()) -> Server:
     """The benchmark server, started on first use and stopped when the run ends. It uses
-    the database and Redis of this process's environment (the runner's bench database)."""
+    the database and Redis of this process's environment (the runner's bench database).
+    `extra_env` starts another one with these variables set (one server per distinct set),
+    e.g. to compare the same endpoint with a feature on and off."""
     port = _free_port()
     process = subprocess.Popen(
         [
@@ -128,7 +130,12 @@ def server() -> Server:
             "--log-level=warning",
         ],
         cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "DEBUG": "false"},
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "DEBUG": "false",
+            **dict(extra_env),
+        },
     )
     try:
         _wait_until_up(port, process)
@@ -250,10 +257,17 @@ def _load_process(
     out.put((sum(rates), errors[0] if errors else None))
 
 
-def load(operation: Operation, callers: Sequence[Caller], seconds: float = SECONDS) -> float:
+def load(
+    operation: Operation,
+    callers: Sequence[Caller],
+    seconds: float = SECONDS,
+    *,
+    port: int | None = None,
+) -> float:
     """Operations per second of CONNECTIONS concurrent keep-alive connections running
-    `operation` for `seconds`; thread i of the load is `callers[i % len(callers)]`."""
-    port = server().port
+    `operation` for `seconds` (against `port`, the benchmark server by default); thread i of
+    the load is `callers[i % len(callers)]`."""
+    port = port if port is not None else server().port
     context = multiprocessing.get_context("fork")
     out: multiprocessing.Queue[tuple[float, str | None]] = context.Queue()
     processes = [

@@ -3,6 +3,8 @@ from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from commerce_project.api import health
+from operations import views as operations_views
+from operations.dashboard import operations_dashboard
 
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/", include("accounts.api.urls")),
@@ -16,6 +18,12 @@ api_v1: list[URLPattern | URLResolver] = [
 urlpatterns: list[URLPattern | URLResolver] = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", operations_views.metrics, name="metrics"),
+    path(
+        "admin/operations/",
+        admin.site.admin_view(operations_dashboard),
+        name="operations-dashboard",
+    ),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

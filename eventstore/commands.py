@@ -32,6 +32,8 @@ from typing import Any, ClassVar, TypeVar
 from django.conf import settings
 from django.db import transaction
 
+from commerce_project.metrics import command_conflict_retries
+
 from .exceptions import ConcurrencyError
 from .metadata import current_metadata, metadata_context
 
@@ -102,6 +104,7 @@ def dispatch(
             except ConcurrencyError:
                 if attempt >= retries:
                     raise
+                command_conflict_retries.labels(type(command).__name__).inc()
                 _backoff(attempt)
     raise AssertionError("unreachable")  # pragma: no cover
 

@@ -5,6 +5,8 @@
 
 Contexts nest and inner values override outer ones; a value left as None is inherited.
 Outside any context the correlation id is the current HTTP request id, when there is one.
+Inside an OpenTelemetry trace every event also carries its `trace_id`, which joins an event
+to the request and the saga steps that led to it in the tracing backend.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from commerce_project.context import current_request_id
+from commerce_project.context import current_request_id, current_trace_id
 
 _context: ContextVar[dict[str, Any]] = ContextVar("eventstore_metadata", default={})  # noqa: B039
 
@@ -44,4 +46,7 @@ def current_metadata() -> dict[str, Any]:
         request_id = current_request_id.get()
         if request_id and request_id != "-":
             metadata["correlation_id"] = request_id
+    trace_id = current_trace_id()
+    if trace_id is not None:
+        metadata["trace_id"] = trace_id
     return metadata

@@ -11,6 +11,8 @@ from uuid import UUID
 import redis
 from django.db.models import F, QuerySet, Sum
 
+from commerce_project.metrics import redis_fail_open
+
 from .exceptions import ProductNotFound
 from .models import Product, Reservation, StockItem, StockMovement
 from .stock_cache import (
@@ -69,6 +71,7 @@ def product_availability(product_ids: Iterable[UUID]) -> dict[UUID, int]:
         cached = stock_cache_read(ids)
     except redis.RedisError as exc:
         logger.warning("stock cache unreachable, availability read from the database: %s", exc)
+        redis_fail_open.labels("stock_cache").inc()
         return {level.product_id: level.available for level in _levels_from_db(ids)}
     missing = [pid for pid in ids if pid not in cached]
     if missing:
@@ -120,6 +123,7 @@ def product_snapshots(
             cached = catalogue_cache_read(ids)
         except redis.RedisError as exc:
             logger.warning("catalogue cache unreachable, products read from the database: %s", exc)
+            redis_fail_open.labels("catalogue_cache").inc()
             return _snapshots_from_db(ids, write_back=False)
     available = cached.available
     snapshots = {

@@ -39,6 +39,7 @@ from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from commerce_project.errors import InvalidInput
+from commerce_project.metrics import stock_reservation_conflicts
 
 from .exceptions import (
     OutOfStock,
@@ -701,6 +702,7 @@ def _reserve_lines(
     available = {row[1]: row[2] for row in rows if row[0] == "line"}
     unknown = [product_id for product_id, _ in wanted if product_id not in available]
     if unknown:
+        stock_reservation_conflicts.labels("unknown_product").inc()
         raise UnknownProduct(unknown)
     short = [
         ShortLine(product_id, quantity, max(available[product_id], 0))
@@ -708,6 +710,7 @@ def _reserve_lines(
         if available[product_id] < quantity
     ]
     if short:
+        stock_reservation_conflicts.labels("out_of_stock").inc()
         raise OutOfStock(short)
     # Every row was locked and had enough, so the guarded UPDATE cannot have missed one.
     raise RuntimeError(f"reservation of order {order_id} changed only {len(levels)} lines")

@@ -35,6 +35,8 @@ from django.db import transaction
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from commerce_project.metrics import redis_fail_open
+
 logger = logging.getLogger(__name__)
 
 _client_lock = threading.Lock()
@@ -117,6 +119,7 @@ _LOGGED_IDS = 20
 def _lost_write(what: str, product_ids: Sequence[UUID], exc: redis.RedisError) -> None:
     """Logs a cache write that did not happen. What Redis holds for these products may now
     be stale until their keys expire (INVENTORY_CACHE_TTL) or the next change rewrites them."""
+    redis_fail_open.labels("cache_write").inc()
     shown = ", ".join(str(pid) for pid in product_ids[:_LOGGED_IDS])
     more = len(product_ids) - _LOGGED_IDS
     if more > 0:

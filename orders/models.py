@@ -159,3 +159,20 @@ class CustomerOrderStats(CustomerMoney):
     @property
     def lifetime_value(self) -> Decimal:
         return Decimal(self.amount_paid) - Decimal(self.amount_refunded)
+
+
+class OrderEventTally(models.Model):
+    """Per order: how many events of each type its stream holds (`counts`, event type to
+    number), folded by the asynchronous `order_event_tallies` projection. `/metrics` sums it
+    for `commerce_order_events_total` instead of scanning `events`; one row per order, like
+    `order_views`, so it can be rebuilt and verified like any read model."""
+
+    order_id = models.UUIDField(primary_key=True)
+    version = models.PositiveIntegerField()
+    counts = models.JSONField(default=dict)
+
+    class Meta:
+        db_table = "order_event_tallies"
+
+    def __str__(self) -> str:
+        return f"Order {self.order_id}: {self.counts}"

@@ -248,3 +248,24 @@ class CustomerOrderStatsProjection(Projection):
             row["amount_refunded"] += e.amount
         row["counted_at"] = event.created_at
         return row
+
+
+@register_projection
+class OrderEventTalliesProjection(Projection):
+    """Per order, events by type (table `order_event_tallies`), for the
+    `commerce_order_events_total` metric."""
+
+    name = "order_event_tallies"
+    table = "order_event_tallies"
+    key = "order_id"
+    version_column = "version"
+    inline = False
+    event_types = ORDER_EVENT_TYPES
+
+    def apply(self, row: Row | None, event: RecordedEvent) -> Row | None:
+        if row is None:
+            row = {"order_id": event.aggregate_id, "counts": {}}
+        counts = dict(row["counts"])
+        counts[event.event_type] = counts.get(event.event_type, 0) + 1
+        row["counts"] = counts
+        return row

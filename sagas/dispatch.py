@@ -9,6 +9,7 @@ import uuid
 from django.conf import settings
 
 from commerce_project.celery import app
+from commerce_project.metrics import redis_fail_open
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +21,7 @@ def saga_enqueue(saga_id: uuid.UUID) -> bool:
     try:
         app.send_task(ADVANCE_TASK, args=[str(saga_id)], queue=settings.SAGA_QUEUE)
     except Exception:  # any broker failure: the sweeper recovers, the caller must not fail
+        redis_fail_open.labels("broker_publish").inc()
         logger.warning(
             "could not publish a run of saga %s; the sweeper will retry", saga_id, exc_info=True
         )

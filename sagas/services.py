@@ -49,6 +49,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from opentelemetry import trace
+
+from commerce_project.metrics import saga_step_duration
 
 from .dispatch import saga_enqueue
 from .domain import (
@@ -77,6 +80,9 @@ from .models import SagaInstance, SagaStepLog
 from .registry import find_saga_definition, get_saga_definition, registered_saga_types
 
 logger = logging.getLogger(__name__)
+# One span per step run, inside the Celery task's span: chained steps share one task, and
+# the trace shows each of them (a no-op while tracing is off).
+tracer = trace.get_tracer(__name__)
 
 # How long one task keeps running the steps that come due one after another, before it
 # hands the rest to the broker (a bound well inside the task's soft time limit).
@@ -190,9 +196,7 @@ def saga_advance(*, saga_id: uuid.UUID, worker: str | None = None, chain: bool =
                     deadline=True,
                 )
             else:
-                with _lease_kept(saga, worker) as lease:
-                    outcome = _run(definition, saga, state)
-                saga.version = lease.version
+                outcome = _run_traced(definition, saga, state, worker)
             keep_going = chain and time.monotonic() - started < _CHAIN_BUDGET.total_seconds()
             recorded = _record(definition, saga, state, log, outcome, worker, claim_next=keep_going)
             if isinstance(recorded, Advance):
@@ -203,6 +207,27 @@ def saga_advance(*, saga_id: uuid.UUID, worker: str | None = None, chain: bool =
             _durable_commits_again()
 
 
+def _run_traced(
+    definition: SagaDefinition, saga: SagaInstance, state: SagaState, worker: str
+) -> Outcome:
+    """The step under its lease, in a span of its own and timed for the step histogram."""
+    step = _step_label(saga.current_step, state.kind)
+    step_started = time.perf_counter()
+    with tracer.start_as_current_span(f"saga step {step}") as span:
+        span.set_attribute("saga.id", str(saga.saga_id))
+        span.set_attribute("saga.type", saga.saga_type)
+        span.set_attribute("saga.step", step)
+        span.set_attribute("saga.attempt", saga.attempts)
+        with _lease_kept(saga, worker) as lease:
+            outcome = _run(definition, saga, state)
+        span.set_attribute("saga.outcome", _outcome_label(outcome))
+    saga.version = lease.version
+    saga_step_duration.labels(saga.saga_type, step, _outcome_label(outcome)).observe(
+        time.perf_counter() - step_started
+    )
+    return outcome
+
+
 def _durable_commits_again() -> None:
     """Give the connection back its own synchronous_commit (see _WRITE_OUTCOME) after a run
     that ended without writing a last outcome: a lost lease, an exception."""
@@ -211,6 +236,16 @@ def _durable_commits_again() -> None:
             cursor.execute("RESET synchronous_commit")
     except DatabaseError:
         connection.close()  # a new connection starts with the default anyway
+
+
+def _step_label(step: str, kind: StepKind) -> str:
+    return f"{step}:compensate" if kind is StepKind.COMPENSATION else step
+
+
+def _outcome_label(outcome: Outcome) -> str:
+    if isinstance(outcome, Succeeded):
+        return "succeeded"
+    return "transient_error" if outcome.transient else "permanent_error"
 
 
 _CLAIM = """

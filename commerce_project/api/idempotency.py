@@ -45,6 +45,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
+from commerce_project.metrics import idempotent_replays
+
 from .errors import IdempotencyKeyReused, InvalidInput, RequestInProgress
 from .models import IdempotencyKey
 from .outages import database_unavailable
@@ -159,6 +161,7 @@ def _take_over_stale(existing: IdempotencyKey) -> IdempotencyKey | None:
 
 
 def _replay(row: IdempotencyKey) -> Response:
+    idempotent_replays.inc()
     headers = dict(row.response_headers)
     headers[REPLAY_HEADER] = "true"
     return Response(row.response_body, status=row.response_status or 200, headers=headers)

@@ -15,6 +15,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from commerce_project.envfile import read_env_file
+from commerce_project.log_formats import JSON_LOG_FORMATTER, TEXT_LOG_FORMATTER
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -31,6 +32,11 @@ ALLOWED_HOSTS: list[str] = env.list(
     "ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
 )
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Kubernetes gives each web pod its address (k8s/web-deployment.yaml): Prometheus scrapes
+# /metrics at the pod's IP, which is then the Host header Django checks.
+POD_IP = env.str("POD_IP", default="")
+if POD_IP:
+    ALLOWED_HOSTS.append(POD_IP)
 
 if PRODUCTION:
     if not SECRET_KEY or SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50:
@@ -68,6 +74,7 @@ INSTALLED_APPS = [
     "carts",
     "sagas",
     "integrations",
+    "operations",
 ]
 
 MIDDLEWARE = [
@@ -87,6 +94,12 @@ MIDDLEWARE = [
 if PRODUCTION:
     # gunicorn serves the collected static files (admin, Swagger UI) itself.
     MIDDLEWARE.insert(3, "whitenoise.middleware.WhiteNoiseMiddleware")
+
+# Observability (issue 17): request metrics are the outermost middleware, so their latency
+# covers all the others. METRICS_ENABLED=false leaves it out (and /metrics answers 404).
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
+if METRICS_ENABLED:
+    MIDDLEWARE.insert(0, "commerce_project.api.http_metrics.HttpMetricsMiddleware")
 
 ROOT_URLCONF = "commerce_project.urls"
 WSGI_APPLICATION = "commerce_project.wsgi.application"
@@ -194,6 +207,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TASK_ALWAYS_EAGER = False
+# Worker lines go through LOGGING like the web's (same format, request id and trace id on
+# every line) instead of Celery's own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "purge-idempotency-keys": {
         "task": "commerce_project.api.tasks.purge_expired_idempotency_keys",
@@ -317,23 +333,19 @@ EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="shop@commerce.local")
 
-# --- Logging: readable lines in development, JSON in production; every line has request_id.
+# --- Logging: readable lines in development, JSON in production; every line has request_id
+# and trace_id (the OpenTelemetry trace, "-" when there is none).
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "text")
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "commerce_project.api.request_id.RequestIdLogFilter"}},
-    "formatters": {
-        "text": {
-            "format": "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s",
-        },
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-        },
+    "filters": {
+        "request_id": {"()": "commerce_project.api.request_id.RequestIdLogFilter"},
+        "redis_fail_open": {"()": "commerce_project.metrics.RedisFailOpenLogCounter"},
     },
+    # The JSON shape is shared with gunicorn's access log (commerce_project.gunicorn_conf).
+    "formatters": {"text": TEXT_LOG_FORMATTER, "json": JSON_LOG_FORMATTER},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -347,14 +359,38 @@ LOGGING: dict[str, Any] = {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         "celery": {"level": LOG_LEVEL},
+        # django-redis reports the errors it ignores (caches and throttling fail open) only
+        # through this logger: each one counts in commerce_redis_fail_open_total{component="cache"}.
+        DJANGO_REDIS_LOGGER: {"filters": ["redis_fail_open"]},
     },
 }
+
+# --- Observability: /metrics, traces, the operations dashboard (docs/observability.md).
+# Who may read /metrics: clients whose address (the connection's, never X-Forwarded-For) is
+# in one of these networks, or any client sending `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_ALLOWED_CIDRS: list[str] = env.list(
+    "METRICS_ALLOWED_CIDRS", default=["127.0.0.1/32", "::1/128"]
+)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Where the processes of one host write their samples (prometheus-client's multiprocess
+# mode); empty: each process is on its own. commerce_project.metrics reads it from the
+# environment itself (prometheus-client decides at import); this copy is for reference.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+# Celery workers in a pod of their own export their per-process metrics on this port (0: off;
+# on one host they share PROMETHEUS_MULTIPROC_DIR with the web processes instead).
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
+# Traces go over OTLP/HTTP to this collector (e.g. http://otel-collector:4318); empty: no
+# tracing at all (no instrumentation, no cost). OTEL_* variables of the SDK apply as usual.
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="commerce-service")
+# The dashboard lists products with at most this many units available.
+OPERATIONS_LOW_STOCK_THRESHOLD = env.int("OPERATIONS_LOW_STOCK_THRESHOLD", default=5)
 
 # --- Security. Production-only switches; TLS is terminated at the ingress.
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
