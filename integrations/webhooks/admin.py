@@ -31,10 +31,13 @@ CHANGE = "integrations.change_webhooksubscription"
 
 class WebhookSubscriptionForm(forms.ModelForm):
     url = forms.URLField(max_length=2000, assume_scheme="https")
+
     class Meta:
         model = WebhookSubscription
         fields = ["url", "description", "event_types", "active"]
-        help_texts = {"event_types": 'A JSON list of types, e.g. ["commerce.orders.OrderPaid"] or ["*"].'}
+        help_texts = {
+            "event_types": 'A JSON list of types, e.g. ["commerce.orders.OrderPaid"] or ["*"].'
+        }
 
     def clean_url(self) -> str:
         url = str(self.cleaned_data["url"])
@@ -88,7 +91,8 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     @admin.display(description="state")
     def state(self, obj: WebhookSubscription) -> str:
         if obj.disabled_at is not None:
-            return f"DISABLED for failing since {obj.failing_since or obj.disabled_at:%Y-%m-%d %H:%M} UTC"
+            since = obj.failing_since or obj.disabled_at
+            return f"DISABLED for failing since {since:%Y-%m-%d %H:%M} UTC"
         if not obj.active:
             return "paused"
         if obj.failing_since is not None:
@@ -127,7 +131,9 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
         if changes:
             subscription_update(WebhookSubscription.objects.get(pk=obj.pk), **changes)
 
-    @admin.action(description="Rotate the signing secret (old one signs 24 h more)", permissions=["rotate"])
+    @admin.action(
+        description="Rotate the signing secret (old one signs 24 h more)", permissions=["rotate"]
+    )
     def rotate_secret(self, request: HttpRequest, queryset: QuerySet[WebhookSubscription]) -> None:
         for subscription in queryset:
             rotated, secret = subscription_rotate_secret(subscription)
@@ -143,7 +149,9 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
             answer = outcome.status_code if outcome.status_code is not None else outcome.error
             messages.add_message(request, level, f"Ping {subscription.url}: {answer}")
 
-    @admin.action(description="Enable again (clears a disabling for failures)", permissions=["rotate"])
+    @admin.action(
+        description="Enable again (clears a disabling for failures)", permissions=["rotate"]
+    )
     def enable(self, request: HttpRequest, queryset: QuerySet[WebhookSubscription]) -> None:
         for subscription in queryset:
             subscription_update(subscription, active=True)

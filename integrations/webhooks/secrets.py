@@ -58,5 +58,7 @@ def signature(secret: str, msg_id: str, timestamp: int, body: str) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def signature_header(secrets_in_force: Iterable[str], msg_id: str, timestamp: int, body: str) -> str:
+def signature_header(
+    secrets_in_force: Iterable[str], msg_id: str, timestamp: int, body: str
+) -> str:
     return " ".join(signature(s, msg_id, timestamp, body) for s in secrets_in_force)

@@ -61,7 +61,9 @@ def subscription_update(subscription: WebhookSubscription, **changes: Any) -> We
 
 
 @transaction.atomic
-def subscription_rotate_secret(subscription: WebhookSubscription) -> tuple[WebhookSubscription, str]:
+def subscription_rotate_secret(
+    subscription: WebhookSubscription,
+) -> tuple[WebhookSubscription, str]:
     """A new secret (shown once); the one it replaces keeps signing beside it for
     WEBHOOK_SECRET_OVERLAP, so receivers can switch without losing a message."""
     locked = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)

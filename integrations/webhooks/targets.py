@@ -49,7 +49,9 @@ def parse(url: str) -> tuple[str, str, int, str]:
         raise TargetRefused(f"not a valid URL: {error}") from None
     scheme = parts.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
-        raise TargetRefused(f"scheme {parts.scheme or '(none)'!r} is not allowed: http or https only")
+        raise TargetRefused(
+            f"scheme {parts.scheme or '(none)'!r} is not allowed: http or https only"
+        )
     if not parts.hostname:
         raise TargetRefused("the URL has no host")
     if parts.username or parts.password:

@@ -19,7 +19,9 @@ logger = logging.getLogger(__name__)
 
 
 def pump() -> dict[str, int]:
-    created = run_projection(OUTBOX_PROJECTION, batch_size=settings.EVENTSTORE_PROJECTION_BATCH_SIZE)
+    created = run_projection(
+        OUTBOX_PROJECTION, batch_size=settings.EVENTSTORE_PROJECTION_BATCH_SIZE
+    )
     sent = dispatch_due(
         concurrency=settings.WEBHOOK_DISPATCH_CONCURRENCY,
         time_budget=settings.WEBHOOK_DISPATCH_TIME_BUDGET,
@@ -31,5 +33,7 @@ def pump() -> dict[str, int]:
 def pump_webhooks() -> dict[str, int]:
     done = pump()
     if done["sent"]:
-        logger.info("webhooks: %d events read, %d deliveries attempted", done["events"], done["sent"])
+        logger.info(
+            "webhooks: %d events read, %d deliveries attempted", done["events"], done["sent"]
+        )
     return done

@@ -163,6 +163,8 @@ class WebhookSubscriptionViewSet(viewsets.GenericViewSet[WebhookSubscription]):
         try:
             delivery = WebhookDelivery.objects.get(subscription=subscription, pk=int(delivery_id))
         except (ValueError, WebhookDelivery.DoesNotExist):
-            raise WebhookDeliveryNotFound(f"No delivery {delivery_id} of this subscription.") from None
+            raise WebhookDeliveryNotFound(
+                f"No delivery {delivery_id} of this subscription."
+            ) from None
         delivery = delivery_redeliver(delivery)
         return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

@@ -60,7 +60,9 @@ def order_event(order_id: uuid.UUID, version: int) -> RecordedEvent:
     address = ShippingAddress(
         name="Ada", line1=f"v{version + 1}", city="Berlin", postal_code="10115", country="DE"
     )
-    return append(order_id, "Order", version, [ShippingAddressSet(address=address, occurred_at=AT)])[0]
+    return append(
+        order_id, "Order", version, [ShippingAddressSet(address=address, occurred_at=AT)]
+    )[0]
 
 
 def pump_until(done: object, *, rounds: int = 200) -> None:

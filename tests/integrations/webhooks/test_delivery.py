@@ -74,9 +74,7 @@ def test_event_types_choose_what_is_sent_and_internal_types_never_go_out(
     everything = Receiver().start()
     try:
         subscribe(everything, ["*"])
-        monkeypatch.setattr(
-            cloudevents, "INTERNAL_EVENT_TYPES", frozenset({"ShippingAddressSet"})
-        )
+        monkeypatch.setattr(cloudevents, "INTERNAL_EVENT_TYPES", frozenset({"ShippingAddressSet"}))
         # when
         order_id = new_order()
         order_event(order_id, 1)
@@ -140,7 +138,8 @@ def test_receiver_down_then_up_every_event_arrives_in_order_per_order(
     for _ in range(3):
         pump()
     failed = WebhookDelivery.objects.filter(attempts__gte=1, status=DeliveryStatus.PENDING)
-    assert failed.exists() and not failed.filter(last_response_code__isnull=False).exists()
+    assert failed.exists()
+    assert not failed.filter(last_response_code__isnull=False).exists()
     receiver.start()
     try:
         pump_until(lambda: delivered_count() == len(expected))
@@ -188,9 +187,7 @@ def test_a_later_event_waits_until_the_earlier_one_is_dead_lettered(
         receiver.stop()
 
 
-def test_response_bodies_are_kept_truncated(
-    receiver: Receiver, settings: SettingsWrapper
-) -> None:
+def test_response_bodies_are_kept_truncated(receiver: Receiver, settings: SettingsWrapper) -> None:
     settings.WEBHOOK_RESPONSE_BODY_LIMIT = 6
     subscribe(receiver)
     new_order()
@@ -210,7 +207,8 @@ def test_a_subscription_failing_for_too_long_is_disabled(settings: SettingsWrapp
         pump_until(lambda: not WebhookSubscription.objects.get(pk=subscription.pk).active)
         # then
         disabled = WebhookSubscription.objects.get(pk=subscription.pk)
-        assert disabled.disabled_at is not None and "failing" in disabled.disabled_reason
+        assert disabled.disabled_at is not None
+        assert "failing" in disabled.disabled_reason
         attempts = len(receiver.received)
         pump()
         assert len(receiver.received) == attempts  # nothing more is sent

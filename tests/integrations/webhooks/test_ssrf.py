@@ -72,7 +72,8 @@ def test_a_delivery_to_a_refused_target_sends_nothing(
     pump_until(lambda: WebhookDelivery.objects.filter(status=DeliveryStatus.FAILED).exists())
     # then
     delivery = WebhookDelivery.objects.get(subscription=subscription)
-    assert delivery.attempts == 4 and delivery.last_response_code is None
+    assert delivery.attempts == 4
+    assert delivery.last_response_code is None
     assert "target refused" in delivery.last_error
     assert receiver.received == []
 

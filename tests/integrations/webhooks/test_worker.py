@@ -26,9 +26,7 @@ WORKER_ENV = {
 }
 
 
-def pumped_until(
-    worker: CeleryWorker, done: Callable[[], bool], *, timeout: float = 30.0
-) -> None:
+def pumped_until(worker: CeleryWorker, done: Callable[[], bool], *, timeout: float = 30.0) -> None:
     """Publish the pump to the worker's queue, as beat would, until `done()` holds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
