@@ -458,9 +458,12 @@ WEBHOOK_SECRET_OVERLAP = timedelta(
     seconds=env.float("WEBHOOK_SECRET_OVERLAP_SECONDS", default=24 * 3600)
 )
 # Beat period of the webhook pump (outbox consumer, then dispatcher), the concurrent
-# deliveries of one pump run, and how long one run may keep sending before it returns.
+# deliveries of one pump run, the deliveries claimed per transaction (a crash sends at most
+# that many again), and how long one run may keep sending before it returns (keep it well
+# under CELERY_TASK_SOFT_TIME_LIMIT minus WEBHOOK_TIMEOUT).
 WEBHOOK_PUMP_INTERVAL = env.float("WEBHOOK_PUMP_INTERVAL_SECONDS", default=1.0)
 WEBHOOK_DISPATCH_CONCURRENCY = env.int("WEBHOOK_DISPATCH_CONCURRENCY", default=4)
+WEBHOOK_DISPATCH_BATCH = env.int("WEBHOOK_DISPATCH_BATCH", default=20)
 WEBHOOK_DISPATCH_TIME_BUDGET = env.float("WEBHOOK_DISPATCH_TIME_BUDGET_SECONDS", default=30.0)
 # The Celery queue of the webhook pump (the default worker consumes "celery").
 WEBHOOK_QUEUE = env.str("WEBHOOK_QUEUE", default="celery")
