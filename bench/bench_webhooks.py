@@ -202,10 +202,17 @@ def _timed_commits(count: int, receipts: _Receipts) -> list[float]:
 
 
 def commit_to_receipt_latency() -> list[Result]:
+    """At the configured pump interval, and at a fifth of a second."""
+    return [
+        *_latency_at(settings.WEBHOOK_PUMP_INTERVAL),
+        *_latency_at(0.2),
+    ]
+
+
+def _latency_at(interval: float) -> list[Result]:
     receipts = _Receipts()
     server = receipts.server()
     url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
-    interval = settings.WEBHOOK_PUMP_INTERVAL
     stop = threading.Event()
     try:
         with override_settings(WEBHOOK_ALLOW_PRIVATE_TARGETS=True):

@@ -33,7 +33,7 @@ from typing import Any
 
 from cryptography.fernet import InvalidToken
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from . import conf, secrets, transport
@@ -228,7 +228,6 @@ def dispatch_due(*, concurrency: int, time_budget: float) -> int:
     """Send due deliveries, `concurrency` at a time, until none is due or `time_budget`
     seconds have passed; returns how many were sent (attempts, not successes)."""
     deadline = time.monotonic() + time_budget
-
     batch = max(1, settings.WEBHOOK_DISPATCH_BATCH)
 
     def drain() -> int:
@@ -240,8 +239,13 @@ def dispatch_due(*, concurrency: int, time_budget: float) -> int:
             sent += done
         return sent
 
+    # One batch first, in this thread: an idle or light run needs no helper threads (and
+    # no database connections of their own); a full batch says more is due.
+    sent = deliver_batch(batch, deadline)
+    if sent < batch:
+        return sent
     if concurrency <= 1:
-        return drain()
+        return sent + drain()
 
     def drain_in_thread() -> int:
         try:
@@ -249,9 +253,10 @@ def dispatch_due(*, concurrency: int, time_budget: float) -> int:
         finally:
             connection.close()
 
-    close_old_connections()
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="webhook") as pool:
-        return sum(pool.map(lambda _: drain_in_thread(), range(concurrency)))
+    with ThreadPoolExecutor(max_workers=concurrency - 1, thread_name_prefix="webhook") as pool:
+        helpers = [pool.submit(drain_in_thread) for _ in range(concurrency - 1)]
+        sent += drain()
+        return sent + sum(helper.result() for helper in helpers)
 
 
 def ping(subscription: WebhookSubscription) -> Outcome:
