@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
@@ -150,7 +150,11 @@ class WebhookSubscriptionViewSet(viewsets.GenericViewSet[WebhookSubscription]):
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
 
-    @extend_schema(request=None, responses={202: WebhookDeliverySerializer})
+    @extend_schema(
+        request=None,
+        responses={202: WebhookDeliverySerializer},
+        parameters=[OpenApiParameter("delivery_id", int, OpenApiParameter.PATH)],
+    )
     @action(
         detail=True,
         methods=["post"],
