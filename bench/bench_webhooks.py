@@ -72,6 +72,17 @@ def _new_orders(count: int) -> None:
         )
 
 
+def _pumped_until_created(count: int, timeout: float = 60) -> None:
+    """Pump until `count` deliveries exist: the consumer reads only events below every
+    running transaction of the server, which other sessions can hold back for a while."""
+    deadline = time.monotonic() + timeout
+    while WebhookDelivery.objects.count() < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"fewer than {count} deliveries after {timeout} s")
+        pump()
+        time.sleep(0.1)
+
+
 def _start_receiver() -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.webhook_receiver"],
@@ -92,7 +103,7 @@ def delivery_throughput() -> list[Result]:
             _reset()
             subscription_create(url=url, event_types=["*"])
             _new_orders(DELIVERIES)
-            pump()  # creates the deliveries and sends them once (warms the pools)
+            _pumped_until_created(DELIVERIES)  # and sent once, which warms the pools
             bodies = list(WebhookDelivery.objects.values_list("payload", flat=True))
 
             def ours() -> float:
