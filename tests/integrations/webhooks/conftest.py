@@ -3,8 +3,9 @@ events appended to the real event store, and the pump run in the test process.""
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -65,14 +66,14 @@ def order_event(order_id: uuid.UUID, version: int) -> RecordedEvent:
     )[0]
 
 
-def pump_until(done: object, *, rounds: int = 200) -> None:
-    """Run the pump (consumer then dispatcher) until `done()` holds."""
-    import time
-
-    assert callable(done)
-    for _ in range(rounds):
+def pump_until(done: Callable[[], bool], *, timeout: float = 30.0) -> None:
+    """Run the pump (consumer then dispatcher) until `done()` holds. The consumer reads only
+    events below every running transaction on the server, which other sessions on a shared
+    server can hold back for a moment."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         pump()
         if done():
             return
         time.sleep(0.05)
-    raise AssertionError("the pump did not get there")
+    raise AssertionError(f"the pump did not get there in {timeout} s")
