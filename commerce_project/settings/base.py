@@ -467,6 +467,15 @@ WEBHOOK_DISPATCH_BATCH = env.int("WEBHOOK_DISPATCH_BATCH", default=20)
 WEBHOOK_DISPATCH_TIME_BUDGET = env.float("WEBHOOK_DISPATCH_TIME_BUDGET_SECONDS", default=30.0)
 # The Celery queue of the webhook pump (the default worker consumes "celery").
 WEBHOOK_QUEUE = env.str("WEBHOOK_QUEUE", default="celery")
+# Delivered rows are deleted this long after delivery (dead letters stay until redelivered).
+WEBHOOK_DELIVERED_RETENTION = timedelta(
+    days=env.float("WEBHOOK_DELIVERED_RETENTION_DAYS", default=30)
+)
+CELERY_BEAT_SCHEDULE["webhooks-purge-delivered"] = {
+    "task": "integrations.webhooks.tasks.purge_delivered_webhooks",
+    "schedule": timedelta(hours=1),
+    "options": {"queue": WEBHOOK_QUEUE},
+}
 CELERY_BEAT_SCHEDULE["webhooks-pump"] = {
     "task": "integrations.webhooks.tasks.pump_webhooks",
     "schedule": timedelta(seconds=WEBHOOK_PUMP_INTERVAL),

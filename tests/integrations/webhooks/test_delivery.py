@@ -18,7 +18,7 @@ from integrations import cloudevents
 from integrations.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from integrations.webhooks.outbox import OUTBOX_PROJECTION, create_deliveries
 from integrations.webhooks.services import delivery_redeliver, subscription_rotate_secret
-from integrations.webhooks.tasks import pump
+from integrations.webhooks.tasks import pump, purge_delivered
 
 from .conftest import new_order, order_event, pump_until, subscribe
 from .receiver import Receiver
@@ -253,3 +253,22 @@ def test_the_secret_is_stored_encrypted(receiver: Receiver) -> None:
     assert secret not in stored
     assert secret.removeprefix("whsec_") not in stored
     assert uuid.UUID(str(WebhookSubscription.objects.get().pk))
+
+
+def test_old_delivered_rows_are_purged_and_dead_letters_kept(receiver: Receiver) -> None:
+    # given: one old delivered row, one recent, one old dead letter
+    subscribe(receiver)
+    for _ in range(3):
+        new_order()
+    pump_until(lambda: delivered_count() == 3)
+    old, recent, dead = WebhookDelivery.objects.order_by("id")
+    long_ago = timezone.now() - timedelta(days=40)
+    WebhookDelivery.objects.filter(pk=old.pk).update(delivered_at=long_ago)
+    WebhookDelivery.objects.filter(pk=dead.pk).update(
+        status=DeliveryStatus.FAILED, delivered_at=long_ago, created_at=long_ago
+    )
+    # when
+    purged = purge_delivered(timedelta(days=30))
+    # then
+    assert purged == 1
+    assert set(WebhookDelivery.objects.values_list("pk", flat=True)) == {recent.pk, dead.pk}
