@@ -18,9 +18,9 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from commerce_project.api.permissions import StaffPermission
-from commerce_project.errors import NotFound
 
 from ..dispatch import ping
+from ..exceptions import WebhookDeliveryNotFound, WebhookSubscriptionNotFound
 from ..models import WebhookDelivery, WebhookSubscription
 from ..services import (
     delivery_redeliver,
@@ -54,16 +54,6 @@ _PERMISSION_BY_ACTION = {
     "redeliver": CHANGE,
     "destroy": DELETE,
 }
-
-
-class WebhookSubscriptionNotFound(NotFound):
-    type = "not-found"
-    title = "Webhook subscription not found"
-
-
-class WebhookDeliveryNotFound(NotFound):
-    type = "not-found"
-    title = "Webhook delivery not found"
 
 
 class WebhookSubscriptionViewSet(viewsets.GenericViewSet[WebhookSubscription]):
