@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from . import charts, selectors
-from .webhooks import failing_webhooks, webhooks_installed
+from .webhooks import failing_webhooks
 
 WINDOW = timedelta(hours=48)
 
@@ -50,7 +50,6 @@ def operations_dashboard(request: HttpRequest) -> HttpResponse:
         "lags": selectors.projection_lags(now),
         "low_stock": low_stock,
         "low_stock_threshold": settings.OPERATIONS_LOW_STOCK_THRESHOLD,
-        "webhooks_installed": webhooks_installed(),
         "failing_webhooks": failing_webhooks(),
     }
     return TemplateResponse(request, "operations/dashboard.html", context)

@@ -528,3 +528,48 @@ CELERY_BEAT_SCHEDULE["enforce-fulfilment-timeouts"] = {
 # wait; at most this many wait at once per process, the rest answer at once. Keep it below
 # GUNICORN_THREADS so waiting integrations never take every thread from the API.
 FEED_MAX_WAITING_REQUESTS = env.int("FEED_MAX_WAITING_REQUESTS", default=2)
+
+# integrations: webhooks (docs/webhooks.md)
+# Delays (seconds, fractions allowed) between the attempts of a delivery: one attempt more
+# than entries; after the last the delivery is FAILED (a dead letter staff can redeliver).
+WEBHOOK_RETRY_SCHEDULE_SECONDS = env.str(
+    "WEBHOOK_RETRY_SCHEDULE_SECONDS", default="5,30,300,1800,7200,21600"
+)
+# A subscription whose deliveries fail without a success for this long is disabled: seconds,
+# or a duration such as "3 00:00:00" or "P3D" (Django's parse_duration).
+WEBHOOK_DISABLE_AFTER = env.str("WEBHOOK_DISABLE_AFTER", default="259200")
+# Targets on private, loopback or link-local addresses are refused unless this is true
+# (development and tests only).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
+WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=3.0)
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Bytes of a receiver's answer kept on the delivery, for staff to read.
+WEBHOOK_RESPONSE_BODY_LIMIT = env.int("WEBHOOK_RESPONSE_BODY_LIMIT", default=2048)
+# How long the secret replaced by a rotation keeps signing beside the new one.
+WEBHOOK_SECRET_OVERLAP = timedelta(
+    seconds=env.float("WEBHOOK_SECRET_OVERLAP_SECONDS", default=24 * 3600)
+)
+# Beat period of the webhook pump (outbox consumer, then dispatcher), the concurrent
+# deliveries of one pump run, the deliveries claimed per transaction (a crash sends at most
+# that many again), and how long one run may keep sending before it returns (keep it well
+# under CELERY_TASK_SOFT_TIME_LIMIT minus WEBHOOK_TIMEOUT).
+WEBHOOK_PUMP_INTERVAL = env.float("WEBHOOK_PUMP_INTERVAL_SECONDS", default=1.0)
+WEBHOOK_DISPATCH_CONCURRENCY = env.int("WEBHOOK_DISPATCH_CONCURRENCY", default=4)
+WEBHOOK_DISPATCH_BATCH = env.int("WEBHOOK_DISPATCH_BATCH", default=20)
+WEBHOOK_DISPATCH_TIME_BUDGET = env.float("WEBHOOK_DISPATCH_TIME_BUDGET_SECONDS", default=30.0)
+# The Celery queue of the webhook pump (the default worker consumes "celery").
+WEBHOOK_QUEUE = env.str("WEBHOOK_QUEUE", default="celery")
+# Delivered rows are deleted this long after delivery (dead letters stay until redelivered).
+WEBHOOK_DELIVERED_RETENTION = timedelta(
+    days=env.float("WEBHOOK_DELIVERED_RETENTION_DAYS", default=30)
+)
+CELERY_BEAT_SCHEDULE["webhooks-purge-delivered"] = {
+    "task": "integrations.webhooks.tasks.purge_delivered_webhooks",
+    "schedule": timedelta(hours=1),
+    "options": {"queue": WEBHOOK_QUEUE},
+}
+CELERY_BEAT_SCHEDULE["webhooks-pump"] = {
+    "task": "integrations.webhooks.tasks.pump_webhooks",
+    "schedule": timedelta(seconds=WEBHOOK_PUMP_INTERVAL),
+    "options": {"queue": WEBHOOK_QUEUE, "expires": WEBHOOK_PUMP_INTERVAL},
+}

@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from eventstore.commands import dispatch
 from eventstore.projections import (
+    Projection,
     get_projection,
     projection_registry,
     run_projection,
@@ -311,6 +312,12 @@ _STATS_FIELDS = (
 
 def test_every_projection_can_be_rebuilt_and_verified() -> None:
     # when
-    without_table = [name for name, p in projection_registry().items() if p.table is None]
+    # A table-less projection is a consumer that overrides `handle` (the webhook outbox):
+    # there is nothing to rebuild or verify. One that folds rows must have its table.
+    without_table = [
+        name
+        for name, p in projection_registry().items()
+        if p.table is None and type(p).handle is Projection.handle
+    ]
     # then
     assert without_table == []
