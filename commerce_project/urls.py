@@ -3,8 +3,10 @@ from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from commerce_project.api import health
+from commerce_project.api.root import ApiRootView
 
 api_v1: list[URLPattern | URLResolver] = [
+    path("", ApiRootView.as_view(), name="api-root"),
     path("auth/", include("accounts.api.urls")),
     path("", include("inventory.api.urls")),
     path("", include("carts.api.urls")),
