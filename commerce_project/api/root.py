@@ -50,7 +50,7 @@ class ApiRootSerializer(serializers.Serializer[None]):
 class ApiRootView(APIView):
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(operation_id="api_root", responses={200: ApiRootSerializer})
+    @extend_schema(operation_id="api_root", tags=["root"], responses={200: ApiRootSerializer})
     def get(self, request: Request) -> Response:
         """The API's entry points."""
         return Response({name: reverse(url, request=request) for name, url in ENTRY_POINTS.items()})

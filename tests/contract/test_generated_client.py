@@ -95,7 +95,7 @@ def test_a_generated_client_runs_the_whole_journey(
     anonymous = client_module.Client(base_url=live_server.url, raise_on_unexpected_status=True)
 
     # the root lists the entry points, to anyone
-    root = op("api_root").sync(client=anonymous)
+    root = op("root.api_root").sync(client=anonymous)
     assert isinstance(root, models.ApiRoot)
     assert root.products.startswith(live_server.url)
 
