@@ -54,4 +54,4 @@ def install() -> None:
     for field_class, allowed in _JSON_TYPES.items():
         current = field_class.__dict__["to_internal_value"]
         if not getattr(current, _INSTALLED, False):
-            field_class.to_internal_value = _strict(current, allowed)  # type: ignore[method-assign]
+            setattr(field_class, "to_internal_value", _strict(current, allowed))  # noqa: B010
