@@ -156,6 +156,9 @@ def test_the_root_lists_the_entry_points_to_anyone(api_client: APIClient) -> Non
     assert body["products"] == "http://testserver/api/v1/products/"
     assert body["schema"] == "http://testserver/api/schema/"
     assert api_client.get(body["products"]).status_code == 200
+    # even a stale token gets it: it is where a lost client starts over
+    api_client.credentials(HTTP_AUTHORIZATION="Token not-a-token")
+    assert api_client.get("/api/v1/").json() == body
 
 
 @pytest.mark.django_db
