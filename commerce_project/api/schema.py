@@ -114,9 +114,6 @@ _PHRASES = {
 # Request headers that only select an answer, never refuse one.
 _NEVER_INVALID = frozenset({"If-None-Match"})
 
-# Statuses whose answers carry Retry-After (409 only for the retryable conflicts).
-_RETRY_AFTER_STATUSES = frozenset({429, 503})
-
 Method = TypeVar("Method", bound=Callable[..., Any])
 
 _RAISES_ATTRIBUTE = "documented_errors"
@@ -299,8 +296,11 @@ class CommerceAutoSchema(AutoSchema):
     def problem_response(self, status: int, types: Iterable[str]) -> dict[str, Any]:
         listed = sorted(types)
         headers: dict[str, Any] = {REQUEST_ID_HEADER: REQUEST_ID_RESPONSE_HEADER}
-        if status in _RETRY_AFTER_STATUSES:
+        if status == 503:
             headers["Retry-After"] = RETRY_AFTER_RESPONSE_HEADER
+        elif status == 429:
+            # DRF leaves it out when the wait has already run down to zero
+            headers["Retry-After"] = {**RETRY_AFTER_RESPONSE_HEADER, "required": False}
         elif status == 409:
             headers["Retry-After"] = _header(
                 "On a conflict that clears by itself (a request in progress, a busy saga): "

@@ -5,19 +5,29 @@ member of staff."""
 from __future__ import annotations
 
 import json
+import urllib.request
 from typing import Any
 
 from drf_spectacular.generators import SchemaGenerator
-from rest_framework.authtoken.models import Token
 from rest_framework.utils.encoders import JSONEncoder
 
 from accounts.models import User
+from tests.factories import DEFAULT_PASSWORD
 from tests.sagas.worker import celery_worker
 
 
-def token_for(user: User) -> str:
-    token, _ = Token.objects.get_or_create(user=user)
-    return token.key
+def token_for(base_url: str, user: User) -> str:
+    """A token for `user` (made by UserFactory), signed in through POST auth/token/ as any
+    client would: it holds whatever the token scheme is."""
+    request = urllib.request.Request(
+        f"{base_url}/api/v1/auth/token/",
+        data=json.dumps({"username": user.username, "password": DEFAULT_PASSWORD}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request) as answer:
+        token: str = json.load(answer)["token"]
+    return token
 
 
 def live_schema() -> dict[str, Any]:

@@ -103,7 +103,7 @@ def test_a_generated_client_runs_the_whole_journey(
     staff_user = UserFactory(is_staff=True, is_superuser=True)
     # "Token" until the bearer scheme lands on this branch; then prefix="Bearer"
     staff = client_module.AuthenticatedClient(
-        base_url=live_server.url, token=token_for(staff_user), prefix="Token"
+        base_url=live_server.url, token=token_for(live_server.url, staff_user), prefix="Token"
     )
     product = op("products.products_create").sync(
         client=staff,
