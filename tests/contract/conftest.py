@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import json
 import urllib.request
+import uuid
 from typing import Any
 
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.utils.encoders import JSONEncoder
 
 from accounts.models import User
+from eventstore.commands import dispatch
+from inventory.models import Product
+from orders.commands import ConfirmOrder, CreateOrder, LineRequest
+from orders.domain import Actor
 from tests.factories import DEFAULT_PASSWORD
+from tests.sagas.shop import ADDRESS
 from tests.sagas.worker import celery_worker
 
 
@@ -38,3 +44,19 @@ def live_schema() -> dict[str, Any]:
 
 
 __all__ = ["celery_worker"]
+
+
+def order_with_id(order_id: uuid.UUID, customer: User, lines: list[tuple[Product, int]]) -> None:
+    """A confirmed order of `customer` with the given id, through the commands the API uses
+    (confirming starts its saga)."""
+    owner = Actor.customer(customer.pk)
+    dispatch(
+        CreateOrder(
+            order_id=order_id,
+            actor=owner,
+            customer_id=customer.pk,
+            lines=tuple(LineRequest(product_id=p.pk, quantity=q) for p, q in lines),
+            shipping_address=ADDRESS,
+        )
+    )
+    dispatch(ConfirmOrder(order_id=order_id, actor=owner, payment_token="tok_ok"))

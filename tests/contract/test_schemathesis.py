@@ -6,11 +6,16 @@ campaign (run `schemathesis run` against `make run` for that)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 import schemathesis
 from hypothesis import HealthCheck, settings
+from pytest_django.fixtures import Settings as SettingsWrapper
+from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -20,9 +25,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.models import User
+from orders.domain import saga_id_for
 from tests.factories import UserFactory
+from tests.inventory.factories import ProductFactory
 
-from .conftest import live_schema, token_for
+from .conftest import live_schema, order_with_id, token_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -37,11 +44,35 @@ CHECKS = [
 EXAMPLES_PER_OPERATION = 3
 
 
+# Resources that exist while the run goes on (made by `known_resources`): generated ids
+# would only ever meet 404s, so path ids and body product ids are these half the time.
+ORDER_ID = uuid.UUID("0c0ffee0-0000-4000-8000-000000000001")
+PRODUCT_ID = uuid.UUID("0c0ffee0-0000-4000-8000-000000000002")
+KNOWN_IDS_PROBABILITY = 0.5
+
+
 def _loaded_schema() -> Any:
     """The schema /api/schema/ serves, loaded at collection so that every operation is a
     test of its own. (schemathesis.pytest.from_fixture would load it from the live server,
     but its lazy loader does not run under pytest 9.)"""
-    schema = schemathesis.openapi.from_dict(live_schema())
+    known = {"dictionary": "", "probability": KNOWN_IDS_PROBABILITY}
+    config = SchemathesisConfig.from_dict(
+        {
+            "dictionaries": {
+                "orders": {"values": [str(ORDER_ID)]},
+                "products": {"values": [str(PRODUCT_ID)]},
+                "sagas": {"values": [str(saga_id_for(ORDER_ID))]},
+            },
+            "parameters": {
+                "path.order_id": {**known, "dictionary": "orders"},
+                "path.id": {**known, "dictionary": "products"},
+                "path.product_id": {**known, "dictionary": "products"},
+                "body.product_id": {**known, "dictionary": "products"},
+                "path.saga_id": {**known, "dictionary": "sagas"},
+            },
+        }
+    )
+    schema = schemathesis.openapi.from_dict(live_schema(), config=config)
     schema.config.phases.update(phases=["examples", "fuzzing"])
     schema.config.generation.update(
         max_examples=EXAMPLES_PER_OPERATION, modes=["positive", "negative"], database="none"
@@ -53,15 +84,25 @@ schema = _loaded_schema()
 
 
 @pytest.fixture
-def authorizations(live_server: Any, transactional_db: None) -> dict[str, str]:
-    """The Authorization header of a customer and of a superuser (staff)."""
+def authorizations(
+    live_server: Any, transactional_db: None, settings: SettingsWrapper
+) -> Iterator[dict[str, str]]:
+    """The Authorization header of a customer and of a superuser (staff); the customer has
+    a confirmed order (ORDER_ID, its saga waiting in a queue nobody reads) of a product in
+    stock (PRODUCT_ID)."""
     customer: User = UserFactory()
+    settings.SAGA_QUEUE = f"test-unconsumed-{uuid.uuid4().hex[:12]}"
+    product = ProductFactory(id=PRODUCT_ID, stock=50)
+    order_with_id(ORDER_ID, customer, [(product, 2)])
     staff: User = UserFactory(is_staff=True, is_superuser=True)
     # "Token" until the bearer scheme lands on this branch; then "Bearer"
-    return {
+    yield {
         role: f"Token {token_for(live_server.url, user)}"
         for role, user in (("customer", customer), ("staff", staff))
     }
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete(settings.SAGA_QUEUE)
+    broker.close()
 
 
 @schema.parametrize()
