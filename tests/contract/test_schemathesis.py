@@ -1,8 +1,9 @@
 """schemathesis over every operation of the live schema, as a customer and as staff: no 5xx,
 every answer as documented (status, content type, headers, body), and no invalid input
-accepted. Bounded: a few generated examples per operation plus schemathesis' coverage
-phase (boundary and negative values) — a smoke net for the contract, not a fuzzing
-campaign (run `schemathesis run` against `make run` for that)."""
+accepted. Bounded: the schema's examples and a few generated requests per operation, valid
+and invalid ones (schemathesis' examples and fuzzing phases) — a net for the contract that
+keeps `make test` quick, not a fuzzing campaign (`schemathesis run` against `make run`, or
+this file with more examples and the coverage phase, for that)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ CHECKS = [
 EXAMPLES_PER_OPERATION = 3
 
 
-# Resources that exist while the run goes on (made by `known_resources`): generated ids
+# Resources that exist while the run goes on (made by `authorizations`): generated ids
 # would only ever meet 404s, so path ids and body product ids are these half the time.
 ORDER_ID = uuid.UUID("0c0ffee0-0000-4000-8000-000000000001")
 PRODUCT_ID = uuid.UUID("0c0ffee0-0000-4000-8000-000000000002")
