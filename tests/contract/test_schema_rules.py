@@ -204,3 +204,14 @@ def test_a_filter_without_a_usable_value_is_refused(
 def test_query_strings_still_convert(customer_client: APIClient) -> None:
     # the strict JSON types do not apply to a query string's text
     assert customer_client.get("/api/v1/products/?in_stock=true&ordering=-price").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_client_accepting_only_problem_json_gets_a_success_as_plain_json(
+    api_client: APIClient,
+) -> None:
+    response = api_client.get("/api/v1/products/", HTTP_ACCEPT="application/problem+json")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    missing = api_client.get("/api/v1/products/9/", HTTP_ACCEPT="application/problem+json")
+    assert missing["Content-Type"] == "application/problem+json"
