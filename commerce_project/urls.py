@@ -3,10 +3,12 @@ from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from commerce_project.api import health
+from commerce_project.api.root import ApiRootView
 from operations import views as operations_views
 from operations.dashboard import operations_dashboard
 
 api_v1: list[URLPattern | URLResolver] = [
+    path("", ApiRootView.as_view(), name="api-root"),
     path("auth/", include("accounts.api.urls")),
     path("", include("inventory.api.urls")),
     path("", include("carts.api.urls")),

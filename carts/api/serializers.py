@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from carts.selectors import CartStatus
 from orders.api.serializers import ShippingAddressSerializer
+from orders.domain import ORDER_STATUSES
 
 
 class CartLineSerializer(serializers.Serializer[Any]):
@@ -33,26 +34,35 @@ class CartSerializer(serializers.Serializer[Any]):
     expires_at = serializers.DateTimeField(allow_null=True)
 
 
-def _check_range(value: int, minimum: int) -> int:
+def _quantity_field(minimum: int, help_text: str) -> serializers.IntegerField:
+    """A line quantity within minimum..CART_MAX_LINE_QUANTITY, read when the serializer is
+    built (so the schema states the limit the server enforces now)."""
     maximum = int(settings.CART_MAX_LINE_QUANTITY)
-    if not minimum <= value <= maximum:
-        raise serializers.ValidationError(f"Must be between {minimum} and {maximum}.")
-    return value
+    message = f"Must be between {minimum} and {maximum}."
+    return serializers.IntegerField(
+        min_value=minimum,
+        max_value=maximum,
+        help_text=help_text,
+        error_messages={"min_value": message, "max_value": message},
+    )
 
 
 class CartItemAddSerializer(serializers.Serializer[Any]):
     product_id = serializers.UUIDField()
-    quantity = serializers.IntegerField()
 
-    def validate_quantity(self, value: int) -> int:
-        return _check_range(value, 1)
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        fields = super().get_fields()
+        fields["quantity"] = _quantity_field(1, "Units to add (1..CART_MAX_LINE_QUANTITY).")
+        return fields
 
 
 class CartItemSetSerializer(serializers.Serializer[Any]):
-    quantity = serializers.IntegerField(help_text="0 removes the line.")
-
-    def validate_quantity(self, value: int) -> int:
-        return _check_range(value, 0)
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        fields = super().get_fields()
+        fields["quantity"] = _quantity_field(
+            0, "The line's new quantity (0..CART_MAX_LINE_QUANTITY); 0 removes the line."
+        )
+        return fields
 
 
 class CheckoutSerializer(serializers.Serializer[None]):
@@ -74,7 +84,7 @@ class CheckoutSerializer(serializers.Serializer[None]):
 class CheckoutResultSerializer(serializers.Serializer[None]):
     order_id = serializers.UUIDField()
     saga_id = serializers.UUIDField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=[s.value for s in ORDER_STATUSES])
     total = serializers.DecimalField(max_digits=14, decimal_places=2)
     currency = serializers.CharField()
     order_url = serializers.CharField()

@@ -17,15 +17,19 @@ from rest_framework.views import APIView
 
 from carts import services
 from carts.checkout import cart_checkout
+from carts.exceptions import (
+    CartAlreadyCheckedOut,
+    CartCheckoutInProgress,
+    CartEmpty,
+    PriceChanged,
+)
 from carts.repository import StoredCart
 from carts.selectors import cart_view
 from commerce_project.api.actors import actor_of
-from commerce_project.api.idempotency import (
-    IDEMPOTENCY_KEY_PARAMETER,
-    current_idempotency_token,
-    idempotent,
-)
+from commerce_project.api.idempotency import current_idempotency_token, idempotent
 from commerce_project.api.permissions import is_staff
+from commerce_project.api.schema import location_header, raises
+from inventory.exceptions import OutOfStock
 from orders.domain import ShippingAddress
 
 from .serializers import (
@@ -87,7 +91,7 @@ class CartViewBase(APIView):
 
 
 class CartCreateView(CartViewBase):
-    @extend_schema(request=None, responses={201: CartSerializer})
+    @extend_schema(request=None, responses={201: CartSerializer}, parameters=[location_header(201)])
     @idempotent
     def post(self, request: Request) -> Response:
         cart = services.cart_create(
@@ -107,6 +111,7 @@ class CartDetailView(CartViewBase):
         return _render(cart)
 
     @extend_schema(responses={204: None})
+    @raises(CartCheckoutInProgress)
     def delete(self, request: Request, session_id: str) -> Response:
         services.cart_delete(session_id=session_id, user_id=_user_id(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -114,6 +119,7 @@ class CartDetailView(CartViewBase):
 
 class CartItemsView(CartViewBase):
     @extend_schema(request=CartItemAddSerializer, responses={200: CartSerializer})
+    @raises(OutOfStock, CartCheckoutInProgress)
     @idempotent(anonymous_by_path=True)
     def post(self, request: Request, session_id: str) -> Response:
         serializer = CartItemAddSerializer(data=request.data)
@@ -131,6 +137,7 @@ class CartItemsView(CartViewBase):
 
 class CartItemDetailView(CartViewBase):
     @extend_schema(request=CartItemSetSerializer, responses={200: CartSerializer})
+    @raises(OutOfStock, CartCheckoutInProgress)
     def put(self, request: Request, session_id: str, product_id: UUID) -> Response:
         serializer = CartItemSetSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -143,6 +150,7 @@ class CartItemDetailView(CartViewBase):
         return _render(cart)
 
     @extend_schema(responses={200: CartSerializer})
+    @raises(CartCheckoutInProgress)
     def delete(self, request: Request, session_id: str, product_id: UUID) -> Response:
         cart = services.cart_item_remove(
             session_id=session_id, user_id=_user_id(request), product_id=product_id
@@ -161,8 +169,9 @@ class CartCheckoutView(APIView):
     @extend_schema(
         request=CheckoutSerializer,
         responses={202: CheckoutResultSerializer, 200: CheckoutResultSerializer},
-        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        parameters=[location_header(200, 202)],
     )
+    @raises(CartEmpty, PriceChanged, OutOfStock, CartCheckoutInProgress, CartAlreadyCheckedOut)
     @idempotent
     def post(self, request: Request, session_id: str) -> Response:
         serializer = CheckoutSerializer(data=request.data)

@@ -7,3 +7,8 @@ class ApiConfig(AppConfig):
     name = "commerce_project.api"
     label = "api"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import strict_fields
+
+        strict_fields.install()

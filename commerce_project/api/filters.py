@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import django_filters
+import django_filters.rest_framework
 from django import forms
 from django_filters.fields import IsoDateTimeField
+from rest_framework.exceptions import ValidationError
+from rest_framework.filters import OrderingFilter
 
 # PostgreSQL keeps offsets within ±15:59:59; every real time zone lies well inside that.
 MAX_UTC_OFFSET = dt.timedelta(hours=16)
@@ -31,3 +35,61 @@ class UtcIsoDateTimeField(IsoDateTimeField):
 
 class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UtcIsoDateTimeField
+
+
+class StrictFilterSet(django_filters.rest_framework.FilterSet):
+    """A FilterSet that refuses a typed filter given without a usable value
+    (`?customer_id=`, `?in_stock=maybe`) instead of quietly not filtering: the client
+    asked for something and must learn it did not get it. Text filters (CharFilter) take
+    any text, the empty string included."""
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        cleaned = getattr(self.form, "cleaned_data", {})
+        for name, filter_ in self.filters.items():
+            if isinstance(filter_, django_filters.CharFilter) or name not in self.data:
+                continue
+            if isinstance(filter_, django_filters.BooleanFilter):
+                # the widget also reads 1/0/True/2/3 as booleans; the schema says true/false
+                if self.data.get(name) not in ("true", "false"):
+                    self.form.add_error(name, "Give true or false, or leave it out.")
+                    valid = False
+            elif name in cleaned and cleaned[name] in (None, "", [], ()):
+                self.form.add_error(name, "Give a value of the documented type, or leave it out.")
+                valid = False
+        return valid and not self.form.errors
+
+
+class StrictOrderingFilter(OrderingFilter):
+    """DRF's OrderingFilter, but a term that is not `field` or `-field` of the view's
+    ordering fields is a 400 (DRF drops it silently), and the schema says which they are."""
+
+    def get_ordering(self, request: Any, queryset: Any, view: Any) -> Any:
+        given = request.query_params.get(self.ordering_param)
+        if given is None:
+            return self.get_default_ordering(view)
+        names = [name for name, _ in self.get_valid_fields(queryset, view, {"request": request})]
+        if not _ordering_pattern(names).match(given):
+            allowed = ", ".join(sorted(names))
+            raise ValidationError(
+                {self.ordering_param: [f"Comma-separated fields (- for descending): {allowed}."]}
+            )
+        return given.split(",")
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters: list[dict[str, Any]] = super().get_schema_operation_parameters(view)
+        names = sorted(getattr(view, "ordering_fields", None) or [])
+        if names and names != ["__all__"]:
+            for parameter in parameters:
+                parameter["schema"]["pattern"] = _ordering_pattern(names).pattern
+                parameter["description"] = (
+                    "Comma-separated fields, `-` for descending: "
+                    + ", ".join(f"`{name}`" for name in names)
+                    + "; anything else is a 400 invalid-input."
+                )
+        return parameters
+
+
+def _ordering_pattern(names: list[str]) -> re.Pattern[str]:
+    term = "-?(?:" + "|".join(re.escape(name) for name in sorted(names)) + ")"
+    return re.compile(f"^{term}(?:,{term})*$")

@@ -39,8 +39,6 @@ from django.db import (
 from django.db.models import QuerySet
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
@@ -57,13 +55,9 @@ HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
 _REPLAYED_HEADERS = ("Location", "ETag")
 
-# For `extend_schema(parameters=[...])` of every view decorated with `idempotent`.
-IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
-    HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description="Repeat a command safely: the same key and body replay the first response.",
-)
+# Set on every view method `idempotent` wraps: the schema (commerce_project.api.schema)
+# documents the header wherever it is honoured, from this mark alone.
+_HONOURS_KEY = "honours_idempotency_key"
 
 ViewMethod = TypeVar("ViewMethod", bound=Callable[..., Response])
 
@@ -308,9 +302,15 @@ def idempotent(view_method: ViewMethod | None = None, *, anonymous_by_path: bool
                 anonymous_by_path=anonymous_by_path,
             )
 
+        setattr(wrapper, _HONOURS_KEY, True)
         return cast(ViewMethod, wrapper)
 
     return decorate(view_method) if view_method is not None else decorate
+
+
+def honours_idempotency_key(view_method: Any) -> bool:
+    """Whether `view_method` was decorated with `idempotent`."""
+    return bool(getattr(view_method, _HONOURS_KEY, False))
 
 
 def idempotency_keys_purge() -> int:

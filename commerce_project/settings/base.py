@@ -228,7 +228,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=20),
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "commerce_project.api.filters.StrictOrderingFilter",
     ],
     "DEFAULT_THROTTLE_CLASSES": [
         "accounts.throttles.AnonRateThrottle",
@@ -246,7 +246,7 @@ REST_FRAMEWORK = {
     # the header, which any client can write, and uses the connection's address.
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "EXCEPTION_HANDLER": "commerce_project.api.problems.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "commerce_project.api.schema.CommerceAutoSchema",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "commerce_project.api.renderers.ProblemJSONRenderer",
@@ -266,10 +266,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Operations and tags named after the resource (`orders_ship_create`, tag `orders`), not
+    # after the version every path shares.
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
     # Several resources have a `status`; name each choice set after its owner.
     "ENUM_NAME_OVERRIDES": {
         "CartStatusEnum": "carts.selectors.CartStatus",
         "SagaStatusEnum": ["RUNNING", "COMPENSATING", "COMPLETED", "COMPENSATED", "FAILED"],
+        "OrderStatusEnum": "orders.domain.ORDER_STATUSES",
     },
 }
 

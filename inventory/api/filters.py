@@ -5,10 +5,11 @@ from django.db.models import F, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from commerce_project.api.filters import StrictFilterSet
 from inventory.models import Product
 
 
-class ProductFilter(django_filters.FilterSet):
+class ProductFilter(StrictFilterSet):
     in_stock = django_filters.BooleanFilter(
         method="filter_in_stock", label="Only products with units available (database)."
     )

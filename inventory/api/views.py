@@ -14,10 +14,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from commerce_project.api.actors import actor_name
+from commerce_project.api.filters import StrictOrderingFilter
 from commerce_project.api.idempotency import idempotent
 from commerce_project.api.pagination import PageNumberPagination
 from commerce_project.api.permissions import StaffPermission, is_staff, require_permissions
+from commerce_project.api.schema import location_header, raises
 from inventory import selectors, services
+from inventory.exceptions import StockBusy
 from inventory.models import RESTOCK_PRODUCT, Product
 
 from .filters import ProductFilter
@@ -53,7 +56,7 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
     database row on the answers to writes."""
 
     lookup_value_regex = "[0-9a-fA-F-]{32,36}"
-    filter_backends = [DjangoFilterBackend, filters.OrderingFilter, filters.SearchFilter]
+    filter_backends = [DjangoFilterBackend, StrictOrderingFilter, filters.SearchFilter]
     filterset_class = ProductFilter
     search_fields = ("name", "sku")
     ordering_fields = ("name", "price", "sku", "created_at")
@@ -101,7 +104,11 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
         product = selectors.product_get(product_id=pk, include_inactive=is_staff(request.user))
         return Response(self._render([product])[0])
 
-    @extend_schema(request=ProductCreateSerializer, responses={201: StaffProductSerializer})
+    @extend_schema(
+        request=ProductCreateSerializer,
+        responses={201: StaffProductSerializer},
+        parameters=[location_header(201)],
+    )
     @idempotent
     def create(self, request: Request) -> Response:
         serializer = ProductCreateSerializer(data=request.data)
@@ -123,6 +130,7 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
 
     @extend_schema(request=RestockSerializer, responses={200: StaffProductSerializer})
     @action(detail=True, methods=["post"])
+    @raises(StockBusy)
     @idempotent
     def restock(self, request: Request, pk: str) -> Response:
         product = selectors.product_get(product_id=pk, include_inactive=True)

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import django_filters
 
-from commerce_project.api.filters import UtcIsoDateTimeFilter
+from commerce_project.api.filters import StrictFilterSet, UtcIsoDateTimeFilter
 from orders.domain import ORDER_STATUSES
 from orders.models import CustomerOrderStats, OrderView
 
 
-class OrderFilter(django_filters.FilterSet):
+class OrderFilter(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(
         choices=[(s.value, s.value) for s in ORDER_STATUSES],
         help_text="Upper case; repeat for several (?status=PAID&status=SHIPPED).",
@@ -23,7 +23,7 @@ class OrderFilter(django_filters.FilterSet):
         fields = ["status", "created_after", "created_before", "customer_id"]
 
 
-class CustomerOrderStatsFilter(django_filters.FilterSet):
+class CustomerOrderStatsFilter(StrictFilterSet):
     customer_id = django_filters.UUIDFilter(field_name="customer_id")
     currency = django_filters.CharFilter(field_name="currency")
 

@@ -15,17 +15,19 @@ from uuid import UUID, uuid4
 from django.db.models import QuerySet
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from commerce_project.api.actors import actor_of
-from commerce_project.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
+from commerce_project.api.idempotency import idempotent
 from commerce_project.api.permissions import IsStaff
-from commerce_project.errors import InvalidInput
+from commerce_project.api.schema import ETAG_RESPONSE_HEADER, location_header, raises
+from commerce_project.errors import InvalidInput, PreconditionFailed
 from eventstore.commands import dispatch
+from eventstore.exceptions import ConcurrencyError
 from eventstore.store import load
 from orders import selectors
 from orders.commands import (
@@ -44,7 +46,7 @@ from orders.commands import (
     ShipOrder,
 )
 from orders.domain import ShippingAddress
-from orders.exceptions import ProductRefused
+from orders.exceptions import ActionForbidden, IllegalTransition, ProductRefused
 from orders.models import CustomerOrderStats, OrderView
 
 from .filters import CustomerOrderStatsFilter, OrderFilter
@@ -73,6 +75,14 @@ IF_MATCH = OpenApiParameter(
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
     description='The order version last seen, as its ETag ("3"); 412 when the order moved on.',
+)
+
+
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description='The ETag last seen ("3"): 304 without a body while the order is at it.',
 )
 
 
@@ -128,13 +138,12 @@ def order_command(
     command: type[OrderCommand],
     body: type[serializers.Serializer[Any]] | None = None,
     fields: CommandFields = _no_fields,
-    *,
-    idempotency_key_documented: bool = True,
 ) -> Callable[..., Response]:
     """The view method of one command on an order the caller can see (404 otherwise): parse
     the body with `body`, dispatch `command` with the caller as actor and `If-Match` as the
     expected version (honouring `Idempotency-Key`), answer the order with its ETag."""
 
+    @raises(IllegalTransition, ActionForbidden, ConcurrencyError, PreconditionFailed)
     @idempotent
     def handle(self: OrderCommandView, request: Request, order_id: UUID, **url: Any) -> Response:
         self.visible_order(request, order_id)
@@ -152,8 +161,11 @@ def order_command(
             )
         )
 
-    parameters = [IF_MATCH, IDEMPOTENCY_KEY_PARAMETER] if idempotency_key_documented else [IF_MATCH]
-    schema = extend_schema(request=body, responses={200: OrderSerializer}, parameters=parameters)
+    schema = extend_schema(
+        request=body,
+        responses={200: OrderSerializer},
+        parameters=[IF_MATCH, ETAG_RESPONSE_HEADER],
+    )
     return cast(Callable[..., Response], schema(handle))
 
 
@@ -169,7 +181,7 @@ class OrderListCreateView(generics.ListAPIView[OrderView]):
     @extend_schema(
         request=OrderCreateSerializer,
         responses={201: OrderSerializer},
-        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        parameters=[ETAG_RESPONSE_HEADER, location_header(201)],
     )
     @idempotent
     def post(self, request: Request) -> Response:
@@ -201,7 +213,15 @@ class OrderListCreateView(generics.ListAPIView[OrderView]):
 
 
 class OrderDetailView(OrderCommandView):
-    @extend_schema(responses={200: OrderSerializer})
+    @extend_schema(
+        description="The order as the read model has it, with its version as ETag. With "
+        "If-None-Match set to that ETag, 304 and no body while the order is unchanged.",
+        parameters=[IF_NONE_MATCH, ETAG_RESPONSE_HEADER],
+        responses={
+            200: OrderSerializer,
+            304: OpenApiResponse(description="Not modified: the order is still at that version."),
+        },
+    )
     def get(self, request: Request, order_id: UUID) -> Response:
         view = self.visible_order(request, order_id)
         if request.headers.get("If-None-Match") == etag(view.version):
@@ -254,7 +274,7 @@ class OrderShipView(StaffOrderCommandView):
 
 
 class OrderDeliverView(StaffOrderCommandView):
-    post = order_command(DeliverOrder, idempotency_key_documented=False)
+    post = order_command(DeliverOrder)
 
 
 class OrderRefundView(StaffOrderCommandView):
@@ -266,7 +286,7 @@ class OrderRefundView(StaffOrderCommandView):
     @extend_schema(
         request=RefundSerializer,
         responses={200: OrderSerializer, 202: OrderSerializer},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY_PARAMETER],
+        parameters=[IF_MATCH],
     )
     @idempotent
     def post(self, request: Request, order_id: UUID) -> Response:
@@ -329,7 +349,7 @@ class OrderNotesView(generics.GenericAPIView[Any]):
     @extend_schema(
         request=NoteInputSerializer,
         responses={201: NoteSerializer},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY_PARAMETER],
+        parameters=[IF_MATCH],
     )
     @idempotent
     def post(self, request: Request, order_id: UUID) -> Response:
@@ -353,7 +373,10 @@ class OrderNotesView(generics.GenericAPIView[Any]):
 
 class OrderHistoryView(APIView):
     @extend_schema(
-        parameters=[HistoryQuerySerializer],
+        description="The order as it was at `version` or at the moment `as_of`: give exactly "
+        "one of the two (neither or both is a 400 invalid-input). A version the order has not "
+        "reached is a 400, a moment before the order existed a 404.",
+        parameters=[HistoryQuerySerializer, ETAG_RESPONSE_HEADER],
         responses={200: OrderSerializer},
     )
     def get(self, request: Request, order_id: UUID) -> Response:

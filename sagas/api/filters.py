@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import django_filters
 
-from commerce_project.api.filters import UtcIsoDateTimeFilter
+from commerce_project.api.filters import StrictFilterSet, UtcIsoDateTimeFilter
 from sagas.domain import SagaStatus
 from sagas.models import SagaInstance
 
 
-class SagaFilter(django_filters.FilterSet):
+class SagaFilter(StrictFilterSet):
     status = django_filters.ChoiceFilter(choices=[(s.value, s.value) for s in SagaStatus])
     type = django_filters.CharFilter(field_name="saga_type")
     correlation_id = django_filters.CharFilter()

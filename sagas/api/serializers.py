@@ -41,17 +41,30 @@ class StepAttemptSerializer(serializers.ModelSerializer[SagaStepLog]):
         read_only_fields = fields
 
 
+STEP_STATES = (
+    "PENDING",
+    "RUNNING",
+    "RETRYING",
+    "SUCCEEDED",
+    "FAILED",
+    "COMPENSATING",
+    "COMPENSATED",
+    "COMPENSATION_FAILED",
+)
+
+
 class StepSerializer(serializers.Serializer[Any]):
     name = serializers.CharField()
-    state = serializers.CharField(
-        help_text="PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED, COMPENSATING, COMPENSATED "
-        "or COMPENSATION_FAILED."
-    )
+    state = serializers.ChoiceField(choices=STEP_STATES)
     attempts = StepAttemptSerializer(many=True)
     compensation_attempts = StepAttemptSerializer(many=True)
 
 
 class SagaDetailSerializer(SagaSerializer):
+    # Not required: only staff get it (see to_representation), and the schema must say so.
+    saga_data = serializers.DictField(
+        required=False, help_text="Staff only: the data the steps recorded."
+    )
     steps = serializers.SerializerMethodField()
 
     class Meta(SagaSerializer.Meta):

@@ -14,7 +14,8 @@ from rest_framework.serializers import BaseSerializer
 from commerce_project.api.actors import actor_name
 from commerce_project.api.idempotency import idempotent
 from commerce_project.api.permissions import StaffPermission
-from sagas.exceptions import SagaNotFound
+from commerce_project.api.schema import raises
+from sagas.exceptions import SagaBusy, SagaIllegalTransition, SagaNotFound
 from sagas.models import RETRY_SAGA, SagaInstance
 from sagas.selectors import saga_get, saga_list
 from sagas.services import saga_retry
@@ -54,6 +55,7 @@ class SagaViewSet(viewsets.ReadOnlyModelViewSet[SagaInstance]):
         methods=["post"],
         permission_classes=[StaffPermission.requiring(RETRY_SAGA)],
     )
+    @raises(SagaIllegalTransition, SagaBusy)
     @idempotent
     def retry(self, request: Request, saga_id: Any = None) -> Response:
         saga = saga_retry(saga_id=self.get_object().pk, actor=actor_name(request))

@@ -112,6 +112,7 @@ class WebhookSubscriptionViewSet(viewsets.GenericViewSet[WebhookSubscription]):
         subscription = subscription_update(subscription, **serializer.validated_data)
         return Response(WebhookSubscriptionSerializer(subscription).data)
 
+    @extend_schema(responses={204: None})
     def destroy(self, request: Request, subscription_id: Any = None) -> Response:
         subscription_delete(self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
