@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.urls import set_script_prefix
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from inventory.models import Product
+from orders.domain import saga_id_for
 from orders.models import OrderView
 from tests.commerce_project.test_problems import assert_problem
 from tests.orders.conftest import make_order
@@ -108,3 +110,26 @@ def test_a_page_is_one_query_and_counts_nothing(
 def test_a_forged_cursor_is_a_404_problem(staff_client: APIClient) -> None:
     # base64 of "o=-1": a negative offset
     assert_problem(staff_client.get(URL, {"cursor": "bz0tMQ=="}), 404, "not-found")
+
+
+def test_every_order_on_a_page_links_to_itself_under_the_script_prefix(
+    customer_client: APIClient, customer: User, widget: Product
+) -> None:
+    orders = [make_order(customer, lines=[(widget, 1)]) for _ in range(2)]
+    for prefix in ("", "/shop"):
+        # What gunicorn's WSGI handler does for a request under SCRIPT_NAME=/shop (the test
+        # client does not).
+        set_script_prefix(f"{prefix}/")
+        try:
+            page = customer_client.get(URL).json()
+        finally:
+            set_script_prefix("/")
+        links = {o["id"]: o["links"] for o in page["results"]}
+        for order in orders:
+            base = f"{prefix}/api/v1/orders/{order.id}/"
+            assert links[str(order.id)] == {
+                "self": base,
+                "events": f"{base}events/",
+                "history": f"{base}history/",
+                "saga": f"{prefix}/api/v1/sagas/{saga_id_for(order.id)}/",
+            }
