@@ -1,11 +1,12 @@
 """The session-based middleware, skipped for token clients of the API.
 
-Sessions, CSRF, the session user and messages exist for the admin and the browsable API,
-that is for a browser holding a session cookie. A request under /api/ without that cookie
-(a token client, an anonymous one) has no session to load, no session user to find, no
-form to protect (DRF checks CSRF itself, and only for session-authenticated requests) and
-no messages to show: the four middleware would only cost time on every API call. DRF
-authenticates such a request itself and sets `request.user` from its result.
+Sessions, the session user and messages exist for the admin and the browsable API, that
+is for a browser holding a session cookie. A request under /api/ without that cookie (a
+token client, an anonymous one) has no session to load, no session user to find and no
+messages to show: the three middleware would only cost time on every API call. DRF
+authenticates such a request itself and sets `request.user` from its result. Django's CSRF
+middleware stays as it is: it does nothing for DRF's views (csrf_exempt; DRF checks CSRF
+itself for session-authenticated requests) and `check --deploy` looks for it by name.
 
 Each class here is Django's own (so the admin's system checks still find it) and runs
 exactly as Django's for every other request: any path outside /api/, and any request with
@@ -21,8 +22,7 @@ from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
-from django.http import HttpRequest, HttpResponseBase, HttpResponseForbidden
-from django.middleware import csrf
+from django.http import HttpRequest, HttpResponseBase
 
 API_PREFIX = "/api/"
 
@@ -48,20 +48,6 @@ class _SkippedWithoutSession:
 
 class SessionMiddleware(_SkippedWithoutSession, sessions.SessionMiddleware):
     pass
-
-
-class CsrfViewMiddleware(_SkippedWithoutSession, csrf.CsrfViewMiddleware):
-    def process_view(
-        self,
-        request: HttpRequest,
-        callback: Any,
-        callback_args: Any,
-        callback_kwargs: Any,
-    ) -> HttpResponseForbidden | None:
-        # Django calls a middleware's process_view itself, apart from __call__.
-        if without_session(request):
-            return None
-        return super().process_view(request, callback, callback_args, callback_kwargs)
 
 
 class AuthenticationMiddleware(_SkippedWithoutSession, auth.AuthenticationMiddleware):

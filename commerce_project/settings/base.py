@@ -68,15 +68,15 @@ INSTALLED_APPS = [
     "sagas",
 ]
 
-# Sessions, CSRF, the session user and messages serve the admin and the browsable API; the
-# `session_only` wrappers skip them for /api/ requests without a session cookie (token
+# Sessions, the session user and messages serve the admin and the browsable API; the
+# `session_only` subclasses skip them for /api/ requests without a session cookie (token
 # clients), where they do nothing but cost time (commerce_project/api/session_only.py).
 MIDDLEWARE = [
     "commerce_project.api.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "commerce_project.api.session_only.SessionMiddleware",
     "commerce_project.api.middleware.CommonMiddleware",
-    "commerce_project.api.session_only.CsrfViewMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "commerce_project.api.session_only.AuthenticationMiddleware",
     "commerce_project.api.session_only.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
