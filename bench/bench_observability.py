@@ -19,8 +19,8 @@ METRICS_OFF = "same view, METRICS_ENABLED=false"
 
 def bench_metrics_cost() -> list[Result]:
     metrics_dir = tempfile.mkdtemp(prefix="bench-prometheus-")
-    on = server((("PROMETHEUS_MULTIPROC_DIR", metrics_dir), ("METRICS_ENABLED", "true")))
-    off = server((("METRICS_ENABLED", "false"),))
+    on = server(extra_env=(("PROMETHEUS_MULTIPROC_DIR", metrics_dir), ("METRICS_ENABLED", "true")))
+    off = server(extra_env=(("METRICS_ENABLED", "false"),))
     product_id = str(stocked_products(1, available=1_000_000)[0].id)
     callers = []
     for token in user_tokens("bench-metrics", CONNECTIONS):

@@ -1,16 +1,20 @@
 """The one HTTP harness of the benchmarks: a gunicorn server and a load generator.
 
-The server (`server()`, started once per run, stopped at exit) is the project's WSGI
-application under gunicorn as the container image runs it (`gthread` workers:
-BENCH_GUNICORN_WORKERS x BENCH_GUNICORN_THREADS, keep-alive 5 s), with
-DJANGO_SETTINGS_MODULE=bench.settings (DEBUG off, throttling on with budgets a benchmark
-cannot exhaust) and bench/urls.py as URLconf: the real API plus two baselines,
+The server (`server(kind)`, started once per run and kind, stopped at exit) is the
+project's WSGI application under gunicorn with one of two worker kinds (SERVER_KINDS):
+`gthread`, as the container image runs it (BENCH_GUNICORN_WORKERS x BENCH_GUNICORN_THREADS,
+keep-alive 5 s), and `sync` (BENCH_GUNICORN_WORKERS single-threaded workers, one
+connection per request: gunicorn's sync workers do not keep connections alive). It runs
+with DJANGO_SETTINGS_MODULE=bench.settings (DEBUG off, throttling on with budgets a
+benchmark cannot exhaust), bench/wsgi.py as application and bench/urls.py as URLconf: the
+real API plus two baselines,
 
-- BASELINE `/bench/constant/` (GET and POST): a constant JSON body behind the project's full
+- BARE `/bench/bare/`: a bare DRF view returning a constant JSON body, without any
+  middleware (bench/wsgi.py serves it through a Django handler of its own), authentication,
+  permissions or throttling: what DRF alone costs, and the denominator of most HTTP ratios;
+- BASELINE `/bench/constant/` (GET and POST): the same body behind the project's full
   stack: every middleware, token authentication, IsAuthenticated, user throttling, the
-  problem+json exception handling; the best any endpoint of this stack can do, and the
-  denominator of every HTTP ratio;
-- BARE `/bench/bare/`: a bare DRF view without authentication, permissions or throttling.
+  problem+json exception handling; the best any endpoint of this stack can do.
 
 Baseline and measured endpoints are served by the same server, so the ratio between them is
 what means something on any machine. Not mirrored from the image: access logging and
@@ -66,7 +70,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from bench.measure import ROUNDS, in_turns
+from bench.measure import ROUNDS, Result, compared, in_turns
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "2"))
@@ -74,11 +78,13 @@ GUNICORN_THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "4"))
 LOAD_PROCESSES = int(os.environ.get("BENCH_LOAD_PROCESSES", "2"))
 LOAD_THREADS = int(os.environ.get("BENCH_LOAD_THREADS", "4"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "1.5"))
+# The gunicorn worker kinds every HTTP row is measured with (comma-separated).
+SERVER_KINDS = tuple(os.environ.get("BENCH_SERVER_KINDS", "sync,gthread").split(","))
 CONNECTIONS = LOAD_PROCESSES * LOAD_THREADS
 WARM_UP_SECONDS = 0.5
 
 BASELINE = "constant JSON view, full stack"
-BARE = "bare DRF view (no auth, no throttling)"
+BARE = "bare DRF view (no middleware, no auth, no throttling)"
 
 
 @dataclass(frozen=True)
@@ -110,22 +116,29 @@ def _wait_until_up(port: int, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"gunicorn on port {port} did not come up")
 
 
+def _worker_options(kind: str) -> list[str]:
+    if kind == "gthread":
+        return [f"--threads={GUNICORN_THREADS}", "--worker-class=gthread", "--keep-alive=5"]
+    if kind == "sync":
+        # More than one thread would make gunicorn switch to gthread.
+        return ["--threads=1", "--worker-class=sync"]
+    raise ValueError(f"unknown gunicorn worker kind {kind!r} (sync or gthread)")
+
+
 @cache
-def server(extra_env: tuple[tuple[str, str], ...] = ()) -> Server:
-    """The benchmark server, started on first use and stopped when the run ends. It uses
-    the database and Redis of this process's environment (the runner's bench database).
-    `extra_env` starts another one with these variables set (one server per distinct set),
-    e.g. to compare the same endpoint with a feature on and off."""
+def server(kind: str = "gthread", extra_env: tuple[tuple[str, str], ...] = ()) -> Server:
+    """The benchmark server with `kind` workers, started on first use and stopped when the
+    run ends. It uses the database and Redis of this process's environment (the runner's
+    bench database). `extra_env` starts another one with these variables set (one server
+    per distinct set), e.g. to compare the same endpoint with a feature on and off."""
     port = _free_port()
     process = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
-            "commerce_project.wsgi:application",
+            "bench.wsgi:application",
             f"--bind=127.0.0.1:{port}",
             f"--workers={GUNICORN_WORKERS}",
-            f"--threads={GUNICORN_THREADS}",
-            "--worker-class=gthread",
-            "--keep-alive=5",
+            *_worker_options(kind),
             "--timeout=30",
             "--log-level=warning",
         ],
@@ -262,12 +275,13 @@ def load(
     callers: Sequence[Caller],
     seconds: float = SECONDS,
     *,
+    kind: str = "gthread",
     port: int | None = None,
 ) -> float:
     """Operations per second of CONNECTIONS concurrent keep-alive connections running
-    `operation` for `seconds` (against `port`, the benchmark server by default); thread i of
-    the load is `callers[i % len(callers)]`."""
-    port = port if port is not None else server().port
+    `operation` for `seconds` against `port` (the `kind` benchmark server by default);
+    thread i of the load is `callers[i % len(callers)]`."""
+    port = port if port is not None else server(kind).port
     context = multiprocessing.get_context("fork")
     out: multiprocessing.Queue[tuple[float, str | None]] = context.Queue()
     processes = [
@@ -302,14 +316,45 @@ def compare(
     *,
     rounds: int = ROUNDS,
     seconds: float = SECONDS,
+    kind: str = "gthread",
 ) -> tuple[list[float], list[float]]:
-    """Per-round operations per second of `measured` and of `baseline`, in turns (see
-    bench.in_turns), after a short unmeasured warm-up of both."""
-    load(baseline, callers, WARM_UP_SECONDS)
-    load(measured, callers, WARM_UP_SECONDS)
+    """Per-round operations per second of `measured` and of `baseline` on the `kind`
+    server, in turns (see bench.in_turns), after a short unmeasured warm-up of both."""
+    load(baseline, callers, WARM_UP_SECONDS, kind=kind)
+    load(measured, callers, WARM_UP_SECONDS, kind=kind)
     ours, theirs = in_turns(
-        lambda: load(measured, callers, seconds),
-        lambda: load(baseline, callers, seconds),
+        lambda: load(measured, callers, seconds, kind=kind),
+        lambda: load(baseline, callers, seconds, kind=kind),
         rounds=rounds,
     )
     return ours, theirs
+
+
+def compared_on_each_kind(
+    name: str,
+    measured: Operation,
+    baseline: Operation,
+    callers: Sequence[Caller],
+    *,
+    unit: str = "req/s",
+    baseline_name: str = BARE,
+    baseline_unit: str | None = None,
+    goal_ratio: float | None = None,
+) -> list[Result]:
+    """One row per server kind (SERVER_KINDS): `measured` against `baseline` (by default
+    the bare DRF view) on the same server, in turns."""
+    rows = []
+    for kind in SERVER_KINDS:
+        ours, theirs = compare(measured, baseline, callers, kind=kind)
+        rows.append(
+            compared(
+                f"{name} [{kind}]",
+                ours,
+                theirs,
+                unit=unit,
+                baseline=baseline_name,
+                baseline_unit=baseline_unit,
+                goal_ratio=goal_ratio,
+            )
+        )
+    return rows

@@ -7,8 +7,10 @@ from rest_framework.decorators import (
     api_view,
     authentication_classes,
     permission_classes,
+    renderer_classes,
     throttle_classes,
 )
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,6 +31,7 @@ class ConstantView(APIView):
 
 
 @api_view(["GET"])
+@renderer_classes([JSONRenderer])
 @authentication_classes([])
 @permission_classes([])
 @throttle_classes([])

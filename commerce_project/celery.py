@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import before_task_publish, task_postrun, task_prerun
+from celery.signals import before_task_publish, celeryd_init, task_postrun, task_prerun
 
 from commerce_project import kombu_guard
 
@@ -47,6 +47,22 @@ def publishing_to(broker_url: str) -> Iterator[None]:
         app.conf["broker_write_url"] = previous_write
         if previous_env is not None:
             os.environ["CELERY_BROKER_URL"] = previous_env
+
+
+@celeryd_init.connect
+def _no_database_pool_in_forked_workers(instance: Any = None, **_: Any) -> None:
+    """A prefork worker runs without the database connection pool (settings DB_POOL).
+    Celery's Django fixup closes the pool after every task in such a worker (a pool must not
+    cross the fork), so each task would open `min_size` connections instead of one. Solo and
+    thread pools keep it. Runs before the worker connects to anything."""
+    pool_cls = getattr(instance, "pool_cls", "")
+    name = pool_cls if isinstance(pool_cls, str) else getattr(pool_cls, "__module__", "")
+    if "prefork" not in name:
+        return
+    from django.conf import settings
+
+    for database in settings.DATABASES.values():
+        database.get("OPTIONS", {}).pop("pool", None)
 
 
 @before_task_publish.connect

@@ -9,9 +9,13 @@ from typing import Any
 import django_filters
 import django_filters.rest_framework
 from django import forms
+from django.db.models import QuerySet
 from django_filters.fields import IsoDateTimeField
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 # PostgreSQL keeps offsets within ±15:59:59; every real time zone lies well inside that.
 MAX_UTC_OFFSET = dt.timedelta(hours=16)
@@ -93,3 +97,21 @@ class StrictOrderingFilter(OrderingFilter):
 def _ordering_pattern(names: list[str]) -> re.Pattern[str]:
     term = "-?(?:" + "|".join(re.escape(name) for name in sorted(names)) + ")"
     return re.compile(f"^{term}(?:,{term})*$")
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter's backend, which skips the filterset when the request has no query
+    parameter but the pagination's: a filterset builds and validates a form (deep-copying
+    every field) per request, about a sixth of an unfiltered catalogue page, only to
+    filter nothing. None of our filters is required or has a default, so without
+    parameters the filterset returns the queryset as it is."""
+
+    def filter_queryset(
+        self, request: Request, queryset: QuerySet[Any], view: APIView
+    ) -> QuerySet[Any]:
+        if request.query_params.keys() <= _NOT_FILTERS:
+            return queryset
+        return super().filter_queryset(request, queryset, view)
+
+
+_NOT_FILTERS = frozenset({"page", "page_size", "cursor", "ordering", "search", "format"})

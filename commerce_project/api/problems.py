@@ -16,7 +16,6 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -25,6 +24,7 @@ from commerce_project.errors import ApplicationError
 
 from .errors import DatabaseUnavailable, http_headers, http_status
 from .outages import database_unavailable
+from .renderers import JSONRenderer
 
 logger = logging.getLogger(__name__)
 

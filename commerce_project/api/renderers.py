@@ -1,7 +1,52 @@
+"""JSON rendering with orjson, byte for byte what DRF's JSONRenderer writes.
+
+DRF encodes with the standard library's `json` and its own `JSONEncoder.default` for the
+types JSON lacks. orjson writes the same compact, UTF-8 JSON several times faster; every
+value it does not handle the same way (datetimes, dates and times, whose format DRF fixes:
+`Z` for UTC; dataclasses; Decimals, lazy strings, sets...) goes through DRF's own `default`,
+so the bytes do not change (tests/commerce_project/test_renderers.py). What orjson cannot
+write at all (integers beyond 64 bits, non-string keys) and indented output (the browsable
+API asks for it) is left to DRF's renderer.
+"""
+
+from __future__ import annotations
+
 from collections.abc import Mapping
 from typing import Any
 
-from rest_framework.renderers import JSONRenderer
+import orjson
+from rest_framework import renderers
+from rest_framework.utils.encoders import JSONEncoder as DrfJSONEncoder
+
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_DEFAULT = DrfJSONEncoder().default
+# DRF escapes these two (valid JSON, but line terminators in JavaScript source).
+_LINE_SEPARATOR, _PARAGRAPH_SEPARATOR = "\u2028".encode(), "\u2029".encode()
+
+
+class JSONRenderer(renderers.JSONRenderer):
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        if data is None:
+            return b""
+        if (
+            self.ensure_ascii
+            or not self.compact
+            or self.get_indent(accepted_media_type or "", renderer_context or {})
+        ):
+            return super().render(data, accepted_media_type, renderer_context)
+        try:
+            rendered = orjson.dumps(data, default=_DEFAULT, option=_OPTIONS)
+        except orjson.JSONEncodeError:
+            return super().render(data, accepted_media_type, renderer_context)
+        if _LINE_SEPARATOR in rendered or _PARAGRAPH_SEPARATOR in rendered:
+            rendered = rendered.replace(_LINE_SEPARATOR, b"\\u2028")
+            rendered = rendered.replace(_PARAGRAPH_SEPARATOR, b"\\u2029")
+        return rendered
 
 
 class ProblemJSONRenderer(JSONRenderer):

@@ -77,16 +77,19 @@ INSTALLED_APPS = [
     "operations",
 ]
 
+# Sessions, the session user and messages serve the admin and the browsable API; the
+# `session_only` subclasses skip them for /api/ requests without a session cookie (token
+# clients), where they do nothing but cost time (commerce_project/api/session_only.py).
 MIDDLEWARE = [
     "commerce_project.api.request_id.RequestIdMiddleware",
     # Before anything that can answer: a preflight is answered here, without authentication.
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "commerce_project.api.session_only.SessionMiddleware",
     "commerce_project.api.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "commerce_project.api.session_only.AuthenticationMiddleware",
+    "commerce_project.api.session_only.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "commerce_project.api.problems.ProblemResponseMiddleware",
 ]
@@ -123,9 +126,33 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/commerce"),
 }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})
+# Django's native psycopg pool: a request borrows a connection that is already open and
+# configured, and gives it back when it ends. Without it, every request paid for a health
+# check (a `SELECT 1` round trip) on a persistent connection, or for a new connection.
+# Celery workers turn it off (commerce_project/celery.py): Celery closes the database after
+# every task and a pool must not cross a fork.
+DB_POOL = env.bool("DB_POOL", default=True)
+if DB_POOL:
+    # Django refuses persistent connections beside a pool: the pool keeps them.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        # Per process; a gunicorn worker needs at most one connection per thread.
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=8),
+        # How long a request waits for a connection before it is a 503: all of them busy
+        # (more threads than max_size), or PostgreSQL unreachable, as DB_CONNECT_TIMEOUT.
+        "timeout": env.float("DB_POOL_TIMEOUT", default=env.float("DB_CONNECT_TIMEOUT", default=5)),
+        # Connections are replaced after this long, so a failover or a changed
+        # server-side setting reaches every process without a restart.
+        "max_lifetime": env.float("DB_POOL_MAX_LIFETIME", default=1800.0),
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+# A check on every borrow costs a round trip per request; the pool drops a connection that
+# failed and a lost one is a 503 the client retries (docs/performance.md). Without the pool
+# the check is what keeps a persistent connection usable after PostgreSQL restarts.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=not DB_POOL)
 DATABASES["default"]["OPTIONS"]["connect_timeout"] = env.int("DB_CONNECT_TIMEOUT", default=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -227,7 +254,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "commerce_project.api.pagination.PageNumberPagination",
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=20),
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "commerce_project.api.filters.FilterBackend",
         "commerce_project.api.filters.StrictOrderingFilter",
     ],
     "DEFAULT_THROTTLE_CLASSES": [
@@ -248,7 +275,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "commerce_project.api.problems.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "commerce_project.api.schema.CommerceAutoSchema",
     "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
+        "commerce_project.api.renderers.JSONRenderer",
         "commerce_project.api.renderers.ProblemJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],

@@ -12,7 +12,15 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import CACHES, CELERY_BROKER_URL, CELERY_RESULT_BACKEND, REDIS_URL, REST_FRAMEWORK, env
+from .base import (
+    CACHES,
+    CELERY_BROKER_URL,
+    CELERY_RESULT_BACKEND,
+    DATABASES,
+    REDIS_URL,
+    REST_FRAMEWORK,
+    env,
+)
 
 DEVELOPMENT_REDIS = {
     "REDIS_URL": REDIS_URL,
@@ -92,3 +100,8 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "login_username": "1000/minute",
 }
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+# The pool stays on, as in production; the race tests run more threads than a gunicorn
+# worker has, and an outage test should not wait the production timeout for each request.
+if "pool" in DATABASES["default"]["OPTIONS"]:
+    DATABASES["default"]["OPTIONS"]["pool"].update(max_size=32, timeout=1.0)

@@ -4,7 +4,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import QuerySet
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import filters, permissions, status, viewsets
@@ -14,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from commerce_project.api.actors import actor_name
-from commerce_project.api.filters import StrictOrderingFilter
+from commerce_project.api.filters import FilterBackend, StrictOrderingFilter
 from commerce_project.api.idempotency import idempotent
 from commerce_project.api.pagination import PageNumberPagination
 from commerce_project.api.permissions import StaffPermission, is_staff, require_permissions
@@ -56,7 +55,7 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
     database row on the answers to writes."""
 
     lookup_value_regex = "[0-9a-fA-F-]{32,36}"
-    filter_backends = [DjangoFilterBackend, StrictOrderingFilter, filters.SearchFilter]
+    filter_backends = [FilterBackend, StrictOrderingFilter, filters.SearchFilter]
     filterset_class = ProductFilter
     search_fields = ("name", "sku")
     ordering_fields = ("name", "price", "sku", "created_at")

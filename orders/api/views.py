@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from commerce_project.api.actors import actor_of
 from commerce_project.api.idempotency import idempotent
+from commerce_project.api.pagination import KeysetPagination
 from commerce_project.api.permissions import IsStaff
 from commerce_project.api.schema import ETAG_RESPONSE_HEADER, location_header, raises
 from commerce_project.errors import InvalidInput, PreconditionFailed
@@ -170,8 +171,12 @@ def order_command(
 
 
 class OrderListCreateView(generics.ListAPIView[OrderView]):
+    """Orders, newest first, a page at a time by cursor: the staff list spans every order
+    ever placed, and a page must not count them all (docs/orders.md, Listing orders)."""
+
     serializer_class = OrderSerializer
     filterset_class = OrderFilter
+    pagination_class = KeysetPagination
     ordering_fields = ["created_at", "updated_at", "total_amount"]
     ordering = ["-created_at", "order_id"]
 

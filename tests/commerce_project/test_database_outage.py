@@ -43,13 +43,22 @@ def closed_port() -> int:
 
 @contextmanager
 def database_unreachable(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """New connections go to a port nobody listens on, as while PostgreSQL restarts."""
-    connection.close()
+    """New connections go to a port nobody listens on, as while PostgreSQL restarts. The
+    connection pool (settings DB_POOL) is closed on the way in and out, so that it is made
+    again, empty, with the settings of the moment."""
+    forget_connections()
     with monkeypatch.context() as patch:
         patch.setitem(connection.settings_dict, "HOST", "127.0.0.1")
         patch.setitem(connection.settings_dict, "PORT", closed_port())
         yield
+        forget_connections()
+    forget_connections()
+
+
+def forget_connections() -> None:
     connection.close()
+    if connection.pool is not None:
+        connection.close_pool()
 
 
 def signed_in(user: User) -> APIClient:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 import pytest
 from django.db import connection, connections, transaction
 
@@ -116,7 +117,9 @@ def xmin_held_back() -> Iterator[int]:
     a transaction from then on while the block runs. Yields the held transaction's id."""
     params = connection.get_connection_params()
     params["dbname"] = "postgres"
-    holder = connection.get_new_connection(params)
+    # Straight through psycopg: with the connection pool, Django's get_new_connection()
+    # hands out a pooled connection to the test database whatever the parameters say.
+    holder = psycopg.connect(**params)
     try:
         row = holder.execute("SELECT pg_current_xact_id()::text").fetchone()
         assert row is not None

@@ -296,3 +296,18 @@ def test_catalogue_keeps_working_when_redis_is_down(
     # then
     assert response.status_code == 200
     assert response.json()["results"][0]["available"] == 4
+
+
+@pytest.mark.parametrize("price", ["0", "0.10", "9.99", "1234567890.50", "12.5"])
+def test_fast_product_representation_matches_the_declared_fields(price: str) -> None:
+    from inventory.api.serializers import ProductSerializer, StaffProductSerializer
+
+    saved = ProductFactory(price=Decimal(price), description="Grüße 🛒", active=False)
+    for product in (saved, Product.objects.select_related("stock").get(pk=saved.pk)):
+        serializer = ProductSerializer(context={"availability": {product.id: 7}})
+        fast = serializer.to_representation(product)
+        assert fast == serializer.generic_representation(product)
+        assert (fast["available"], fast["price"]) == (7, f"{Decimal(price):.2f}")
+    staff = StaffProductSerializer(context={"availability": {}})
+    assert staff.to_representation(product) == staff.generic_representation(product)
+    assert "on_hand" in staff.to_representation(product)
