@@ -60,7 +60,7 @@ def test_the_last_page_and_past_the_end(
     last = api_client.get(URL, {"page_size": 2, "page": 3}).json()
     assert (last["count"], len(last["results"]), last["next"]) == (5, 1, None)
     assert_problem(api_client.get(URL, {"page_size": 2, "page": 4}), 404, "not-found")
-    assert_problem(api_client.get(URL, {"page": "two"}), 404, "not-found")
+    assert_problem(api_client.get(URL, {"page": "two"}), 400, "invalid-input")
 
 
 def test_an_empty_list_is_an_empty_first_page(api_client: APIClient) -> None:

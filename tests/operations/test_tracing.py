@@ -56,12 +56,22 @@ def spans_here() -> Iterator[InMemorySpanExporter]:
     database connections reopened, so SQL is traced), undone afterwards."""
     exporter = InMemorySpanExporter()
     libraries_instrument(tracer_provider_for(exporter, SimpleSpanProcessor))
-    connections.close_all()
+    _reconnect()
     try:
         yield exporter
     finally:
         libraries_uninstrument()
-        connections.close_all()
+        _reconnect()
+
+
+def _reconnect() -> None:
+    """New connections, made through the (un)instrumented connect: with Django's pool a
+    closed connection only goes back to the pool, so the pool itself is closed too."""
+    connections.close_all()
+    for connection in connections.all():
+        close_pool = getattr(connection, "close_pool", None)
+        if close_pool is not None:
+            close_pool()
 
 
 @pytest.fixture

@@ -107,9 +107,9 @@ def test_a_page_is_one_query_and_counts_nothing(
     assert not any("OFFSET" in sql.upper() for sql in on_the_list), on_the_list
 
 
-def test_a_forged_cursor_is_a_404_problem(staff_client: APIClient) -> None:
+def test_a_forged_cursor_is_an_invalid_input_problem(staff_client: APIClient) -> None:
     # base64 of "o=-1": a negative offset
-    assert_problem(staff_client.get(URL, {"cursor": "bz0tMQ=="}), 404, "not-found")
+    assert_problem(staff_client.get(URL, {"cursor": "bz0tMQ=="}), 400, "invalid-input")
 
 
 def test_every_order_on_a_page_links_to_itself_under_the_script_prefix(
