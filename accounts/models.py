@@ -42,6 +42,11 @@ class User(AbstractUser):
         user._auth_snapshot = user._auth_state()
         return user
 
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        super().refresh_from_db(*args, **kwargs)
+        # What the row holds now: a change made after this is measured against it.
+        self._auth_snapshot = self._auth_state()
+
     def _auth_state(self) -> tuple[Any, ...]:
         # __dict__, not getattr: a deferred field must not cost a query here.
         return tuple(self.__dict__.get(name) for name in AUTH_FIELDS)

@@ -83,9 +83,21 @@ _INSERT_COLUMNS = (
 # constraint that makes the check complete: a stream that moved on fails the insert, one that
 # never got that far (it would leave a gap) fails the check, and append raises before its
 # transaction can commit.
+# Events commit durably whoever appends them: a saga step runs with synchronous_commit off
+# (sagas/services.py), but an event is visible to the feed and webhooks the moment it
+# commits, and one lost in a crash after a consumer read it could never be taken back
+# (and its transaction id could be handed out again). So the appending transaction turns
+# it back on for itself (SET LOCAL, in the statement: no extra round trip); a session
+# already at "on" or stronger keeps its own.
+_DURABLE_COMMIT = (
+    "set_config('synchronous_commit', CASE current_setting('synchronous_commit') "
+    "WHEN 'off' THEN 'on' WHEN 'local' THEN 'on' "
+    "ELSE current_setting('synchronous_commit') END, true)"
+)
 _RETURNING = (
     " RETURNING version, global_position, transaction_id::text, created_at, "
-    "%s = 0 OR EXISTS (SELECT FROM events p WHERE p.aggregate_id = %s AND p.version = %s)"
+    "%s = 0 OR EXISTS (SELECT FROM events p WHERE p.aggregate_id = %s AND p.version = %s), "
+    + _DURABLE_COMMIT
 )
 # Small batches as VALUES rows, large ones as arrays: both plan and bind fastest that way.
 _VALUES_UP_TO = 10

@@ -252,14 +252,18 @@ def payment_refund_part_settle(
         raise PaymentDeclined(
             f"Refund {refund_id} was paid out; it cannot be given up.", code="refund_succeeded"
         )
-    payment = payment_reconcile(order_id=order_id)
-    assert payment is not None  # the refund row points at it
+    # Our SUCCEEDED refunds are summed before the gateway is asked: a refund is recorded
+    # SUCCEEDED only after the gateway paid it, so this sum can never exceed the gateway's
+    # total read afterwards, while another refund recorded in between (summed after the
+    # gateway's answer) could make a lost refund of this one look accounted for.
     recorded = sum(
         PaymentRefund.objects.filter(
-            payment=payment, status=PaymentRefund.Status.SUCCEEDED
+            payment_id=refund.payment_id, status=PaymentRefund.Status.SUCCEEDED
         ).values_list("amount", flat=True),
         Decimal("0"),
     )
+    payment = payment_reconcile(order_id=order_id)
+    assert payment is not None  # the refund row points at it
     if payment.refunded_amount > recorded:
         raise PaymentTransientError(
             f"The gateway refunded {payment.refunded_amount}, our refunds account for "

@@ -10,7 +10,8 @@ How a run goes (`saga_advance`, called by the Celery task `advance_saga` with ch
    outcome's commit in 3, which does, flushes them too (WAL is flushed in order). A database
    crash can only lose a tail of the log: a claim and a step's writes whose outcome was never
    recorded, which is what a worker dying mid-step leaves as well — the step runs again under
-   the same keys. Nothing the API answers and no outcome is ever committed asynchronously.
+   the same keys. Nothing the API answers, no event (eventstore.store.append) and no outcome
+   is ever committed asynchronously.
    While it runs, a thread renews the lease every third of SAGA_LEASE (a compare-and-set on
    `version` and owner), so a step slower than one lease is never taken by a second worker;
    a worker that dies (or is killed by the task's hard time limit) stops renewing and loses
@@ -235,7 +236,11 @@ def _durable_commits_again() -> None:
         with connection.cursor() as cursor:
             cursor.execute("RESET synchronous_commit")
     except DatabaseError:
-        connection.close()  # a new connection starts with the default anyway
+        # Closed under Django's pool, the connection would only go back to the pool, setting
+        # and all: closing the driver's connection first makes the pool drop it.
+        if connection.connection is not None:
+            connection.connection.close()
+        connection.close()
 
 
 def _step_label(step: str, kind: StepKind) -> str:
@@ -279,8 +284,10 @@ _CLAIM = """
         RETURNING id
     )
     SELECT claimed.*, started.id AS log_id,
-           -- read before set_config below changes it (a target list is evaluated in order)
-           current_setting('synchronous_commit') AS durable_commit,
+           -- read before set_config below changes it (a target list is evaluated in order);
+           -- never weaker than "on", even on a connection some earlier run left "off"
+           CASE WHEN current_setting('synchronous_commit') IN ('off', 'local') THEN 'on'
+                ELSE current_setting('synchronous_commit') END AS durable_commit,
            set_config('synchronous_commit',
                       CASE WHEN %(async)s THEN 'off' ELSE current_setting('synchronous_commit') END,
                       false) AS step_commit

@@ -94,13 +94,21 @@ def send(url: str, msg_id: str, body: str, signing_secrets: list[str]) -> Outcom
     except TargetRefused as refusal:
         return Outcome(delivered=False, error=f"target refused: {refusal}"[:500])
     except transport.DeliveryError as error:
-        return Outcome(delivered=False, error=str(error)[:500])
+        return Outcome(delivered=False, error=_text(str(error)))
+    except Exception as error:  # one odd target must never stop the batch it is in
+        logger.exception("webhook POST to %s failed unexpectedly", url)
+        return Outcome(delivered=False, error=_text(f"{type(error).__name__}: {error}"))
     return Outcome(
         delivered=200 <= answer.status < 300,
         status_code=answer.status,
         body=answer.body,
         error="" if 200 <= answer.status < 300 else f"HTTP {answer.status}",
     )
+
+
+def _text(error: str) -> str:
+    """An error as a delivery row can keep it: bounded, and without NUL (PostgreSQL text)."""
+    return error.replace("\x00", "\ufffd")[:500]
 
 
 def next_delay(attempts_made: int) -> float | None:

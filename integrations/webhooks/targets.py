@@ -56,15 +56,46 @@ def parse(url: str) -> tuple[str, str, int, str]:
         raise TargetRefused("the URL has no host")
     if parts.username or parts.password:
         raise TargetRefused("credentials in the URL are not allowed")
+    try:
+        # An internationalised name travels as its ASCII (IDNA) form, in DNS and in Host.
+        host = parts.hostname.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise TargetRefused(f"{parts.hostname!r} is not a valid host name") from None
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return scheme, parts.hostname, port or DEFAULT_PORTS[scheme], path
+    return scheme, host, port or DEFAULT_PORTS[scheme], path
+
+
+# IPv6 prefixes that carry an IPv4 address a gateway may translate to: NAT64 (well-known
+# and local-use), and the deprecated IPv4-compatible form. Judged by that IPv4 address.
+_EMBEDDING_IPV4 = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("::/96"),
+)
 
 
 def is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            return is_public(str(embedded))
+        if ip.is_site_local:
+            return False
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]  # the client's address
+    for network in _EMBEDDING_IPV4:
+        if ip in network:
+            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 def private_allowed() -> bool:

@@ -83,7 +83,11 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
                 response.close()
     except urllib3.exceptions.HTTPError as error:
         raise DeliveryError(_reason(error)) from None
-    return Answer(status=response.status, body=data.decode("utf-8", errors="replace"))
+    except (OSError, ValueError) as error:  # e.g. a header http.client cannot encode
+        raise DeliveryError(f"{type(error).__name__}: {error}"[:300]) from None
+    # PostgreSQL text cannot hold NUL: a receiver's stray \x00 must not stop the recording.
+    text = data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    return Answer(status=response.status, body=text)
 
 
 def _reason(error: Exception) -> str:

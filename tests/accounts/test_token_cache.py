@@ -91,6 +91,23 @@ def test_deactivating_the_user_stops_a_cached_token_at_once(customer: User) -> N
     assert_problem(client.get(ORDERS), 401, "not-authenticated")
 
 
+def test_a_change_after_a_refresh_from_the_database_still_stops_a_cached_token(
+    customer: User,
+) -> None:
+    # given: an object loaded while the account was inactive, then refreshed once it was
+    # active again (and its token used and cached meanwhile)
+    User.objects.filter(pk=customer.pk).update(is_active=False)
+    stale = User.objects.get(pk=customer.pk)
+    User.objects.filter(pk=customer.pk).update(is_active=True)
+    client, _ = cached_token(customer)
+    stale.refresh_from_db()
+    # when staff deactivate the account through that object
+    stale.is_active = False
+    stale.save()
+    # then
+    assert_problem(client.get(ORDERS), 401, "not-authenticated")
+
+
 def test_deleting_the_user_stops_a_cached_token_at_once(customer: User) -> None:
     client, _ = cached_token(customer)
     customer.delete()

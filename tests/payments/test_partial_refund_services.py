@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from payments import services
 from payments.exceptions import PaymentDeclined, PaymentIdempotencyConflict, PaymentTransientError
 from payments.models import Payment, PaymentRefund, SandboxCharge, SandboxRequest
 from payments.sandbox import SandboxGateway
@@ -126,3 +127,39 @@ def test_a_dashboard_refund_then_ours_keeps_the_payment_equal_to_the_gateway() -
     payment.refresh_from_db()
     assert (payment.status, payment.refunded_amount) == ("REFUNDED", Decimal("40.00"))
     assert SandboxCharge.objects.get().refunded_amount == Decimal("40.00")
+
+
+def test_a_lost_refund_is_not_given_up_when_another_lands_while_we_look(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given: a refund the gateway paid but whose answer was lost (ours stays PENDING)
+    order_id, lost, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    captured(order_id)
+    real_refund = SandboxGateway.refund
+
+    def paid_but_answer_lost(self: SandboxGateway, **kwargs: object) -> object:
+        real_refund(self, **kwargs)  # type: ignore[arg-type]
+        raise PaymentTransientError("The answer was lost.", code="gateway_unavailable")
+
+    monkeypatch.setattr(SandboxGateway, "refund", paid_but_answer_lost)
+    with pytest.raises(PaymentTransientError):
+        part(order_id, lost, "10.00")
+    monkeypatch.setattr(SandboxGateway, "refund", real_refund)
+    assert PaymentRefund.objects.get(pk=lost).status == "PENDING"
+    # and: another refund is paid and recorded just after settle has asked the gateway
+    real_reconcile = services.payment_reconcile
+    injected = []
+
+    def reconcile_then_another_refund(**kwargs: object) -> object:
+        payment = real_reconcile(**kwargs)  # type: ignore[arg-type]
+        if not injected:
+            injected.append(True)
+            part(order_id, other, "10.00")
+        return payment
+
+    monkeypatch.setattr(services, "payment_reconcile", reconcile_then_another_refund)
+    # when / then: the lost refund is not given up (the gateway paid 20.00, we know of 10.00)
+    with pytest.raises(PaymentTransientError) as raised:
+        payment_refund_part_settle(order_id=order_id, refund_id=lost)
+    assert raised.value.code == "refund_unreconciled"
+    assert PaymentRefund.objects.get(pk=lost).status == "PENDING"

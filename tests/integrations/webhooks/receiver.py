@@ -38,10 +38,17 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, *, answer: int | Callable[[int], int] = 200, location: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        answer: int | Callable[[int], int] = 200,
+        location: str = "",
+        reply: bytes | None = None,
+    ) -> None:
         self.secrets: list[str] = []
         self.answer = answer
         self.location = location
+        self.reply = reply
         self.hold: threading.Event | None = None
         self.in_flight = threading.Event()
         self.received: list[Received] = []
@@ -80,7 +87,7 @@ class Receiver:
                 if receiver.location:
                     self.send_header("location", receiver.location)
                 self.send_header("content-type", "text/plain")
-                reply = f"answer {status} to request {number}".encode()
+                reply = receiver.reply or f"answer {status} to request {number}".encode()
                 self.send_header("content-length", str(len(reply)))
                 self.end_headers()
                 self.wfile.write(reply)

@@ -7,7 +7,7 @@ import pytest
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from integrations.webhooks.models import DeliveryStatus, WebhookDelivery
-from integrations.webhooks.targets import TargetRefused, resolve
+from integrations.webhooks.targets import TargetRefused, is_public, parse, resolve
 
 from .conftest import new_order, pump_until, subscribe
 from .receiver import Receiver
@@ -27,6 +27,11 @@ from .receiver import Receiver
         "http://[::ffff:127.0.0.1]/hook",  # IPv4-mapped loopback
         "http://0.0.0.0/hook",
         "http://100.64.0.1/hook",  # shared address space
+        "http://[64:ff9b::a9fe:a9fe]/hook",  # NAT64 of the cloud metadata address
+        "http://[64:ff9b:1::a00:1]/hook",  # local-use NAT64 of 10.0.0.1
+        "http://[::7f00:1]/hook",  # IPv4-compatible loopback
+        "http://[2002:7f00:1::]/hook",  # 6to4 of loopback
+        "http://[fec0::1]/hook",  # site-local
     ],
 )
 def test_private_loopback_and_link_local_targets_are_refused(
@@ -35,6 +40,19 @@ def test_private_loopback_and_link_local_targets_are_refused(
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
     with pytest.raises(TargetRefused):
         resolve(url)
+
+
+@pytest.mark.parametrize(
+    "address", ["8.8.8.8", "2001:4860:4860::8888", "64:ff9b::808:808", "2002:808:808::"]
+)
+def test_public_addresses_pass_in_every_spelling(address: str) -> None:
+    assert is_public(address)
+
+
+def test_an_internationalised_host_name_goes_out_in_its_ascii_form() -> None:
+    assert parse("https://例え.jp/hook")[1] == "xn--r8jz45g.jp"
+    with pytest.raises(TargetRefused):
+        parse("https://" + "x" * 64 + ".com/hook")  # a label DNS cannot carry
 
 
 @pytest.mark.parametrize(
@@ -97,3 +115,22 @@ def test_redirects_are_not_followed(settings: SettingsWrapper) -> None:
     finally:
         redirecting.stop()
         elsewhere.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_receiver_answering_a_nul_byte_is_recorded_like_any_other(
+    settings: SettingsWrapper,
+) -> None:
+    # given: a receiver whose answer holds a NUL, which PostgreSQL text cannot store
+    receiver = Receiver(reply=b"ok\x00then").start()
+    try:
+        subscribe(receiver)
+        new_order()
+        # when
+        pump_until(lambda: WebhookDelivery.objects.filter(status=DeliveryStatus.DELIVERED).exists())
+        # then: delivered once and recorded, the NUL replaced
+        delivery = WebhookDelivery.objects.get()
+        assert (delivery.attempts, delivery.last_response_code) == (1, 200)
+        assert delivery.last_response_body == "ok\ufffdthen"
+    finally:
+        receiver.stop()
