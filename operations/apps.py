@@ -10,6 +10,6 @@ class OperationsConfig(AppConfig):
     def ready(self) -> None:
         from commerce_project.tracing import tracing_configure
 
-        from . import worker_metrics  # noqa: F401  (Celery signal receivers)
+        from . import checks, worker_metrics  # noqa: F401  (check; Celery signal receivers)
 
         tracing_configure()

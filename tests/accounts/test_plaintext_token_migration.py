@@ -4,12 +4,14 @@ signing their clients in (with either scheme) until AUTH_TOKEN_TTL, and leave no
 from __future__ import annotations
 
 import importlib
+import io
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from django.apps import apps
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 from knox.models import AuthToken
@@ -59,3 +61,25 @@ def test_a_database_without_the_old_table_is_left_alone(customer: User) -> None:
     with connection.schema_editor() as editor:
         migration.hash_plaintext_tokens(apps, editor)
     assert not AuthToken.objects.exists()
+
+
+def test_tokens_issued_by_old_pods_after_the_migration_are_converted_by_the_command(
+    plaintext_table: None, customer: User
+) -> None:
+    # given: the migration ran, then an old pod still issued a plain-text token
+    with connection.schema_editor() as editor:
+        migration.hash_plaintext_tokens(apps, editor)
+    late = "fedcba9876543210fedcba9876543210fedcba98"
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO authtoken_token VALUES (%s, now(), %s)", [late, customer.pk])
+    assert device(late, "Token").get("/api/v1/orders/").status_code == 401
+    # when the rollout is over
+    out = io.StringIO()
+    call_command("hash_legacy_tokens", stdout=out)
+    # then
+    assert "1 plain-text token(s)" in out.getvalue()
+    assert device(late, "Bearer").get("/api/v1/orders/").status_code == 200
+    assert device(OLD_KEY, "Bearer").get("/api/v1/orders/").status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM authtoken_token")
+        assert cursor.fetchone() == (0,)

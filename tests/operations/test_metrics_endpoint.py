@@ -9,6 +9,7 @@ from django.test import Client
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from accounts.models import User
+from operations.checks import metrics_settings_problems
 from orders.domain import Order
 from tests.conftest import client_for
 from tests.operations.scrape import scrape, value
@@ -110,3 +111,12 @@ def test_requests_are_counted_by_route_template_not_raw_path(customer: User) -> 
 def test_metrics_can_be_switched_off(settings: SettingsWrapper) -> None:
     settings.METRICS_ENABLED = False
     assert Client().get("/metrics").status_code == 404
+
+
+def test_a_malformed_allowed_network_is_refused_at_start_up(settings: SettingsWrapper) -> None:
+    settings.METRICS_ALLOWED_CIDRS = ["10.0.0.0/8", "10.0.0.0/33"]
+    problems = metrics_settings_problems()
+    assert [p.id for p in problems] == ["operations.E001"]
+    assert "10.0.0.0/33" in problems[0].msg
+    settings.METRICS_ALLOWED_CIDRS = ["10.0.0.0/8", "::1/128"]
+    assert metrics_settings_problems() == []
