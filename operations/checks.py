@@ -1,5 +1,6 @@
-"""Start-up check of the metrics settings: a METRICS_ALLOWED_CIDRS entry that is not a network
-would otherwise make every scrape a 500 (operations.access parses them per request)."""
+"""System check of the metrics settings (run by `migrate`, which deployments run first, and
+`manage.py check`): a METRICS_ALLOWED_CIDRS entry that is not a network would otherwise make
+every scrape a 500 (operations.access parses them when a scrape comes)."""
 
 from __future__ import annotations
 
