@@ -107,15 +107,17 @@ def order_view_get(*, user: Any, order_id: UUID) -> OrderView:
     return OrderView.from_db(DEFAULT_DB_ALIAS, _COLUMNS, values)
 
 
-class EventStream(Sequence[RecordedEvent]):
-    """One stream's events as a sequence that loads only the slice asked for. A stream's
-    versions run 1..N without gaps, so its length is its version and a slice is a version
-    range: a paginator reading one page costs one ranged query, however long the stream."""
+class _PagedStream(Sequence[RecordedEvent]):
+    """A stream's events as a sequence a paginator can slice: a slice is one ranged read
+    (`_read`), never the whole stream."""
 
     def __init__(self, aggregate_id: UUID, length: int) -> None:
         self.aggregate_id = aggregate_id
         self._length = length
 
+    def _read(self, start: int, stop: int) -> list[RecordedEvent]:
+        raise NotImplementedError
+
     def __len__(self) -> int:
         return self._length
 
@@ -128,51 +130,38 @@ class EventStream(Sequence[RecordedEvent]):
     def __getitem__(self, index: int | slice) -> RecordedEvent | list[RecordedEvent]:
         if isinstance(index, slice):
             start, stop, step = index.indices(self._length)
-            if start >= stop:
-                return []
-            events = load(self.aggregate_id, from_version=start + 1, to_version=stop)
-            return events[::step]
+            return self._read(start, stop)[::step] if start < stop else []
         position = index + self._length if index < 0 else index
         if not 0 <= position < self._length:
             raise IndexError(index)
-        return load(self.aggregate_id, from_version=position + 1, to_version=position + 1)[0]
+        return self._read(position, position + 1)[0]
 
 
-class VisibleEventStream(Sequence[RecordedEvent]):
+class EventStream(_PagedStream):
+    """One stream's events as a sequence that loads only the slice asked for. A stream's
+    versions run 1..N without gaps, so its length is its version and a slice is a version
+    range: a paginator reading one page costs one ranged query, however long the stream."""
+
+    def _read(self, start: int, stop: int) -> list[RecordedEvent]:
+        return load(self.aggregate_id, from_version=start + 1, to_version=stop)
+
+
+class VisibleEventStream(_PagedStream):
     """One stream's events without the internal ones (notes), for readers who may not see
     them: versions then have gaps, so a page is an OFFSET/LIMIT over the remaining events."""
 
     def __init__(self, aggregate_id: UUID) -> None:
-        self.aggregate_id = aggregate_id
-        self._length = count_without(aggregate_id, exclude_types=INTERNAL_EVENT_TYPES)
+        super().__init__(
+            aggregate_id, count_without(aggregate_id, exclude_types=INTERNAL_EVENT_TYPES)
+        )
 
-    def __len__(self) -> int:
-        return self._length
-
-    @overload
-    def __getitem__(self, index: int) -> RecordedEvent: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[RecordedEvent]: ...
-
-    def __getitem__(self, index: int | slice) -> RecordedEvent | list[RecordedEvent]:
-        if isinstance(index, slice):
-            start, stop, step = index.indices(self._length)
-            if start >= stop:
-                return []
-            events = load_page_without(
-                self.aggregate_id,
-                exclude_types=INTERNAL_EVENT_TYPES,
-                offset=start,
-                limit=stop - start,
-            )
-            return events[::step]
-        position = index + self._length if index < 0 else index
-        if not 0 <= position < self._length:
-            raise IndexError(index)
+    def _read(self, start: int, stop: int) -> list[RecordedEvent]:
         return load_page_without(
-            self.aggregate_id, exclude_types=INTERNAL_EVENT_TYPES, offset=position, limit=1
-        )[0]
+            self.aggregate_id,
+            exclude_types=INTERNAL_EVENT_TYPES,
+            offset=start,
+            limit=stop - start,
+        )
 
 
 def may_read_notes(*, user: Any, customer_id: UUID | None) -> bool:

@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from commerce_project.api.request_id import RequestIdLogFilter
 from commerce_project.context import current_request_id
+from tests.production_logs import last_production_log_line
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,23 +66,7 @@ def test_production_logs_are_json() -> None:
         "from commerce_project.context import current_request_id; "
         "current_request_id.set('req-7'); logging.getLogger('probe').warning('hello')"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={
-            "DJANGO_SETTINGS_MODULE": "commerce_project.settings.base",
-            "DJANGO_ENV": "production",
-            "ENV_FILE": "",
-            "SECRET_KEY": "s" * 64,
-            "ALLOWED_HOSTS": "shop.example.com",
-            "PATH": "/usr/bin:/bin",
-        },
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    line = json.loads(result.stderr.strip().splitlines()[-1])
+    line, _ = last_production_log_line(code)
     assert line["message"] == "hello"
     assert line["request_id"] == "req-7"
     assert line["level"] == "WARNING"
