@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-
 import pytest
-from django.db import connection
 
 from accounts.models import User
 from commerce_project.errors import ApplicationError
@@ -17,30 +13,9 @@ from inventory.models import Product
 from orders.commands import AddOrderItem, CancelOrder, ConfirmOrder
 from orders.domain import Actor
 from orders.models import OrderView
+from tests.concurrency import run_together
 from tests.orders.conftest import make_order
 from tests.orders.factories import ProductFactory
-
-
-def run_together(*jobs: Callable[[], object]) -> list[object]:
-    """Start the jobs at the same moment, each on its own thread and connection."""
-    barrier = threading.Barrier(len(jobs))
-    results: list[object] = [None] * len(jobs)
-
-    def worker(index: int, job: Callable[[], object]) -> None:
-        try:
-            barrier.wait()
-            results[index] = job()
-        except Exception as exc:  # collected for the assertions
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, j)) for i, j in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 @pytest.mark.django_db(transaction=True)

@@ -4,21 +4,18 @@ paid out equals what the payment, its refund ledger and the order say."""
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
-from django.db import connection
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from accounts.models import User
 from payments.models import PaymentRefund
 from sagas.domain import SagaStatus
 from sagas.partial_refunds import partial_refund_saga_id_for
+from tests.concurrency import run_together
 from tests.conftest import client_for
 from tests.sagas.definitions import drive
 from tests.sagas.shop import advance, charges, confirmed_order, order, payments, stocked_product
@@ -33,28 +30,6 @@ def fast_retries(settings: SettingsWrapper) -> None:
     settings.SAGA_RETRY_BASE_DELAY = timedelta(milliseconds=5)
     settings.SAGA_RETRY_MAX_DELAY = timedelta(milliseconds=20)
     settings.SAGA_RETRY_JITTER = 0.0
-
-
-def run_together(*jobs: Callable[[], Any]) -> list[Any]:
-    """Start the jobs at the same moment, each on its own thread and connection."""
-    barrier = threading.Barrier(len(jobs))
-    results: list[Any] = [None] * len(jobs)
-
-    def worker(index: int, job: Callable[[], Any]) -> None:
-        try:
-            barrier.wait()
-            results[index] = job()
-        except Exception as exc:  # collected for the assertions
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, j)) for i, j in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def test_concurrent_refunds_never_exceed_the_capture(customer: User, staff: User) -> None:
