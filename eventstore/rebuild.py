@@ -2,7 +2,7 @@
 or half-built.
 
 1. A shadow table `<table>__rebuild` is created `LIKE` the real one (columns, defaults,
-   constraints, indexes).
+   constraints, indexes, and the columns' statistics targets).
 2. Events are read in batches from the log (`read_all` order) and folded into the shadow
    with the projection's own `project` (bulk upserts), which folds each stream by version
    and reads the versions a batch is missing from the stream. Each batch commits together with the
@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
@@ -235,6 +236,7 @@ def _prepare_shadow(plan: RebuildPlan, *, restart: bool) -> tuple[Position, int,
         # Nothing to resume (or the table changed since, e.g. a migration): start over.
         cursor.execute(f"DROP TABLE IF EXISTS {qn(shadow)}")
         cursor.execute(f"CREATE TABLE {qn(shadow)} (LIKE {qn(table)} INCLUDING ALL)")
+        _copy_statistics_targets(cursor, table, shadow)
         cursor.execute(
             "INSERT INTO projection_rebuilds (name, shadow_table, transaction_id, "
             "global_position, events_processed, started_at, updated_at) "
@@ -245,6 +247,21 @@ def _prepare_shadow(plan: RebuildPlan, *, restart: bool) -> tuple[Position, int,
             [name, shadow, timezone.now(), timezone.now()],
         )
     return (0, 0), 0, False
+
+
+def _copy_statistics_targets(cursor: Any, table: str, shadow: str) -> None:
+    """Per-column statistics targets (ALTER COLUMN ... SET STATISTICS, which LIKE does not
+    copy): the planner's estimates on the swapped-in table stay what they were."""
+    qn = connection.ops.quote_name
+    cursor.execute(
+        "SELECT attname, attstattarget FROM pg_attribute WHERE attrelid = %s::regclass "
+        "AND attnum > 0 AND NOT attisdropped AND attstattarget >= 0",
+        [table],
+    )
+    for column, target in cursor.fetchall():
+        cursor.execute(
+            f"ALTER TABLE {qn(shadow)} ALTER COLUMN {qn(column)} SET STATISTICS {int(target)}"
+        )
 
 
 def _save_progress(name: str, position: Position, count: int) -> None:

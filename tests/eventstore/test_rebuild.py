@@ -301,3 +301,21 @@ def test_a_view_over_the_read_model_reads_the_rebuilt_table(
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP VIEW IF EXISTS test_balances_total")
+
+
+def test_the_rebuilt_table_keeps_its_columns_statistics_targets(
+    balances: BalanceProjection, open_account: Callable[..., uuid.UUID]
+) -> None:
+    # given a column whose statistics the planner was told to keep in more detail
+    open_account("ann", deposits=("1.00",))
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE test_balances ALTER COLUMN balance SET STATISTICS 700")
+    # when
+    rebuild_projection("test_balances")
+    # then the table swapped in has it too
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attstattarget FROM pg_attribute WHERE attrelid = 'test_balances'::regclass "
+            "AND attname = 'balance'"
+        )
+        assert cursor.fetchone() == (700,)
