@@ -79,6 +79,23 @@ def secrets_in_force(
     return found
 
 
+def send_signed(
+    url: str,
+    msg_id: str,
+    body: str,
+    *,
+    current: str,
+    previous: str,
+    previous_expires_at: datetime | None,
+) -> Outcome:
+    """`send` with the secrets in force, decrypted from a subscription's stored ones."""
+    try:
+        signing = secrets_in_force(current, previous, previous_expires_at)
+    except InvalidToken:
+        return Outcome(delivered=False, error="secret unreadable: was SECRET_KEY changed?")
+    return send(url, msg_id, body, signing)
+
+
 def send(url: str, msg_id: str, body: str, signing_secrets: list[str]) -> Outcome:
     """Sign and POST one message now (no record of it)."""
     timestamp = int(time.time())
@@ -156,15 +173,14 @@ class Claimed:
 
 
 def attempt(claimed: Claimed) -> Outcome:
-    try:
-        signing = secrets_in_force(
-            claimed.secret_encrypted,
-            claimed.previous_secret_encrypted,
-            claimed.previous_secret_expires_at,
-        )
-    except InvalidToken:
-        return Outcome(delivered=False, error="secret unreadable: was SECRET_KEY changed?")
-    return send(claimed.url, str(claimed.event_id), claimed.payload, signing)
+    return send_signed(
+        claimed.url,
+        str(claimed.event_id),
+        claimed.payload,
+        current=claimed.secret_encrypted,
+        previous=claimed.previous_secret_encrypted,
+        previous_expires_at=claimed.previous_secret_expires_at,
+    )
 
 
 _RECORD = """
@@ -283,12 +299,11 @@ def ping(subscription: WebhookSubscription) -> Outcome:
         },
         separators=(",", ":"),
     )
-    try:
-        signing = secrets_in_force(
-            subscription.secret_encrypted,
-            subscription.previous_secret_encrypted,
-            subscription.previous_secret_expires_at,
-        )
-    except InvalidToken:
-        return Outcome(delivered=False, error="secret unreadable: was SECRET_KEY changed?")
-    return send(subscription.url, msg_id, body, signing)
+    return send_signed(
+        subscription.url,
+        msg_id,
+        body,
+        current=subscription.secret_encrypted,
+        previous=subscription.previous_secret_encrypted,
+        previous_expires_at=subscription.previous_secret_expires_at,
+    )
