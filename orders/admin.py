@@ -20,7 +20,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -30,6 +29,7 @@ from commerce_project.errors import ApplicationError
 from eventstore.commands import dispatch
 
 from .admin_actions import order_page_action_get, order_page_actions_for
+from .admin_forms import order_form_page, posted_version
 from .admin_notes import NoteForm, may_add_notes, note_add_view
 from .admin_refunds import partial_refund_button, partial_refund_urls
 from .admin_timeline import order_version_view, timeline_html, version_url
@@ -46,6 +46,7 @@ from .models import SHORT_REF_LENGTH, CustomerOrderStats, OrderView
 from .projections import order_from_row
 from .selectors import order_views_search
 
+TRANSITION_FORM = "admin/orders/orderview/transition_form.html"
 _REASON_HELP = "Lower snake case, e.g. damaged or out_of_stock."
 
 
@@ -333,16 +334,16 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
             else:
                 self.message_user(request, done, messages.SUCCESS)
             return HttpResponseRedirect(change_url)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": f"{action.label}: order {view.order_id}",
-            "order": view,
-            "form": NoArgumentsForm(),
-            "version": view.version,
-            "change_url": change_url,
-        }
-        return TemplateResponse(request, "admin/orders/orderview/transition_form.html", context)
+        return order_form_page(
+            self,
+            request,
+            template=TRANSITION_FORM,
+            title=f"{action.label}: order {view.order_id}",
+            order=view,
+            form=NoArgumentsForm(),
+            version=view.version,
+            change_url=change_url,
+        )
 
     # --- transition buttons
 
@@ -405,7 +406,7 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
         spec = ADMIN_TRANSITIONS[name]
         version = view.version
         if request.method == "POST":
-            posted = _posted_version(request.POST.get("version"))
+            posted = posted_version(request.POST.get("version"))
             if posted is None:
                 # The form always carries the version it was shown at; without a usable one
                 # the stale-page guard cannot work, so nothing is dispatched.
@@ -431,30 +432,16 @@ class OrderViewAdmin(ReadOnlyModelAdmin):
             else:
                 self.message_user(request, f"{spec.label}: done.", messages.SUCCESS)
             return HttpResponseRedirect(change_url)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": f"{spec.label}: order {view.order_id}",
-            "order": view,
-            "form": form,
-            "version": version,
-            "change_url": change_url,
-        }
-        return TemplateResponse(request, "admin/orders/orderview/transition_form.html", context)
-
-
-_MAX_VERSION_DIGITS = 18  # stream versions are bigint
-
-
-def _posted_version(raw: str | None) -> int | None:
-    """The version a transition form was shown at, or None when it is missing or not a
-    non-negative whole number."""
-    if raw is None:
-        return None
-    text = raw.strip()
-    if not text.isascii() or not text.isdigit() or len(text) > _MAX_VERSION_DIGITS:
-        return None
-    return int(text)
+        return order_form_page(
+            self,
+            request,
+            template=TRANSITION_FORM,
+            title=f"{spec.label}: order {view.order_id}",
+            order=view,
+            form=form,
+            version=version,
+            change_url=change_url,
+        )
 
 
 @admin.register(CustomerOrderStats)

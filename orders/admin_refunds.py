@@ -15,12 +15,12 @@ from uuid import UUID, uuid4
 from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from commerce_project.errors import ApplicationError
 from eventstore.commands import dispatch
 
+from .admin_forms import order_form_page, posted_version
 from .commands import RequestPartialRefund, actor_for_user
 from .domain import RULES, Order, RefundLine, may
 from .models import OrderView
@@ -133,13 +133,13 @@ def partial_refund_view(
         return HttpResponseRedirect(change_url)
     version = view.version
     if request.method == "POST":
-        posted = request.POST.get("version", "")
-        if not (posted.isascii() and posted.isdigit()):
+        posted = posted_version(request.POST.get("version"))
+        if posted is None:
             model_admin.message_user(
                 request, "The form did not carry the order's version.", messages.ERROR
             )
             return HttpResponseRedirect(change_url)
-        version = int(posted)
+        version = posted
     form = PartialRefundForm(request.POST or None, order=order)
     if request.method == "POST" and form.is_valid():
         command = RequestPartialRefund(
@@ -161,16 +161,16 @@ def partial_refund_view(
                 request, "Refund requested: the refund saga pays it back.", messages.SUCCESS
             )
         return HttpResponseRedirect(change_url)
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "opts": model_admin.opts,
-        "title": f"Refund part of order {view.order_id}",
-        "order": view,
-        "form": form,
-        "version": version,
-        "change_url": change_url,
-    }
-    return TemplateResponse(request, "admin/orders/orderview/partial_refund_form.html", context)
+    return order_form_page(
+        model_admin,
+        request,
+        template="admin/orders/orderview/partial_refund_form.html",
+        title=f"Refund part of order {view.order_id}",
+        order=view,
+        form=form,
+        version=version,
+        change_url=change_url,
+    )
 
 
 def _offered(order: Order, user: Any) -> bool:

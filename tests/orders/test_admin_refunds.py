@@ -136,6 +136,18 @@ def test_too_much_is_reported_and_nothing_recorded(
     assert refund_events(order.id) == []
 
 
+@pytest.mark.parametrize("posted", ["", "two", "-1", "9" * 30])
+def test_a_form_without_a_usable_version_dispatches_nothing(
+    customer: User, widget: Product, support_client: Client, posted: str
+) -> None:
+    order = make_order(customer, lines=[(widget, 1)], to="SHIPPED")
+    response = support_client.post(
+        form_url(order.id), {"version": posted, "reason": "goodwill", "amount": "1.00"}, follow=True
+    )
+    assert "did not carry the order&#x27;s version" in response.content.decode()
+    assert refund_events(order.id) == []
+
+
 def test_staff_without_the_refund_permission_get_no_form(
     customer: User, widget: Product, viewer_client: Client
 ) -> None:
