@@ -97,7 +97,7 @@ from .domain import (
 from .exceptions import SagaBusy, SagaIllegalTransition
 from .models import SagaInstance
 from .notifications import ORDER_CONFIRMED, email_send
-from .order_emails import order_email_context, order_recipient, order_with_recipient
+from .order_emails import order_email_context, order_with_recipient
 from .registry import register_saga
 from .services import saga_compensate, saga_start
 
@@ -373,11 +373,7 @@ def capture_payment(ctx: StepContext) -> Mapping[str, Any]:
 
 
 def send_confirmation(ctx: StepContext) -> Mapping[str, Any]:
-    found = order_with_recipient(_order_id(ctx))
-    if found is None:
-        view = order_read(_order_id(ctx))
-        found = view, order_recipient(customer_id=view.customer_id)
-    view, recipient = found
+    view, recipient = order_with_recipient(_order_id(ctx))
     if recipient is None:
         return {"confirmation": "no_address"}
     email_send(

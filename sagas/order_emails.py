@@ -14,7 +14,9 @@ from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Subquery
 
 from orders.admin_actions import OrderPageAction
+from orders.commands import orders
 from orders.models import OrderView
+from orders.selectors import order_view_from_aggregate
 
 from .exceptions import EmailNotSent, NoEmailAddress
 from .notifications import ORDER_CONFIRMED, email_send
@@ -42,9 +44,10 @@ def order_recipient(*, customer_id: uuid.UUID) -> Recipient | None:
 
 def order_with_recipient(
     order_id: uuid.UUID, *, min_version: int = 0
-) -> tuple[OrderView, Recipient | None] | None:
-    """The order's read-model row (at `min_version` or later) and its recipient, in one
-    statement; None when there is no such row."""
+) -> tuple[OrderView, Recipient | None]:
+    """The order (at `min_version` or later) and its recipient: the read-model row and the
+    customer in one statement, or, while the read model has no such row, the order rebuilt
+    from its events and the recipient read apart."""
     users = get_user_model().objects.filter(pk=OuterRef("customer_id"))
     view = (
         OrderView.objects.filter(pk=order_id, version__gte=min_version)
@@ -56,7 +59,8 @@ def order_with_recipient(
         .first()
     )
     if view is None:
-        return None
+        rebuilt = order_view_from_aggregate(orders.get(order_id))
+        return rebuilt, order_recipient(customer_id=rebuilt.customer_id)
     email = getattr(view, "recipient_email", None)
     if not email:
         return view, None

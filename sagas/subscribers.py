@@ -51,7 +51,7 @@ from .notifications import (
     ORDER_SHIPPED,
     email_send_on_commit,
 )
-from .order_emails import order_email_context, order_recipient, order_with_recipient
+from .order_emails import order_email_context, order_with_recipient
 from .partial_refunds import partial_refund_start
 from .refunds import refund_start
 from .services import saga_wake
@@ -129,11 +129,7 @@ def _notify(recorded: RecordedEvent) -> None:
     if template is None:
         return
     try:
-        found = order_with_recipient(recorded.aggregate_id, min_version=recorded.version)
-        if found is None:
-            view = _order_at(recorded)
-            found = view, order_recipient(customer_id=view.customer_id)
-        view, recipient = found
+        view, recipient = order_with_recipient(recorded.aggregate_id, min_version=recorded.version)
         if recipient is None:
             return
         email_send_on_commit(

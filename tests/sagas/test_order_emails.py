@@ -9,6 +9,8 @@ from pytest_django import DjangoCaptureOnCommitCallbacks
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from orders.models import OrderView
+from sagas.order_emails import order_with_recipient
 from tests.factories import UserFactory
 from tests.sagas.shop import advance, confirmed_order, order, stocked_product
 
@@ -79,3 +81,16 @@ def test_a_customer_without_an_address_gets_no_email_and_the_order_still_goes_th
     assert saga.saga_data["confirmation"] == "no_address"
     assert order(order_id).status == "PAID"
     assert mail.outbox == []
+
+
+def test_without_a_read_model_row_the_email_is_built_from_the_events(customer: User) -> None:
+    # given: a paid order whose read-model row is gone (a rebuild in progress, say)
+    order_id = confirmed_order(customer, [(stocked_product(5), 2)])
+    advance(order_id)
+    OrderView.objects.filter(pk=order_id).delete()
+    # when
+    view, recipient = order_with_recipient(order_id)
+    # then
+    assert (view.order_id, view.status, view.customer_id) == (order_id, "PAID", customer.pk)
+    assert recipient is not None
+    assert recipient.email == customer.email
