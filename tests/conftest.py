@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 from django.conf import settings
+from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -48,6 +49,13 @@ def token_for(user: User) -> str:
     from accounts.services import token_issue
 
     return token_issue(user=user).token
+
+
+def admin_client_for(user: User) -> Client:
+    """A Django test client signed in (by session) as `user`, for admin pages."""
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 def client_for(user: User) -> APIClient:

@@ -15,8 +15,8 @@ from inventory.models import Product
 from orders.commands import ConfirmOrder
 from orders.domain import Actor
 from orders.models import OrderView
-from tests.conftest import client_for
-from tests.factories import UserFactory
+from tests.conftest import admin_client_for, client_for
+from tests.factories import UserFactory, staff_with
 from tests.orders.conftest import make_order
 
 pytestmark = pytest.mark.django_db
@@ -41,21 +41,13 @@ def admin_client(staff: User) -> Client:
 
 @pytest.fixture
 def support_client(db: None) -> Client:
-    agent = UserFactory(is_staff=True)
-    agent.groups.add(Group.objects.get(name="support"))
-    client = Client()
-    client.force_login(agent)
-    return client
+    return admin_client_for(staff_with(groups=("support",)))
 
 
 @pytest.fixture
 def viewer_client(db: None) -> Client:
     """Staff who may look at orders but hold no transition permission."""
-    viewer = UserFactory(is_staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_orderview"))
-    client = Client()
-    client.force_login(viewer)
-    return client
+    return admin_client_for(staff_with("orders.view_orderview"))
 
 
 def test_support_group_holds_the_transition_permissions() -> None:

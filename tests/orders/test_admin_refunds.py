@@ -7,14 +7,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.test import Client
 
 from accounts.models import User
 from eventstore.store import load
 from inventory.models import Product
 from orders.models import OrderView
-from tests.factories import UserFactory
+from tests.conftest import admin_client_for
+from tests.factories import staff_with
 from tests.orders.conftest import make_order
 from tests.orders.factories import ProductFactory
 
@@ -29,24 +29,14 @@ def form_url(order_id: object) -> str:
     return f"/admin/orders/orderview/{order_id}/refund-part/"
 
 
-def logged_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def support_client(db: None) -> Client:
-    agent = UserFactory(is_staff=True)
-    agent.groups.add(Group.objects.get(name="support"))
-    return logged_in(agent)
+    return admin_client_for(staff_with(groups=("support",)))
 
 
 @pytest.fixture
 def viewer_client(db: None) -> Client:
-    viewer = UserFactory(is_staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_orderview"))
-    return logged_in(viewer)
+    return admin_client_for(staff_with("orders.view_orderview"))
 
 
 def refund_events(order_id: object) -> list[object]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from django.core import mail
 from django.test import Client
 
@@ -15,7 +15,8 @@ from accounts.models import User
 from eventstore.store import load
 from inventory.models import Product
 from orders.models import OrderView
-from tests.factories import UserFactory
+from tests.conftest import admin_client_for
+from tests.factories import UserFactory, staff_with
 from tests.orders.conftest import make_order
 
 pytestmark = pytest.mark.django_db
@@ -33,16 +34,12 @@ def version_page(order_id: object, version: int) -> str:
 
 @pytest.fixture
 def agent(db: None) -> User:
-    agent: User = UserFactory(is_staff=True, username="agent.smith")
-    agent.groups.add(Group.objects.get(name="support"))
-    return agent
+    return staff_with(groups=("support",), username="agent.smith")
 
 
 @pytest.fixture
 def agent_client(agent: User) -> Client:
-    client = Client()
-    client.force_login(agent)
-    return client
+    return admin_client_for(agent)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 from uuid import uuid4
 
 import pytest
-from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -19,7 +18,7 @@ from orders.domain import Actor
 from orders.models import OrderView
 from tests.commerce_project.test_problems import assert_problem
 from tests.conftest import client_for
-from tests.factories import UserFactory
+from tests.factories import UserFactory, staff_with
 from tests.orders.conftest import make_order, order_url
 
 pytestmark = pytest.mark.django_db
@@ -29,9 +28,7 @@ SECRET = "customer threatened a chargeback"
 
 @pytest.fixture
 def agent(db: None) -> User:
-    agent: User = UserFactory(is_staff=True, username="agent.smith")
-    agent.groups.add(Group.objects.get(name="support"))
-    return agent
+    return staff_with(groups=("support",), username="agent.smith")
 
 
 @pytest.fixture

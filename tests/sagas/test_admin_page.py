@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
@@ -16,7 +16,8 @@ from orders.domain import saga_id_for
 from payments.models import Payment
 from sagas.admin_timeline import step_bars
 from sagas.models import SagaInstance, SagaStepLog
-from tests.factories import UserFactory
+from tests.conftest import admin_client_for
+from tests.factories import UserFactory, staff_with
 from tests.orders.conftest import make_order
 from tests.orders.factories import ProductFactory
 
@@ -28,17 +29,9 @@ pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/sagas/sagainstance/"
 
 
-def client_of(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def support_client(db: None) -> Client:
-    agent = UserFactory(is_staff=True)
-    agent.groups.add(Group.objects.get(name="support"))
-    return client_of(agent)
+    return admin_client_for(staff_with(groups=("support",)))
 
 
 def failed_saga() -> SagaInstance:
@@ -51,7 +44,7 @@ def test_the_saga_page_is_read_only_even_for_a_superuser(staff: User) -> None:
     # given
     saga = failed_saga()
     # when
-    response = client_of(staff).get(f"{CHANGELIST}{saga.saga_id}/change/")
+    response = admin_client_for(staff).get(f"{CHANGELIST}{saga.saga_id}/change/")
     # then
     html = response.text
     assert response.status_code == 200
@@ -60,7 +53,9 @@ def test_the_saga_page_is_read_only_even_for_a_superuser(staff: User) -> None:
     assert 'name="_save"' not in html
     assert 'name="_continue"' not in html
     # and posting a change is refused
-    posted = client_of(staff).post(f"{CHANGELIST}{saga.saga_id}/change/", {"status": "COMPLETED"})
+    posted = admin_client_for(staff).post(
+        f"{CHANGELIST}{saga.saga_id}/change/", {"status": "COMPLETED"}
+    )
     assert posted.status_code == 403
     assert SagaInstance.objects.get(pk=saga.pk).status == saga.status
 
@@ -70,7 +65,7 @@ def test_the_timeline_has_a_bar_per_attempt_with_outcome_error_and_worker(staff:
     saga = failed_saga()
     attempts = list(saga.step_log.all())
     # when
-    html = client_of(staff).get(f"{CHANGELIST}{saga.saga_id}/change/").text
+    html = admin_client_for(staff).get(f"{CHANGELIST}{saga.saga_id}/change/").text
     # then every attempt is a row with a bar
     assert html.count('class="saga-bar"') == len(attempts)
     for attempt in attempts:
@@ -118,7 +113,7 @@ def test_the_page_links_to_the_order_and_its_payment(staff: User, customer: User
         order_id=order.id, amount=Decimal("9.99"), currency="EUR", idempotency_key="k1"
     )
     # when
-    html = client_of(staff).get(f"{CHANGELIST}{saga.saga_id}/change/").text
+    html = admin_client_for(staff).get(f"{CHANGELIST}{saga.saga_id}/change/").text
     # then
     assert f'href="/admin/orders/orderview/{order.id}/change/"' in html
     assert f'href="/admin/payments/payment/{payment.pk}/change/"' in html
@@ -127,7 +122,7 @@ def test_the_page_links_to_the_order_and_its_payment(staff: User, customer: User
 def test_times_on_the_saga_page_have_seconds_and_the_zone(staff: User) -> None:
     saga = failed_saga()
     expected = timezone.localtime(saga.created_at).strftime("%Y-%m-%d %H:%M:%S") + " UTC"
-    assert expected in client_of(staff).get(f"{CHANGELIST}{saga.saga_id}/change/").text
+    assert expected in admin_client_for(staff).get(f"{CHANGELIST}{saga.saga_id}/change/").text
 
 
 def test_support_views_sagas_but_runs_no_action_without_its_permission(
@@ -159,6 +154,6 @@ def test_each_action_shows_only_with_its_own_permission(codename: str, action: s
         Permission.objects.get(codename="view_sagainstance"),
         Permission.objects.get(codename=codename),
     )
-    html = client_of(user).get(CHANGELIST).text
+    html = admin_client_for(user).get(CHANGELIST).text
     offered = {a for a in ("retry", "compensate", "mark_resolved") if f'value="{a}"' in html}
     assert offered == {action}
