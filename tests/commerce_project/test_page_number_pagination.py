@@ -3,36 +3,22 @@ Django's paginator would: count, links, the last page, a page past the end."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
-from django.db import connection
 from rest_framework.test import APIClient
 
 from commerce_project.api.pagination import CountedWithThePagePaginator
 from inventory.models import Product
 from tests.commerce_project.test_problems import assert_problem
 from tests.inventory.factories import ProductFactory
+from tests.sql import statements
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/products/"
-
-
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    sent: list[str] = []
-
-    def record(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
-        sent.append(sql)
-        return execute(sql, *args)
-
-    with connection.execute_wrapper(record):
-        yield sent
 
 
 @pytest.fixture

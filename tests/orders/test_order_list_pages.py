@@ -3,12 +3,7 @@ gaps or repeats, filters and ordering carry over, and a page never counts the ta
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import pytest
-from django.db import connection
 from django.urls import set_script_prefix
 from rest_framework.test import APIClient
 
@@ -18,23 +13,11 @@ from orders.domain import saga_id_for
 from orders.models import OrderView
 from tests.commerce_project.test_problems import assert_problem
 from tests.orders.conftest import make_order
+from tests.sql import statements
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/orders/"
-
-
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    """Every SQL statement sent through Django's connection inside the block."""
-    sent: list[str] = []
-
-    def record(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
-        sent.append(sql)
-        return execute(sql, *args)
-
-    with connection.execute_wrapper(record):
-        yield sent
 
 
 def newest_first() -> list[str]:
