@@ -25,6 +25,14 @@ def _clean_redis() -> Iterator[None]:
 
 
 @pytest.fixture
+def raw_redis() -> Iterator[redis.Redis]:
+    """A plain client of the test run's Redis database (strings, not bytes)."""
+    client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
 def api_client() -> APIClient:
     return APIClient(raise_request_exception=False)
 

@@ -4,12 +4,10 @@ password, expiry, lost staff rights — at once, including against fills that ra
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 import redis
-from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -33,13 +31,6 @@ STAFF_ONLY = "/api/v1/orders/00000000-0000-0000-0000-000000000000/ship/"
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def redis_db() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
-    yield client
-    client.close()
-
-
 def cached_token(user: User) -> tuple[APIClient, str]:
     """A device whose token has been used once, so its entry is in the cache."""
     token = sign_in(user)
@@ -56,7 +47,7 @@ def auth_queries(client: APIClient, path: str = ORDERS) -> tuple[int, int]:
     return status, len(touched)
 
 
-def test_a_cached_token_needs_no_database_query(customer: User, redis_db: redis.Redis) -> None:
+def test_a_cached_token_needs_no_database_query(customer: User, raw_redis: redis.Redis) -> None:
     # given a token verified once
     token = sign_in(customer)
     client = device(token)
@@ -67,7 +58,7 @@ def test_a_cached_token_needs_no_database_query(customer: User, redis_db: redis.
     assert first[0] == second[0] == 200
     assert first[1] > 0
     assert second[1] == 0
-    assert redis_db.exists(token_cache.TOKEN_PREFIX + hash_token(token))
+    assert raw_redis.exists(token_cache.TOKEN_PREFIX + hash_token(token))
 
 
 def test_the_cached_user_loads_other_fields_on_demand(customer: User) -> None:
@@ -202,7 +193,7 @@ def test_an_entry_filled_before_a_change_dies_when_it_starts(customer: User) -> 
     assert token_cache.entry_authenticate(digest="d4", user_rate=None) is None
 
 
-def test_an_inactive_user_is_never_cached(redis_db: redis.Redis) -> None:
+def test_an_inactive_user_is_never_cached(raw_redis: redis.Redis) -> None:
     # given a token of an inactive user
     user = UserFactory(is_active=False)
     stored, token = AuthToken.objects.create(user=user)
@@ -210,7 +201,7 @@ def test_an_inactive_user_is_never_cached(redis_db: redis.Redis) -> None:
     response = device(token).get(ORDERS)
     # then refused, and nothing cached
     assert_problem(response, 401, "not-authenticated")
-    assert not redis_db.exists(token_cache.TOKEN_PREFIX + stored.digest)
+    assert not raw_redis.exists(token_cache.TOKEN_PREFIX + stored.digest)
 
 
 def test_with_redis_down_tokens_are_verified_in_the_database(
@@ -241,13 +232,13 @@ def test_with_redis_down_a_revocation_is_refused_not_half_done(
 
 
 def test_an_entry_is_never_served_again_once_its_users_epoch_was_lost(
-    customer: User, redis_db: redis.Redis
+    customer: User, raw_redis: redis.Redis
 ) -> None:
     # given an entry in the cache
     epoch = token_cache.epoch_read(user_id=customer.pk)
     assert token_cache.entry_fill(token=_entry(customer, "d5"), epoch=epoch, now=timezone.now())
     # when Redis loses the user's epoch (an eviction, a partial restore)...
-    redis_db.delete(f"{token_cache.EPOCH_PREFIX}{customer.pk}")
+    raw_redis.delete(f"{token_cache.EPOCH_PREFIX}{customer.pk}")
     # then the entry is not served
     assert token_cache.entry_authenticate(digest="d5", user_rate=None) is None
     # and a change that recreates the epoch does not bring it back to the entry's value

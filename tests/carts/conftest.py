@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import pytest
-import redis
-from django.conf import settings
 from rest_framework.test import APIClient
 
 from tests.inventory.conftest import closed_redis_url  # noqa: F401  (shared fixture)
@@ -19,8 +16,3 @@ def create_cart(client: APIClient) -> str:
 def items_url(session_id: str, product_id: object | None = None) -> str:
     base = f"{CARTS}{session_id}/items/"
     return f"{base}{product_id}/" if product_id else base
-
-
-@pytest.fixture
-def raw_redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)

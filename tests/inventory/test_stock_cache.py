@@ -32,11 +32,6 @@ from inventory.stock_cache import (
 from tests.inventory.factories import ProductFactory
 
 
-@pytest.fixture
-def raw_redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
-
-
 class Boom(Exception):
     pass
 

@@ -6,13 +6,11 @@ one round trip was the script."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import redis
-from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from redis.connection import AbstractConnection
@@ -26,13 +24,6 @@ from tests.orders.conftest import make_order, order_url
 pytestmark = pytest.mark.django_db
 
 SCRIPT_CALLS = ("cmdstat_evalsha", "cmdstat_eval", "cmdstat_fcall")
-
-
-@pytest.fixture
-def redis_server() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
-    yield client
-    client.close()
 
 
 @dataclass
@@ -80,12 +71,12 @@ def signed_in_with_an_order(customer: User, widget: Product) -> tuple[APIClient,
 
 def test_order_detail_is_one_query_and_one_redis_round_trip(
     signed_in_with_an_order: tuple[APIClient, str],
-    redis_server: redis.Redis,
+    raw_redis: redis.Redis,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     client, path = signed_in_with_an_order
     # when
-    got = measured(client, redis_server, monkeypatch, path)
+    got = measured(client, raw_redis, monkeypatch, path)
     # then
     assert got.response.status_code == 200
     assert got.response.json()["item_count"] == 2
@@ -94,13 +85,13 @@ def test_order_detail_is_one_query_and_one_redis_round_trip(
 
 def test_a_not_modified_answer_costs_the_same(
     signed_in_with_an_order: tuple[APIClient, str],
-    redis_server: redis.Redis,
+    raw_redis: redis.Redis,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     client, path = signed_in_with_an_order
     etag = client.get(path)["ETag"]
     # when
-    got = measured(client, redis_server, monkeypatch, path, If_None_Match=etag)
+    got = measured(client, raw_redis, monkeypatch, path, If_None_Match=etag)
     # then
     assert got.response.status_code == 304
     assert got.response["ETag"] == etag
@@ -109,19 +100,19 @@ def test_a_not_modified_answer_costs_the_same(
 
 def test_the_request_is_counted_against_the_user_throttle(
     signed_in_with_an_order: tuple[APIClient, str],
-    redis_server: redis.Redis,
+    raw_redis: redis.Redis,
     customer: User,
 ) -> None:
     client, path = signed_in_with_an_order
     # when
     client.get(path)
     # then the user's sliding log holds both requests (the warm-up and this one)
-    assert redis_server.zcard(f"throttle_user_{customer.pk}") == 2
+    assert raw_redis.zcard(f"throttle_user_{customer.pk}") == 2
 
 
 def test_the_first_use_of_a_token_is_counted_too(
     signed_in_with_an_order: tuple[APIClient, str],
-    redis_server: redis.Redis,
+    raw_redis: redis.Redis,
     customer: User,
 ) -> None:
     # given a second device, not yet in the cache
@@ -129,4 +120,4 @@ def test_the_first_use_of_a_token_is_counted_too(
     # when it reads the order (a cache miss: verified in the database, throttled on its own)
     assert device(sign_in(customer)).get(path).status_code == 200
     # then
-    assert redis_server.zcard(f"throttle_user_{customer.pk}") == 2
+    assert raw_redis.zcard(f"throttle_user_{customer.pk}") == 2
