@@ -12,8 +12,9 @@ How a run goes (`saga_advance`, called by the Celery task `advance_saga` with ch
    recorded, which is what a worker dying mid-step leaves as well — the step runs again under
    the same keys. Nothing the API answers, no event (eventstore.store.append) and no outcome
    is ever committed asynchronously.
-   While it runs, a thread renews the lease every third of SAGA_LEASE (a compare-and-set on
-   `version` and owner), so a step slower than one lease is never taken by a second worker;
+   While it runs, the process's lease keeper (leases.py) renews the lease every third of
+   SAGA_LEASE (a compare-and-set on `version` and owner), so a step slower than one lease is
+   never taken by a second worker;
    a worker that dies (or is killed by the task's hard time limit) stops renewing and loses
    the lease within SAGA_LEASE;
 3. record: `domain.decide` computes the next state, which is written with a compare-and-set
@@ -36,11 +37,9 @@ import json
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -77,6 +76,7 @@ from .domain import (
     start_state,
 )
 from .exceptions import SagaBusy, SagaIllegalTransition, SagaNotFound
+from .leases import lease_kept
 from .models import SagaInstance, SagaStepLog
 from .registry import find_saga_definition, get_saga_definition, registered_saga_types
 
@@ -219,7 +219,7 @@ def _run_traced(
         span.set_attribute("saga.type", saga.saga_type)
         span.set_attribute("saga.step", step)
         span.set_attribute("saga.attempt", saga.attempts)
-        with _lease_kept(saga, worker) as lease:
+        with lease_kept(saga.pk, worker, saga.version) as lease:
             outcome = _run(definition, saga, state)
         span.set_attribute("saga.outcome", _outcome_label(outcome))
     saga.version = lease.version
@@ -347,81 +347,6 @@ def _why_not_claimed(saga_id: uuid.UUID, now: datetime) -> Advance:
     # Claimable now: another claim took it and gave it back in between. Rare; let the
     # sweeper or the next delivery take it.
     return Advance.LEASED
-
-
-class _LeaseRenewal:
-    """Renews a claimed saga's lease every third of SAGA_LEASE, on a thread with its own
-    database connection, until stopped or until the lease turns out to be lost. Each renewal
-    is a compare-and-set on version and owner that bumps the version (so a sweeper, a staff
-    action or another worker's claim that read the saga before it cannot write over it);
-    `version` is the one the outcome must be recorded against."""
-
-    def __init__(self, saga_id: uuid.UUID, worker: str, version: int) -> None:
-        self.saga_id, self.worker, self.version = saga_id, worker, version
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"saga-lease-{saga_id}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        try:
-            while not self._stopped.wait(settings.SAGA_LEASE.total_seconds() / 3):
-                if not self._renew():
-                    return
-        finally:
-            connection.close()  # this thread's own connection
-
-    def _renew(self) -> bool:
-        now = timezone.now()
-        try:
-            renewed = SagaInstance.objects.filter(
-                pk=self.saga_id, version=self.version, lease_owner=self.worker
-            ).update(
-                lease_expires_at=now + settings.SAGA_LEASE,
-                version=F("version") + 1,
-                updated_at=now,
-            )
-            if not renewed:
-                renewed = self._renewed_unanswered(now)
-        except DatabaseError:
-            logger.warning("saga %s: lease renewal failed; trying again", self.saga_id)
-            connection.close()
-            return True
-        if not renewed:
-            logger.warning("saga %s: %s lost its lease during the step", self.saga_id, self.worker)
-            return False
-        self.version += 1
-        return True
-
-    def _renewed_unanswered(self, now: datetime) -> bool:
-        """Whether an earlier renewal committed but its answer was lost (the connection
-        dropped before the reply, so the DatabaseError branch kept the old version): the row
-        is still active, still leased by this worker and unexpired, and exactly one version
-        ahead. Then that version is ours to adopt. (The sweeper and a wake bump the version
-        only of an expired lease and do not extend it; a claim or a staff action changes the
-        owner: none of them passes.)"""
-        return SagaInstance.objects.filter(
-            pk=self.saga_id,
-            version=self.version + 1,
-            lease_owner=self.worker,
-            lease_expires_at__gt=now,
-            status__in=ACTIVE_STATUSES,
-        ).exists()
-
-
-@contextmanager
-def _lease_kept(saga: SagaInstance, worker: str) -> Iterator[_LeaseRenewal]:
-    renewal = _LeaseRenewal(saga.pk, worker, saga.version)
-    renewal.start()
-    try:
-        yield renewal
-    finally:
-        renewal.stop()
 
 
 def _state(saga: SagaInstance) -> SagaState:

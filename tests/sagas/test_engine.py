@@ -398,6 +398,40 @@ def test_a_step_slower_than_its_lease_keeps_the_lease_until_it_finishes(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_one_keeper_renews_the_leases_of_several_slow_steps_in_one_process(
+    settings: SettingsWrapper,
+) -> None:
+    # given: a short lease and three sagas whose steps each take three leases, run at once by
+    # three threads of one worker process
+    settings.SAGA_LEASE = timedelta(milliseconds=400)
+    sagas = [start_test_saga(script={"reserve": "sleep:1.2"}) for _ in range(3)]
+    results: list[Advance] = []
+
+    def deliver(saga_id: uuid.UUID) -> None:
+        try:
+            results.append(saga_advance(saga_id=saga_id, worker=f"w-{saga_id}"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver, args=(saga.saga_id,)) for saga in sagas]
+    for thread in threads:
+        thread.start()
+    # when: other deliveries come after the first leases would have expired
+    time.sleep(0.7)
+    later = [saga_advance(saga_id=saga.saga_id) for saga in sagas]
+    keepers = [t for t in threading.enumerate() if t.name == "saga-lease-keeper"]
+    for thread in threads:
+        thread.join()
+    # then: every lease was kept by the process's one keeper, and every step ran once
+    assert later == [Advance.LEASED] * 3
+    assert len(keepers) == 1
+    assert results == [Advance.RAN] * 3
+    for saga in sagas:
+        assert CALLS[(str(saga.saga_id), f"reserve:{StepKind.ACTION}")] == 1
+        assert log_of(saga)[0] == ("reserve", "ACTION", 1, StepOutcome.SUCCEEDED)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_renewal_that_committed_but_whose_answer_was_lost_keeps_the_lease(
     settings: SettingsWrapper,
 ) -> None:
