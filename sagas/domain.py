@@ -123,6 +123,15 @@ class StepContext:
     attempt: int
     data: dict[str, Any]
     failure_reason: str | None = None
+    with_outcome: Callable[[], None] | None = None
+
+    def commit_with_outcome(self, writes: Callable[[], None]) -> None:
+        """Make `writes` (the step's last local writes, after any call to the outside world)
+        part of the transaction that records the step's outcome, instead of a commit of
+        their own before it: one commit that waits for the disk instead of two. What they
+        raise becomes the step's outcome as if the step had raised it (TransientStepError,
+        PermanentStepError; anything else is retried), and their writes are rolled back."""
+        self.with_outcome = writes
 
     @property
     def idempotency_key(self) -> str:
@@ -249,6 +258,8 @@ class SagaState:
 @dataclass(frozen=True)
 class Succeeded:
     data: dict[str, Any]
+    # The step's writes that commit with its outcome (StepContext.commit_with_outcome).
+    with_outcome: Callable[[], None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

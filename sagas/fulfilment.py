@@ -22,7 +22,9 @@ again and stops (compensates) when the customer cancelled meanwhile:
   permanent (`payment_declined`); gateway trouble is retried, and when retries run out the
   reason is `payment_failed`. Compensation: ask the gateway what it holds, then void the
   authorization, or refund it when a (crashed or failed) capture step captured it.
-- capture_payment: capture, commit the reservation, MarkOrderPaid. Whatever of it fails —
+- capture_payment: capture, then commit the reservation and MarkOrderPaid in the
+  transaction that records the step's outcome (one flushing commit for all three; likewise
+  RecordPaymentAuthorized commits with the authorize step's outcome). Whatever of it fails —
   a refused capture, a reservation no longer active, an order that cannot be marked PAID —
   is permanent, and the compensations above, which look at what really happened (payment
   and reservation status), refund a capture and return committed stock.
@@ -290,6 +292,11 @@ def authorize_payment(ctx: StepContext) -> Mapping[str, Any]:
         raise PermanentStepError(f"{exc.code}: {exc.message}", reason=PAYMENT_FAILED) from exc
     except PaymentTransientError as exc:
         raise TransientStepError(f"{exc.code}: {exc.message}", reason=PAYMENT_FAILED) from exc
+    ctx.commit_with_outcome(lambda: _record_authorized(ctx, order_id, payment))
+    return {"payment_id": str(payment.id)}
+
+
+def _record_authorized(ctx: StepContext, order_id: uuid.UUID, payment: Payment) -> None:
     try:
         _dispatch(
             ctx,
@@ -302,7 +309,6 @@ def authorize_payment(ctx: StepContext) -> Mapping[str, Any]:
             raise
         # Cancelled while we authorized: the step still succeeded (money is held), so the
         # capture step sees the cancellation and the void compensation gives it back.
-    return {"payment_id": str(payment.id)}
 
 
 def _void(order_id: uuid.UUID, key: str) -> None:
@@ -356,6 +362,14 @@ def capture_payment(ctx: StepContext) -> Mapping[str, Any]:
         raise PermanentStepError(f"{exc.code}: {exc.message}", reason=PAYMENT_FAILED) from exc
     except PaymentTransientError as exc:
         raise TransientStepError(f"{exc.code}: {exc.message}", reason=PAYMENT_FAILED) from exc
+    ctx.commit_with_outcome(lambda: _commit_stock_and_mark_paid(ctx, order_id, payment))
+    return {"paid": True}
+
+
+def _commit_stock_and_mark_paid(ctx: StepContext, order_id: uuid.UUID, payment: Payment) -> None:
+    """The reservation committed and the order PAID, together with the capture step's
+    outcome: if either is refused, neither happened, and the compensations refund the
+    capture and release the reservation."""
     try:
         stock_commit(order_id=order_id)
     except ReservationNotActive as exc:
@@ -369,7 +383,6 @@ def capture_payment(ctx: StepContext) -> Mapping[str, Any]:
             f"order could not be marked PAID: {exc.detail}",
             reason=CANCELLED_BY_CUSTOMER if cancelled else PAYMENT_FAILED,
         ) from exc
-    return {"paid": True}
 
 
 def send_confirmation(ctx: StepContext) -> Mapping[str, Any]:

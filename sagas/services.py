@@ -383,15 +383,8 @@ def _run(definition: SagaDefinition, saga: SagaInstance, state: SagaState) -> Ou
     )
     try:
         returned = function(context)
-    except TransientStepError as exc:
-        return Failed(error=exc.message, reason=exc.reason, transient=True)
-    except PermanentStepError as exc:
-        return Failed(error=exc.message, reason=exc.reason)
-    except Exception as exc:  # a bug or an infrastructure hiccup: retried like a transient one
-        logger.exception("saga %s step %s raised unexpectedly", saga.saga_id, step.name)
-        return Failed(
-            error=f"{type(exc).__name__}: {exc}", reason=UNEXPECTED_ERROR_REASON, transient=True
-        )
+    except Exception as exc:
+        return _failure(saga, step.name, exc)
     data = context.data
     if returned:
         data.update(returned)
@@ -399,7 +392,33 @@ def _run(definition: SagaDefinition, saga: SagaInstance, state: SagaState) -> Ou
         _dumps(data)
     except TypeError as exc:
         return Failed(error=f"step data is not JSON: {exc}", reason=UNEXPECTED_ERROR_REASON)
-    return Succeeded(data=data)
+    return Succeeded(data=data, with_outcome=context.with_outcome)
+
+
+def _failure(saga: SagaInstance, step: str, exc: Exception) -> Failed:
+    """What a step (or its writes that commit with the outcome) raised, as its outcome."""
+    if isinstance(exc, TransientStepError):
+        return Failed(error=exc.message, reason=exc.reason, transient=True)
+    if isinstance(exc, PermanentStepError):
+        return Failed(error=exc.message, reason=exc.reason)
+    # A bug or an infrastructure hiccup: retried like a transient one.
+    logger.error("saga %s step %s raised unexpectedly", saga.saga_id, step, exc_info=exc)
+    return Failed(
+        error=f"{type(exc).__name__}: {exc}", reason=UNEXPECTED_ERROR_REASON, transient=True
+    )
+
+
+def _with_outcome(saga: SagaInstance, outcome: Outcome) -> Outcome:
+    """Run a succeeded step's writes that commit with its outcome, in a savepoint of the
+    outcome's transaction; if they raise, they are rolled back and the step failed."""
+    if not isinstance(outcome, Succeeded) or outcome.with_outcome is None:
+        return outcome
+    try:
+        with transaction.atomic():
+            outcome.with_outcome()
+    except Exception as exc:
+        return _failure(saga, saga.current_step, exc)
+    return outcome
 
 
 def _record(
@@ -416,31 +435,33 @@ def _record(
     step is due now: with `claim_next`, keep the lease for it and log its attempt as STARTED
     in the same transaction, update `saga` in place and return the new attempt's log row;
     otherwise publish its run on commit."""
-    now = timezone.now()
-    decision = decide(definition, state, outcome, now)
-    new = decision.state
-    runnable = (
-        new.status in ACTIVE_STATUSES
-        and new.next_attempt_at is not None
-        and new.next_attempt_at <= now
-    )
-    chained = runnable and claim_next
-    if chained:
-        lease: dict[str, Any] = {
-            "lease_owner": worker,
-            "lease_expires_at": now + settings.SAGA_LEASE,
-            "attempts": new.attempts + 1,
-            # Not published: if this worker dies, the sweeper publishes once the lease lapses.
-            "dispatched_at": None,
-        }
-    else:
-        lease = {
-            "lease_owner": "",
-            "lease_expires_at": None,
-            "dispatched_at": now if runnable else None,
-        }
-    fields = {**_state_fields(new), **lease}
     with transaction.atomic():
+        outcome = _with_outcome(saga, outcome)
+        now = timezone.now()
+        decision = decide(definition, state, outcome, now)
+        new = decision.state
+        runnable = (
+            new.status in ACTIVE_STATUSES
+            and new.next_attempt_at is not None
+            and new.next_attempt_at <= now
+        )
+        chained = runnable and claim_next
+        if chained:
+            lease: dict[str, Any] = {
+                "lease_owner": worker,
+                "lease_expires_at": now + settings.SAGA_LEASE,
+                "attempts": new.attempts + 1,
+                # Not published: if this worker dies, the sweeper publishes once the lease
+                # lapses.
+                "dispatched_at": None,
+            }
+        else:
+            lease = {
+                "lease_owner": "",
+                "lease_expires_at": None,
+                "dispatched_at": now if runnable else None,
+            }
+        fields = {**_state_fields(new), **lease}
         written = _write_outcome(
             saga=saga,
             worker=worker,

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -143,3 +145,13 @@ def context_for(saga: SagaInstance, step: str, kind: StepKind = StepKind.ACTION)
         data=dict(saga.saga_data),
         failure_reason=saga.failure_reason or None,
     )
+
+
+def run_with_outcome_lost(step: Callable[[StepContext], Any], ctx: StepContext) -> None:
+    """Run a step and commit the writes it leaves for its outcome's transaction, but record
+    no outcome: what a worker whose lease ran out leaves behind (its outcome is dropped,
+    those writes are not)."""
+    step(ctx)
+    if ctx.with_outcome is not None:
+        with transaction.atomic():
+            ctx.with_outcome()

@@ -48,6 +48,7 @@ from tests.sagas.shop import (
     order,
     payments,
     reservation_statuses,
+    run_with_outcome_lost,
     saga_of,
     stock,
     stocked_product,
@@ -317,7 +318,9 @@ def test_a_cancel_between_capture_and_paid_refunds_the_capture_and_returns_the_s
     order_id = confirmed_order(customer, [(mug, 2)])
     # when
     saga = advance(order_id)
-    # then: marking it PAID failed, so the capture was refunded and the stock came back
+    # then: marking it PAID failed, so the capture was refunded and the stock came back; the
+    # reservation was never committed (it commits with PAID, in the step outcome's
+    # transaction), so it was released
     assert (saga.status, saga.failure_reason) == (SagaStatus.COMPENSATED, "cancelled_by_customer")
     assert (order(order_id).status, order(order_id).payment_status) == ("CANCELLED", "REFUNDED")
     [payment] = payments(order_id)
@@ -325,7 +328,7 @@ def test_a_cancel_between_capture_and_paid_refunds_the_capture_and_returns_the_s
     [charge] = charges(order_id)
     assert charge.captured_amount == charge.refunded_amount == Decimal("25.00")
     assert stock(mug) == (5, 0)
-    assert reservation_statuses(order_id) == ["RETURNED"]
+    assert reservation_statuses(order_id) == ["RELEASED"]
     assert_stock_consistent()
 
 
@@ -446,7 +449,7 @@ def test_a_capture_whose_outcome_was_lost_and_then_timed_out_is_undone_completel
     mug = stocked_product(5)
     order_id = confirmed_order(customer, [(mug, 2)])
     saga = advance(order_id, until_step=CAPTURE_PAYMENT)
-    capture_payment(context_for(saga, CAPTURE_PAYMENT))
+    run_with_outcome_lost(capture_payment, context_for(saga, CAPTURE_PAYMENT))
     assert order(order_id).status == "PAID"
     SagaInstance.objects.filter(pk=saga.pk).update(
         step_deadline_at=timezone.now() - timedelta(seconds=1)
@@ -554,7 +557,7 @@ def test_an_authorization_whose_outcome_was_lost_is_voided_when_the_saga_times_o
     mug = stocked_product(5)
     order_id = confirmed_order(customer, [(mug, 2)])
     saga = advance(order_id, until_step=AUTHORIZE_PAYMENT)
-    authorize_payment(context_for(saga, AUTHORIZE_PAYMENT))
+    run_with_outcome_lost(authorize_payment, context_for(saga, AUTHORIZE_PAYMENT))
     assert [p.status for p in payments(order_id)] == ["AUTHORIZED"]
     SagaInstance.objects.filter(pk=saga.pk).update(
         step_deadline_at=timezone.now() - timedelta(seconds=1)

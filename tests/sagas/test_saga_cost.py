@@ -24,6 +24,7 @@ from sagas.dispatch import ADVANCE_TASK
 from sagas.domain import SagaStatus
 from sagas.models import SagaStepLog
 from sagas.tasks import advance_saga
+from tests.factories import UserFactory
 from tests.sagas.shop import confirmed_order, order, saga_of, stocked_product
 
 pytestmark = pytest.mark.django_db
@@ -124,3 +125,31 @@ def test_one_task_runs_the_steps_that_come_due_each_recorded_before_the_next(
     saga = saga_of(order_id)
     assert (saga.status, saga.lease_owner, saga.lease_expires_at) == ("COMPLETED", "", None)
     assert advance_publishes.count == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_payment_steps_commit_their_order_events_with_their_outcomes() -> None:
+    # given: an order confirmed, committed (a transactional test: real commits, real xids)
+    mug = stocked_product(5)
+    order_id = confirmed_order(UserFactory(), [(mug, 1)], token="tok_ok")
+    # when
+    advance_saga(str(saga_id_for(order_id)))
+    # then: each payment step's order event and its recorded outcome share one transaction,
+    # so one commit waits for the disk where two did
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT l.step, e.event_type, e.transaction_id::text = l.xmin::text
+                 FROM saga_step_log l
+                 JOIN events e ON e.aggregate_id = %s
+                  AND e.event_type IN ('OrderPaymentAuthorized', 'OrderPaid')
+                WHERE l.saga_id = %s AND l.step IN ('authorize_payment', 'capture_payment')
+                  AND e.event_type = CASE l.step WHEN 'authorize_payment'
+                                     THEN 'OrderPaymentAuthorized' ELSE 'OrderPaid' END
+                ORDER BY l.id""",
+            [order_id, saga_id_for(order_id)],
+        )
+        rows = cursor.fetchall()
+    assert rows == [
+        ("authorize_payment", "OrderPaymentAuthorized", True),
+        ("capture_payment", "OrderPaid", True),
+    ]
