@@ -75,7 +75,7 @@ from orders.domain import (
 )
 from orders.exceptions import IllegalTransition
 from orders.models import OrderView
-from orders.selectors import order_view_from_aggregate
+from orders.selectors import order_view_find, order_view_from_aggregate
 from payments.exceptions import (
     PaymentDeclined,
     PaymentIdempotencyConflict,
@@ -131,7 +131,7 @@ BEFORE_CAPTURE = (RESERVE_STOCK, AUTHORIZE_PAYMENT)
 def order_read(order_id: uuid.UUID) -> OrderView:
     """The order as the read model shows it (written in the same transaction as its
     events); rebuilt from the events if the row is missing."""
-    view = OrderView.objects.filter(pk=order_id).first()
+    view = order_view_find(order_id)
     if view is not None:
         return view
     order = orders.get(order_id)

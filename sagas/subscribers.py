@@ -41,7 +41,7 @@ from orders.domain import (
     saga_id_for,
 )
 from orders.models import OrderView
-from orders.selectors import order_view_from_aggregate
+from orders.selectors import order_view_find, order_view_from_aggregate
 
 from .fulfilment import fulfilment_start
 from .notifications import (
@@ -108,7 +108,7 @@ def _start_or_wake_sagas(recorded: RecordedEvent) -> None:
 def _order_at(recorded: RecordedEvent) -> OrderView:
     """The order including `recorded`: the read model's row when the inline projection has
     folded it already (it runs on the same signal), else rebuilt from the events."""
-    view = OrderView.objects.filter(pk=recorded.aggregate_id, version__gte=recorded.version).first()
+    view = order_view_find(recorded.aggregate_id, min_version=recorded.version)
     if view is not None:
         return view
     return order_view_from_aggregate(orders.get(recorded.aggregate_id))
