@@ -5,9 +5,9 @@ created with `rabbitmqctl` when missing; empty measures Redis only).
 
 Run with `python -m bench --only sagas` (the runner sets Django up on the benchmark
 database; point BENCH_DATABASE_URL at a database of your own when others share the server).
-Each worker is `celery -A commerce_project worker --pool=threads --concurrency=1` (one
-process, one task at a time) on a queue of this run, with emails rendered and dropped
-(`EMAIL_URL=dummymail://`).
+Each worker is `celery -A commerce_project worker --pool=threads` as deployed (one process,
+CELERY_WORKER_CONCURRENCY tasks at once, 8 by default) on a queue of this run, with emails
+rendered and dropped (`EMAIL_URL=dummymail://`).
 
 - checkout → PAID latency (p50, p95), one worker: one customer at a time puts one unit in a
   cart and checks out (`POST /api/v1/carts/{sid}/checkout/` through the whole Django stack,
@@ -147,11 +147,9 @@ class Worker:
                 "-A",
                 "commerce_project",
                 "worker",
-                # One process, one task at a time. Not `--pool=solo`: on RabbitMQ a solo
-                # worker takes only a few queued messages per 10 s (deliveries py-amqp has
-                # already buffered wait for the next timer tick); the threads pool does not.
+                # One process as deployed: the threads pool, CELERY_WORKER_CONCURRENCY
+                # tasks at once (settings; the environment may override it).
                 "--pool=threads",
-                "--concurrency=1",
                 "--loglevel=INFO",
                 f"--queues={queue}",
                 f"--hostname=bench-{uuid.uuid4().hex[:6]}@%h",

@@ -50,19 +50,36 @@ def publishing_to(broker_url: str) -> Iterator[None]:
 
 
 @celeryd_init.connect
-def _no_database_pool_in_forked_workers(instance: Any = None, **_: Any) -> None:
-    """A prefork worker runs without the database connection pool (settings DB_POOL).
-    Celery's Django fixup closes the pool after every task in such a worker (a pool must not
-    cross the fork), so each task would open `min_size` connections instead of one. Solo and
-    thread pools keep it. Runs before the worker connects to anything."""
-    pool_cls = getattr(instance, "pool_cls", "")
-    name = pool_cls if isinstance(pool_cls, str) else getattr(pool_cls, "__module__", "")
-    if "prefork" not in name:
-        return
+def _database_pool_for_the_worker_pool(
+    instance: Any = None, conf: Any = None, options: dict[str, Any] | None = None, **_: Any
+) -> None:
+    """Fit the database connection pool (settings DB_POOL) to the worker's task pool.
+
+    prefork: no pool. Celery's Django fixup closes the database after every task in such a
+    worker (a pool must not cross the fork), so each task would open `min_size` connections
+    instead of one. threads (the default, CELERY_WORKER_POOL) and solo keep it, sized for
+    every thread that may hold a connection at once: each task thread, the webhook
+    dispatcher's threads and the saga lease keeper. Runs before the worker connects to
+    anything."""
     from django.conf import settings
 
+    options = options or {}
+    pool_cls = (
+        options.get("pool_cls")
+        or getattr(instance, "pool_cls", None)
+        or getattr(conf, "worker_pool", "")
+        or ""
+    )
+    name = pool_cls if isinstance(pool_cls, str) else getattr(pool_cls, "__module__", "")
     for database in settings.DATABASES.values():
-        database.get("OPTIONS", {}).pop("pool", None)
+        database_options = database.get("OPTIONS", {})
+        if "prefork" in name:
+            database_options.pop("pool", None)
+        elif isinstance(database_options.get("pool"), dict):
+            threads = int(options.get("concurrency") or getattr(conf, "worker_concurrency", 0) or 1)
+            needed = threads + settings.WEBHOOK_DISPATCH_CONCURRENCY + 1
+            pool = database_options["pool"]
+            pool["max_size"] = max(int(pool.get("max_size", 0)), needed)
 
 
 @before_task_publish.connect

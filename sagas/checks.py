@@ -20,11 +20,11 @@ gateway at most PAYMENT_SANDBOX_AUTHORIZATION_TTL).
 A lease longer than the step deadline is only warned about: a step whose worker died is then
 retried after its deadline, i.e. it times out instead of being retried.
 
-The lease itself is renewed while a step runs (sagas/services.py), so however long a step
+The lease itself is renewed while a step runs (sagas/leases.py), so however long a step
 takes no second worker runs it meanwhile. What ends a step that hangs is then the Celery
-task's hard time limit (the prefork pool kills the process, the renewals stop, the lease
-expires), so CELERY_TASK_TIME_LIMIT must be set; and the lease must be positive (it is
-renewed every third of it).
+task's hard time limit: the lease keeper stops renewing a lease held that long (and a
+prefork pool kills the process), so the lease expires; CELERY_TASK_TIME_LIMIT must be set.
+The lease must be positive (it is renewed every third of it).
 """
 
 from __future__ import annotations
@@ -110,8 +110,8 @@ def fulfilment_timer_problems() -> list[CheckMessage]:
                 "keeps renewing its lease while it runs, so only the task's hard time limit "
                 "ends a step that hangs.",
                 hint="Set CELERY_TASK_TIME_LIMIT (default 120) above "
-                "CELERY_TASK_SOFT_TIME_LIMIT, and run workers with the prefork pool, which "
-                "enforces it.",
+                "CELERY_TASK_SOFT_TIME_LIMIT: the lease keeper lets a step's lease lapse "
+                "after it, whatever the worker pool.",
                 id="sagas.E005",
             )
         )

@@ -13,6 +13,14 @@ write over it; `Lease.version` is the one the step's outcome must be recorded ag
 renewal whose compare-and-set fails means the lease was lost: it is no longer renewed, and
 the outcome's own compare-and-set then fails too (LEASE_LOST).
 
+A step that hangs is let go: its lease is renewed for at most CELERY_TASK_TIME_LIMIT, then
+left to lapse (logged as an error), and the sweeper hands the saga to another worker, whose
+run is idempotent like every repeat; the late run's outcome is dropped if someone else
+claimed the saga meanwhile. In a prefork worker the hard time limit kills the child at that
+moment anyway; in a threaded worker (the default pool) nothing can kill a thread, so this is
+what ends a hung step's hold on its saga. (The hung thread keeps its task slot until it
+returns: `commerce_saga_step_seconds` and the error show it.)
+
 The keeper renews on a database connection of its own (its thread's), given back after
 each round of renewals.
 """
@@ -45,7 +53,8 @@ class Lease:
     def __init__(self, saga_id: uuid.UUID, worker: str, version: int, every: float) -> None:
         self.saga_id, self.worker, self.version = saga_id, worker, version
         self.every = every
-        self.due = time.monotonic() + every
+        self.held_since = time.monotonic()
+        self.due = self.held_since + every
         self.lost = False
         self.released = False
         # Held while a renewal of this lease is in flight, so that release() waits for it
@@ -55,6 +64,17 @@ class Lease:
     def renew(self) -> None:
         with self.renewing:
             if self.released or self.lost:
+                return
+            limit = settings.CELERY_TASK_TIME_LIMIT
+            if limit and time.monotonic() - self.held_since >= limit:
+                logger.error(
+                    "saga %s: the step of %s has run past CELERY_TASK_TIME_LIMIT (%s s); its "
+                    "lease is no longer renewed, so another worker may take the saga over",
+                    self.saga_id,
+                    self.worker,
+                    limit,
+                )
+                self.lost = True
                 return
             now = timezone.now()
             try:

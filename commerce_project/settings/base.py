@@ -214,6 +214,14 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker process runs its tasks on threads: a saga step mostly waits (for PostgreSQL's
+# commits, for the payment gateway), and threads overlap those waits where a prefork child
+# runs one task at a time. One process uses at most one core (the GIL): run one worker
+# process per core. The database pool grows to fit the threads (commerce_project/celery.py);
+# a step that hangs is let go at CELERY_TASK_TIME_LIMIT by the lease keeper (sagas/leases.py).
+# CELERY_WORKER_POOL=prefork still works (hard time limits kill the child; no database pool).
+CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=8)
 # The hard limit is what ends a saga step that hangs (its lease is renewed while it runs).
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=120)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=100)

@@ -11,7 +11,7 @@ from celery.concurrency import prefork, solo, thread
 from django.conf import settings
 from django.db import connection
 
-from commerce_project.celery import _no_database_pool_in_forked_workers
+from commerce_project.celery import _database_pool_for_the_worker_pool
 
 
 def test_the_pool_is_on_without_persistent_connections_or_health_checks() -> None:
@@ -35,8 +35,28 @@ def test_a_prefork_worker_runs_without_the_pool(
 ) -> None:
     options = dict(settings.DATABASES["default"]["OPTIONS"])
     monkeypatch.setitem(settings.DATABASES["default"], "OPTIONS", options)
-    _no_database_pool_in_forked_workers(instance=SimpleNamespace(pool_cls=pool_cls))
+    _database_pool_for_the_worker_pool(instance=SimpleNamespace(pool_cls=pool_cls))
     assert ("pool" in options) is kept
+
+
+@pytest.mark.parametrize("where", ["options", "conf"])
+def test_a_threaded_worker_keeps_a_pool_large_enough_for_its_threads(
+    monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    # given: the pool as configured (8 by default), and a worker of 12 task threads, named
+    # on the command line (options) or by CELERY_WORKER_POOL/_CONCURRENCY (conf)
+    options = {**settings.DATABASES["default"]["OPTIONS"]}
+    options["pool"] = {**options["pool"], "max_size": 8}
+    monkeypatch.setitem(settings.DATABASES["default"], "OPTIONS", options)
+    worker = {"pool_cls": thread.TaskPool, "concurrency": 12}
+    # when
+    if where == "options":
+        _database_pool_for_the_worker_pool(instance=SimpleNamespace(), options=worker)
+    else:
+        conf = SimpleNamespace(worker_pool="threads", worker_concurrency=12)
+        _database_pool_for_the_worker_pool(instance=SimpleNamespace(), conf=conf, options={})
+    # then: every task thread, the webhook dispatcher's threads and the lease keeper fit
+    assert options["pool"]["max_size"] == 12 + settings.WEBHOOK_DISPATCH_CONCURRENCY + 1
 
 
 @pytest.mark.django_db(transaction=True)

@@ -432,6 +432,44 @@ def test_one_keeper_renews_the_leases_of_several_slow_steps_in_one_process(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_step_that_hangs_past_the_hard_time_limit_is_let_go_and_taken_over(
+    settings: SettingsWrapper,
+) -> None:
+    # given: a threaded worker (nothing can kill its thread) whose step hangs past the task's
+    # hard time limit
+    settings.SAGA_LEASE = timedelta(milliseconds=300)
+    settings.CELERY_TASK_TIME_LIMIT = 0.6
+    saga = start_test_saga(script={"reserve": "sleep:2.0"})
+    hung: list[Advance] = []
+
+    def deliver() -> None:
+        try:
+            hung.append(saga_advance(saga_id=saga.saga_id, worker="hung"))
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=deliver)
+    worker.start()
+    # when: another worker tries while the limit has not passed, then after its lease lapsed
+    time.sleep(0.4)
+    before_the_limit = saga_advance(saga_id=saga.saga_id, worker="second")
+    time.sleep(0.7)
+    SagaInstance.objects.filter(pk=saga.pk).update(
+        saga_data={**saga.saga_data, "script": {}}  # the second run does not hang
+    )
+    after_the_limit = saga_advance(saga_id=saga.saga_id, worker="second")
+    worker.join()
+    # then: renewed until the limit, let go after it; the hung run's late outcome is dropped
+    assert (before_the_limit, after_the_limit, hung) == (
+        Advance.LEASED,
+        Advance.RAN,
+        [Advance.LEASE_LOST],
+    )
+    saga.refresh_from_db()
+    assert (saga.current_step, saga.completed_steps) == ("charge", ["reserve"])
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_renewal_that_committed_but_whose_answer_was_lost_keeps_the_lease(
     settings: SettingsWrapper,
 ) -> None:

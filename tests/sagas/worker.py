@@ -1,12 +1,12 @@
 """A real `celery worker` process for tests, reusable by any test package.
 
-`CeleryWorker` runs `python -m celery -A commerce_project worker --pool=solo` against the
-pytest test database, the test broker and a queue of its own, with the settings module
+`CeleryWorker` runs `python -m celery -A commerce_project worker` (the threads pool) against
+the pytest test database, the test broker and a queue of its own, with the settings module
 `tests.sagas.worker_settings` (test settings plus the file email backend, so a test can read
 the emails the worker sent from `email_dir`). Timers and other settings can be passed as
 environment variables (`extra_env`, e.g. {"SAGA_LEASE_SECONDS": "1"}); test saga definitions
-are loaded through SAGA_DEFINITION_MODULES. `options` replaces the quiet defaults (solo pool,
-no heartbeat, mingle or gossip) with other `celery worker` options, e.g. the Procfile's.
+are loaded through SAGA_DEFINITION_MODULES. `options` replaces the quiet defaults (the
+deployed pool, no heartbeat, mingle or gossip) with other `celery worker` options.
 
 Fixtures, defined here; a test package makes them available by importing them into its
 conftest: `from tests.sagas.worker import celery_worker, saga_worker` (as
@@ -46,11 +46,11 @@ from commerce_project.celery import app, publishing_to
 from sagas.models import SagaInstance
 
 READY_MARK = " ready."
-# A quiet, single-process worker: no pool to fork, no traffic with other workers.
-QUIET_OPTIONS = ("--pool=solo", "--without-heartbeat", "--without-mingle", "--without-gossip")
-# The same on RabbitMQ, but not solo: a solo worker there takes only a few queued messages per
-# 10 s (deliveries py-amqp has already buffered wait for the next timer tick).
-AMQP_OPTIONS = ("--pool=threads", "--concurrency=1", *QUIET_OPTIONS[1:])
+# A quiet worker with the deployed pool (threads, CELERY_WORKER_CONCURRENCY of them: several
+# sagas at once in one process), no traffic with other workers.
+QUIET_OPTIONS = ("--without-heartbeat", "--without-mingle", "--without-gossip")
+# The same on RabbitMQ.
+AMQP_OPTIONS = QUIET_OPTIONS
 START_TIMEOUT = 30.0
 
 
