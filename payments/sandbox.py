@@ -46,7 +46,7 @@ from .domain import money
 from .exceptions import PaymentDeclined, PaymentError, PaymentTransientError
 from .gateway import Authorization, Capture, ChargeState, ChargeStatus, Refund, Void
 from .models import SandboxCharge, SandboxRequest
-from .rows import insert_or_take
+from .rows import insert_or_take, update_where
 
 TOKENS = frozenset(
     {
@@ -173,7 +173,16 @@ class SandboxGateway:
             else:
                 request.outcome = SandboxRequest.Outcome.SUCCEEDED
                 request.response = response
-            request.save(update_fields=["attempts", "outcome", "response", "updated_at"])
+            update_where(
+                SandboxRequest,
+                {"idempotency_key": request.pk},
+                {
+                    "attempts": request.attempts,
+                    "outcome": request.outcome,
+                    "response": request.response,
+                    "updated_at": timezone.now(),
+                },
+            )
         if error is not None:
             raise error
         return response

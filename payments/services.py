@@ -31,7 +31,7 @@ from .exceptions import (
 )
 from .gateway import ChargeState, ChargeStatus, get_gateway
 from .models import Payment, PaymentRefund
-from .rows import all_columns, insert_or_take, rows_returned
+from .rows import all_columns, insert_or_take, rows_returned, update_where
 
 logger = logging.getLogger(__name__)
 
@@ -403,10 +403,14 @@ def _record(payment: Payment, expected: str, *, guard: Q | None = None, **change
     concurrent repeat may have recorded the same answer first, which is just as good (then
     the row is read again; otherwise the answer we wrote is the row's)."""
     now = timezone.now()
-    rows = Payment.objects.filter(pk=payment.pk, status=expected)
-    if guard is not None:
-        rows = rows.filter(guard)
-    if not rows.update(**changes, updated_at=now):
+    if guard is None:
+        updated = update_where(
+            Payment, {"id": payment.pk, "status": expected}, {**changes, "updated_at": now}
+        )
+    else:
+        rows = Payment.objects.filter(guard, pk=payment.pk, status=expected)
+        updated = rows.update(**changes, updated_at=now)
+    if not updated:
         return Payment.objects.get(pk=payment.pk)
     for name, value in {**changes, "updated_at": now}.items():
         setattr(payment, name, value)
