@@ -130,7 +130,8 @@ class StepContext:
         part of the transaction that records the step's outcome, instead of a commit of
         their own before it: one commit that waits for the disk instead of two. What they
         raise becomes the step's outcome as if the step had raised it (TransientStepError,
-        PermanentStepError; anything else is retried), and their writes are rolled back."""
+        PermanentStepError; anything else is retried): that transaction is rolled back,
+        their writes with it, and the failure is recorded in a new one."""
         self.with_outcome = writes
 
     @property

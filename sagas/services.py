@@ -408,17 +408,23 @@ def _failure(saga: SagaInstance, step: str, exc: Exception) -> Failed:
     )
 
 
-def _with_outcome(saga: SagaInstance, outcome: Outcome) -> Outcome:
-    """Run a succeeded step's writes that commit with its outcome, in a savepoint of the
-    outcome's transaction; if they raise, they are rolled back and the step failed."""
+class _WritesRefused(Exception):
+    """A step's writes that commit with its outcome raised: the outcome's transaction is
+    rolled back with them, and `failure` is recorded in a new one."""
+
+    def __init__(self, failure: Failed) -> None:
+        self.failure = failure
+
+
+def _with_outcome(saga: SagaInstance, outcome: Outcome) -> None:
+    """Run a succeeded step's writes that commit with its outcome, inside the outcome's
+    transaction (no savepoint: if they raise, the whole transaction rolls back)."""
     if not isinstance(outcome, Succeeded) or outcome.with_outcome is None:
-        return outcome
+        return
     try:
-        with transaction.atomic():
-            outcome.with_outcome()
+        outcome.with_outcome()
     except Exception as exc:
-        return _failure(saga, saga.current_step, exc)
-    return outcome
+        raise _WritesRefused(_failure(saga, saga.current_step, exc)) from exc
 
 
 def _record(
@@ -435,8 +441,28 @@ def _record(
     step is due now: with `claim_next`, keep the lease for it and log its attempt as STARTED
     in the same transaction, update `saga` in place and return the new attempt's log row;
     otherwise publish its run on commit."""
+    try:
+        return _record_in_one_transaction(
+            definition, saga, state, log, outcome, worker, claim_next=claim_next
+        )
+    except _WritesRefused as refused:
+        return _record_in_one_transaction(
+            definition, saga, state, log, refused.failure, worker, claim_next=claim_next
+        )
+
+
+def _record_in_one_transaction(
+    definition: SagaDefinition,
+    saga: SagaInstance,
+    state: SagaState,
+    log: SagaStepLog,
+    outcome: Outcome,
+    worker: str,
+    *,
+    claim_next: bool,
+) -> Advance | SagaStepLog:
     with transaction.atomic():
-        outcome = _with_outcome(saga, outcome)
+        _with_outcome(saga, outcome)
         now = timezone.now()
         decision = decide(definition, state, outcome, now)
         new = decision.state
