@@ -441,14 +441,13 @@ def _record(
     step is due now: with `claim_next`, keep the lease for it and log its attempt as STARTED
     in the same transaction, update `saga` in place and return the new attempt's log row;
     otherwise publish its run on commit."""
+    record = functools.partial(
+        _record_in_one_transaction, definition, saga, state, log, worker, claim_next=claim_next
+    )
     try:
-        return _record_in_one_transaction(
-            definition, saga, state, log, outcome, worker, claim_next=claim_next
-        )
+        return record(outcome)
     except _WritesRefused as refused:
-        return _record_in_one_transaction(
-            definition, saga, state, log, refused.failure, worker, claim_next=claim_next
-        )
+        return record(refused.failure)
 
 
 def _record_in_one_transaction(
@@ -456,8 +455,8 @@ def _record_in_one_transaction(
     saga: SagaInstance,
     state: SagaState,
     log: SagaStepLog,
-    outcome: Outcome,
     worker: str,
+    outcome: Outcome,
     *,
     claim_next: bool,
 ) -> Advance | SagaStepLog:
