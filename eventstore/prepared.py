@@ -18,7 +18,7 @@ These statements bypass Django's cursor wrapper, so they do not show in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -36,9 +36,10 @@ def fetch_prepared(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
 
 
 def fetch_prepared_described(
-    sql: str, params: Sequence[Any]
+    sql: str, params: Sequence[Any] | Mapping[str, Any]
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Column names and rows of a prepared statement."""
+    """Column names and rows of a prepared statement (placeholders `%s`, or `%(name)s` with
+    a mapping)."""
     with _cursor() as cursor:
         cursor.execute(sql, params, prepare=_prepare(), binary=True)
         names = [c.name for c in cursor.description or []]

@@ -46,13 +46,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DatabaseError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from opentelemetry import trace
 
 from commerce_project.metrics import saga_step_duration
-from eventstore.prepared import fetch_prepared
+from eventstore.prepared import fetch_prepared, fetch_prepared_described
 
 from .dispatch import saga_enqueue
 from .domain import (
@@ -313,10 +313,11 @@ def _claim(
         "async": settings.SAGA_STEP_ASYNC_COMMIT,
     }
     with transaction.atomic():
-        claimed = list(SagaInstance.objects.raw(_CLAIM, params))
-    if not claimed:
+        # Prepared on the server, like the outcome statement.
+        names, rows = fetch_prepared_described(_CLAIM, params)
+    if not rows:
         return _why_not_claimed(saga_id, now)
-    saga = claimed[0]
+    saga = _saga_from_row(dict(zip(names, rows[0], strict=True)))
     definition = get_saga_definition(saga.saga_type)
     kind = StepKind.COMPENSATION if saga.status == SagaStatus.COMPENSATING else StepKind.ACTION
     log = SagaStepLog(
@@ -330,6 +331,22 @@ def _claim(
         started_at=now,
     )
     return saga, definition, log
+
+
+_SAGA_FIELDS = SagaInstance._meta.concrete_fields
+
+
+def _saga_from_row(row: dict[str, Any]) -> SagaInstance:
+    """The claimed SagaInstance from a row of `saga_instances.*` plus the claim's own
+    columns (log_id, durable_commit, step_commit), which become attributes."""
+    saga = SagaInstance.from_db(
+        DEFAULT_DB_ALIAS,
+        [field.attname for field in _SAGA_FIELDS],
+        [row.pop(field.column) for field in _SAGA_FIELDS],
+    )
+    for name, value in row.items():
+        setattr(saga, name, value)
+    return saga
 
 
 def _why_not_claimed(saga_id: uuid.UUID, now: datetime) -> Advance:
