@@ -17,6 +17,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 
 from eventstore.exceptions import AggregateNotFound
+from eventstore.prepared import fetch_prepared
 from eventstore.store import (
     RecordedEvent,
     count_without,
@@ -88,6 +89,7 @@ _JSON_COLUMNS = frozenset(
     f.attname for f in OrderView._meta.concrete_fields if f.get_internal_type() == "JSONField"
 )
 _SELECT = f"SELECT {', '.join(ORDER_VIEW_COLUMNS)} FROM order_views WHERE order_id = %s"
+_SELECT_FROM_VERSION = f"{_SELECT} AND version >= %s"
 
 
 def order_view_get(*, user: Any, order_id: UUID) -> OrderView:
@@ -104,15 +106,14 @@ def order_view_get(*, user: Any, order_id: UUID) -> OrderView:
 
 def order_view_find(order_id: UUID, *, min_version: int = 0) -> OrderView | None:
     """The read model's row of the order, if it has one at `min_version` or later."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"{_SELECT} AND version >= %s", [order_id, min_version])
-        row = cursor.fetchone()
-    return None if row is None else order_view_from_row(row)
+    rows = fetch_prepared(_SELECT_FROM_VERSION, [order_id, min_version])
+    return order_view_from_row(rows[0]) if rows else None
 
 
 def order_view_from_row(row: Sequence[Any]) -> OrderView:
     """An OrderView from the first len(ORDER_VIEW_COLUMNS) values of a row selected as
-    ORDER_VIEW_COLUMNS (with Django's cursor)."""
+    ORDER_VIEW_COLUMNS (jsonb as text from Django's cursor, or decoded from a prepared
+    statement's binary results)."""
     values = [
         # jsonb arrives as text: Django's JSONField decodes it in from_db_value, which
         # from_db does not call.

@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connection, models
 
+from eventstore.prepared import execute_prepared, fetch_prepared
+
 M = TypeVar("M", bound=models.Model)
 
 
@@ -15,12 +17,12 @@ def rows_returned(model: type[M], sql: str, params: list[Any]) -> list[M]:
     """Model instances of the rows a statement returns (`RETURNING` every concrete column,
     in `model._meta.concrete_fields` order)."""
     fields = list(model._meta.concrete_fields)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = [list(row) for row in cursor.fetchall()]
+    # Prepared on the server: these statements run several times per fulfilment saga.
+    rows = [list(row) for row in fetch_prepared(sql, params)]
     for row in rows:
         for i, field in enumerate(fields):
-            # jsonb arrives as text through Django's cursor; from_db does not decode it.
+            # jsonb arrives decoded in these binary results; were it text, from_db would
+            # not decode it.
             if isinstance(field, models.JSONField) and isinstance(row[i], str):
                 row[i] = json.loads(row[i])
     names = [f.attname for f in fields]
@@ -60,8 +62,6 @@ def update_where(model: type[models.Model], where: dict[str, Any], changes: dict
     conditions = " AND ".join(f"{quote(fields[name].column or name)} = %s" for name in where)
     params = [fields[name].get_db_prep_save(value, connection) for name, value in changes.items()]
     params += [fields[name].get_db_prep_value(value, connection) for name, value in where.items()]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {conditions}", params
-        )
-        return cursor.rowcount
+    return execute_prepared(
+        f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {conditions}", params
+    )
