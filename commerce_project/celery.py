@@ -50,36 +50,58 @@ def publishing_to(broker_url: str) -> Iterator[None]:
 
 
 @celeryd_init.connect
-def _database_pool_for_the_worker_pool(
+def _fit_the_worker_pool(
     instance: Any = None, conf: Any = None, options: dict[str, Any] | None = None, **_: Any
 ) -> None:
-    """Fit the database connection pool (settings DB_POOL) to the worker's task pool.
+    """Fit the database connection pool (settings DB_POOL) and the saga lease keeper to the
+    worker's task pool (`--pool`; Celery's default is prefork). Runs before the worker
+    connects to anything.
 
-    prefork: no pool. Celery's Django fixup closes the database after every task in such a
-    worker (a pool must not cross the fork), so each task would open `min_size` connections
-    instead of one. threads (the default, CELERY_WORKER_POOL) and solo keep it, sized for
-    every thread that may hold a connection at once: each task thread, the webhook
-    dispatcher's threads and the saga lease keeper. Runs before the worker connects to
-    anything."""
+    prefork: no database pool. Celery's Django fixup closes the database after every task in
+    such a worker (a pool must not cross the fork), so each task would open `min_size`
+    connections instead of one. A hard time limit kills the child running a hung task.
+
+    threads (as deployed) and solo: the pool is kept, sized for every thread that may hold a
+    connection at once (each task thread, one webhook pump's dispatcher threads, the saga
+    lease keeper). Nothing can kill a hung thread, so a saga step that runs past the hard time
+    limit ends the whole process instead (sagas/leases.py), which its supervisor restarts."""
     from django.conf import settings
 
+    from sagas.leases import end_the_process_when_a_step_hangs
+
     options = options or {}
+    # `--pool` arrives as the option "pool" (a class); "pool_cls" when a program passes it.
     pool_cls = (
-        options.get("pool_cls")
+        options.get("pool")
+        or options.get("pool_cls")
         or getattr(instance, "pool_cls", None)
-        or getattr(conf, "worker_pool", "")
-        or ""
+        or getattr(conf, "worker_pool", None)
+        or "prefork"
     )
     name = pool_cls if isinstance(pool_cls, str) else getattr(pool_cls, "__module__", "")
+    prefork = "prefork" in name
+    if not prefork:
+        end_the_process_when_a_step_hangs()
     for database in settings.DATABASES.values():
         database_options = database.get("OPTIONS", {})
-        if "prefork" in name:
+        if prefork:
             database_options.pop("pool", None)
         elif isinstance(database_options.get("pool"), dict):
-            threads = int(options.get("concurrency") or getattr(conf, "worker_concurrency", 0) or 1)
-            needed = threads + settings.WEBHOOK_DISPATCH_CONCURRENCY + 1
+            needed = _threads(options, conf) + settings.WEBHOOK_DISPATCH_CONCURRENCY + 1
             pool = database_options["pool"]
             pool["max_size"] = max(int(pool.get("max_size", 0)), needed)
+
+
+def _threads(options: dict[str, Any], conf: Any) -> int:
+    """The worker's concurrency: `--concurrency`, else CELERY_WORKER_CONCURRENCY, else (as
+    Celery does, also for `--concurrency=auto`) the number of CPUs."""
+    for value in (options.get("concurrency"), getattr(conf, "worker_concurrency", None)):
+        try:
+            if value and int(value) > 0:
+                return int(value)
+        except (TypeError, ValueError):
+            continue
+    return os.cpu_count() or 1
 
 
 @before_task_publish.connect

@@ -22,8 +22,8 @@ again and stops (compensates) when the customer cancelled meanwhile:
   permanent (`payment_declined`); gateway trouble is retried, and when retries run out the
   reason is `payment_failed`. Compensation: ask the gateway what it holds, then void the
   authorization, or refund it when a (crashed or failed) capture step captured it.
-- capture_payment: capture, then commit the reservation and MarkOrderPaid in the
-  transaction that records the step's outcome (one flushing commit for all three; likewise
+- capture_payment: capture, commit the reservation, then MarkOrderPaid in the transaction
+  that records the step's outcome (one flushing commit for both; likewise
   RecordPaymentAuthorized commits with the authorize step's outcome). Whatever of it fails —
   a refused capture, a reservation no longer active, an order that cannot be marked PAID —
   is permanent, and the compensations above, which look at what really happened (payment
@@ -362,19 +362,20 @@ def capture_payment(ctx: StepContext) -> Mapping[str, Any]:
         raise PermanentStepError(f"{exc.code}: {exc.message}", reason=PAYMENT_FAILED) from exc
     except PaymentTransientError as exc:
         raise TransientStepError(f"{exc.code}: {exc.message}", reason=PAYMENT_FAILED) from exc
-    ctx.commit_with_outcome(lambda: _commit_stock_and_mark_paid(ctx, order_id, payment))
-    return {"paid": True}
-
-
-def _commit_stock_and_mark_paid(ctx: StepContext, order_id: uuid.UUID, payment: Payment) -> None:
-    """The reservation committed and the order PAID, together with the capture step's
-    outcome: if either is refused, neither happened, and the compensations refund the
-    capture and release the reservation."""
     try:
+        # Its own short commit (not with the outcome): the product's stock row stays locked
+        # until this commits, and every buyer of a hot product waits behind that lock.
         stock_commit(order_id=order_id)
     except ReservationNotActive as exc:
         # The stock may be someone else's by now: the payment compensation refunds.
         raise PermanentStepError(exc.detail, reason=TIMEOUT) from exc
+    ctx.commit_with_outcome(lambda: _mark_paid(ctx, order_id, payment))
+    return {"paid": True}
+
+
+def _mark_paid(ctx: StepContext, order_id: uuid.UUID, payment: Payment) -> None:
+    """The order PAID, together with the capture step's outcome: if it is refused, the
+    compensations refund the capture and return the committed stock."""
     try:
         _dispatch(ctx, MarkOrderPaid(order_id=order_id, actor=SAGA, payment_id=payment.id))
     except IllegalTransition as exc:

@@ -13,16 +13,18 @@ write over it; `Lease.version` is the one the step's outcome must be recorded ag
 renewal whose compare-and-set fails means the lease was lost: it is no longer renewed, and
 the outcome's own compare-and-set then fails too (LEASE_LOST).
 
-A step that hangs is let go: its lease is renewed for at most CELERY_TASK_TIME_LIMIT, then
-left to lapse (logged as an error), and the sweeper hands the saga to another worker, whose
-run is idempotent like every repeat; the late run's outcome is dropped if someone else
-claimed the saga meanwhile. In a prefork worker the hard time limit kills the child at that
-moment anyway; in a threaded worker (the default pool) nothing can kill a thread, so this is
-what ends a hung step's hold on its saga. (The hung thread keeps its task slot until it
-returns: `commerce_saga_step_seconds` and the error show it.)
+A step that hangs is ended at CELERY_TASK_TIME_LIMIT, as a prefork worker's hard time limit
+kills the child running it. Nothing can kill a thread, so in a threaded worker (as deployed;
+commerce_project/celery.py says so at start-up) the keeper ends the whole process, logging
+why: its other tasks are redelivered (acks_late) or their sagas taken over when their leases
+lapse, like after any crash, and the supervisor starts a new process. Elsewhere (a test, a
+shell) the lease is no longer renewed, so the saga can be taken over, and the late run's
+outcome is dropped.
 
 The keeper renews on a database connection of its own (its thread's), given back after
-each round of renewals.
+each round, under a statement timeout of a third of the lease so that one stuck renewal
+cannot hold up the others. A keeper thread that died of a bug is started again on the next
+lease held.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -67,18 +69,13 @@ class Lease:
                 return
             limit = settings.CELERY_TASK_TIME_LIMIT
             if limit and time.monotonic() - self.held_since >= limit:
-                logger.error(
-                    "saga %s: the step of %s has run past CELERY_TASK_TIME_LIMIT (%s s); its "
-                    "lease is no longer renewed, so another worker may take the saga over",
-                    self.saga_id,
-                    self.worker,
-                    limit,
-                )
-                self.lost = True
+                self._hung(limit)
                 return
             now = timezone.now()
             try:
-                renewed = self._compare_and_set(now) or self._renewed_unanswered(now)
+                with transaction.atomic():
+                    _statement_timeout(self.every)
+                    renewed = self._compare_and_set(now) or self._renewed_unanswered(now)
             except DatabaseError:
                 logger.warning("saga %s: lease renewal failed; trying again", self.saga_id)
                 connection.close()
@@ -92,6 +89,27 @@ class Lease:
                 return
             self.version += 1
             self.due = time.monotonic() + self.every
+
+    def _hung(self, limit: float) -> None:
+        if _end_process_when_a_step_hangs:
+            logger.critical(
+                "saga %s: the step of %s has run past CELERY_TASK_TIME_LIMIT (%s s); ending "
+                "this worker process, as a prefork worker's hard time limit ends its child",
+                self.saga_id,
+                self.worker,
+                limit,
+            )
+            # Not logging.shutdown(): it takes every handler's lock, and a hung thread may
+            # hold one. The line above is written already (handlers flush per record).
+            os._exit(_HUNG_STEP_EXIT_CODE)
+        logger.error(
+            "saga %s: the step of %s has run past CELERY_TASK_TIME_LIMIT (%s s); its lease is "
+            "no longer renewed, so another worker may take the saga over",
+            self.saga_id,
+            self.worker,
+            limit,
+        )
+        self.lost = True
 
     def _compare_and_set(self, now: datetime) -> bool:
         return bool(
@@ -154,10 +172,17 @@ class _Keeper:
                     self.changed.wait(timeout=max(nearest - now, 0.001))
                     continue
             for lease in due:
-                lease.renew()
+                try:
+                    lease.renew()
+                except Exception:  # a bug: keep renewing the others, try this one again
+                    logger.exception("saga %s: lease renewal failed", lease.saga_id)
+                    lease.due = time.monotonic() + min(lease.every, 1.0)
                 if lease.lost:
                     self.drop(lease)
-            connection.close()  # back to the pool between rounds
+            try:
+                connection.close()  # back to the pool between rounds
+            except Exception:
+                logger.exception("the lease keeper could not give its connection back")
 
 
 _keeper: _Keeper | None = None
@@ -172,7 +197,31 @@ def _the_keeper() -> _Keeper:
     with _keeper_started:
         if _keeper is None or _keeper_pid != os.getpid():
             _keeper, _keeper_pid = _Keeper(), os.getpid()
+        elif not _keeper.thread.is_alive():
+            logger.error("the saga lease keeper had stopped; starting it again")
+            dead, _keeper = _keeper, _Keeper()
+            for lease in list(dead.leases):
+                _keeper.hold(lease)
         return _keeper
+
+
+_end_process_when_a_step_hangs = False
+_HUNG_STEP_EXIT_CODE = 70  # EX_SOFTWARE
+
+
+def end_the_process_when_a_step_hangs() -> None:
+    """Called at start-up by a worker whose pool cannot kill a task (threads, solo)."""
+    global _end_process_when_a_step_hangs
+    _end_process_when_a_step_hangs = True
+
+
+def _statement_timeout(seconds: float) -> None:
+    """This transaction's statements give up after `seconds` (at least 100 ms)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('statement_timeout', %s, true)",
+            [f"{max(int(seconds * 1000), 100)}ms"],
+        )
 
 
 @contextmanager

@@ -130,8 +130,9 @@ DATABASES["default"].setdefault("OPTIONS", {})
 # Django's native psycopg pool: a request borrows a connection that is already open and
 # configured, and gives it back when it ends. Without it, every request paid for a health
 # check (a `SELECT 1` round trip) on a persistent connection, or for a new connection.
-# Celery workers turn it off (commerce_project/celery.py): Celery closes the database after
-# every task and a pool must not cross a fork.
+# Prefork Celery workers turn it off and threaded ones size it for their threads
+# (commerce_project/celery.py): in prefork Celery closes the database after every task and a
+# pool must not cross a fork.
 DB_POOL = env.bool("DB_POOL", default=True)
 if DB_POOL:
     # Django refuses persistent connections beside a pool: the pool keeps them.
@@ -214,13 +215,14 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# A worker process runs its tasks on threads: a saga step mostly waits (for PostgreSQL's
-# commits, for the payment gateway), and threads overlap those waits where a prefork child
-# runs one task at a time. One process uses at most one core (the GIL): run one worker
-# process per core. The database pool grows to fit the threads (commerce_project/celery.py);
-# a step that hangs is let go at CELERY_TASK_TIME_LIMIT by the lease keeper (sagas/leases.py).
-# CELERY_WORKER_POOL=prefork still works (hard time limits kill the child; no database pool).
-CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")
+# Worker processes run their tasks on threads (`--pool=threads` in the Procfile, compose and
+# k8s): a saga step mostly waits (for PostgreSQL's commits, for the payment gateway), and
+# threads overlap those waits where a prefork child runs one task at a time. One process uses
+# at most one core (the GIL): run one worker process per core, this many threads each. The
+# database pool grows to fit them (commerce_project/celery.py); a step that hangs past
+# CELERY_TASK_TIME_LIMIT ends the process (sagas/leases.py), as prefork ends a child.
+# (Not CELERY_WORKER_POOL: with it set, Celery takes `--pool=prefork` for its own default and
+# ignores it.)
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=8)
 # The hard limit is what ends a saga step that hangs (its lease is renewed while it runs).
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=120)

@@ -30,10 +30,9 @@ pytestmark = [
     pytest.mark.skipif(not RedisServer.available(), reason="needs redis-server"),
 ]
 
-# As the Procfile, compose and k8s run it: the settings' pool (threads; its consumer sees the
-# outage while tasks run), with heartbeat, mingle, gossip and remote control (their own
-# channels).
-DEPLOYED_OPTIONS: tuple[str, ...] = ()
+# As the Procfile, compose and k8s run it: the threads pool (its consumer sees the outage
+# while tasks run), with heartbeat, mingle, gossip and remote control (their own channels).
+DEPLOYED_OPTIONS = ("--pool=threads",)
 DOWN_FOR = 3.0  # longer than the worker's first reconnection interval (2 s)
 RECOVERY_TIMEOUT = 30.0
 

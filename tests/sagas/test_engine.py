@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -15,6 +15,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 from sagas.domain import SagaStatus, StepKind, StepOutcome
 from sagas.exceptions import SagaBusy, SagaIllegalTransition, UnknownSagaType
+from sagas.leases import Lease
 from sagas.models import SagaInstance, SagaStepLog
 from sagas.services import (
     Advance,
@@ -429,6 +430,43 @@ def test_one_keeper_renews_the_leases_of_several_slow_steps_in_one_process(
     for saga in sagas:
         assert CALLS[(str(saga.saga_id), f"reserve:{StepKind.ACTION}")] == 1
         assert log_of(saga)[0] == ("reserve", "ACTION", 1, StepOutcome.SUCCEEDED)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_renewal_that_raises_unexpectedly_does_not_stop_the_keeper(
+    settings: SettingsWrapper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a short lease, a slow step, and a renewal that fails once with a bug
+    settings.SAGA_LEASE = timedelta(milliseconds=400)
+    failures = iter([RuntimeError("a bug in a renewal")])
+    compare_and_set = Lease._compare_and_set
+
+    def failing_once(self: Lease, now: datetime) -> bool:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return compare_and_set(self, now)
+
+    monkeypatch.setattr(Lease, "_compare_and_set", failing_once)
+    saga = start_test_saga(script={"reserve": "sleep:1.2"})
+    first: list[Advance] = []
+
+    def deliver() -> None:
+        try:
+            first.append(saga_advance(saga_id=saga.saga_id))
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=deliver)
+    worker.start()
+    # when: another delivery comes after the first lease would have expired
+    time.sleep(0.8)
+    later = saga_advance(saga_id=saga.saga_id)
+    worker.join()
+    # then: the keeper went on renewing; the step ran once
+    assert (first, later) == ([Advance.RAN], Advance.LEASED)
+    assert next(failures, None) is None
+    assert CALLS[(str(saga.saga_id), f"reserve:{StepKind.ACTION}")] == 1
 
 
 @pytest.mark.django_db(transaction=True)

@@ -318,9 +318,7 @@ def test_a_cancel_between_capture_and_paid_refunds_the_capture_and_returns_the_s
     order_id = confirmed_order(customer, [(mug, 2)])
     # when
     saga = advance(order_id)
-    # then: marking it PAID failed, so the capture was refunded and the stock came back; the
-    # reservation was never committed (it commits with PAID, in the step outcome's
-    # transaction), so it was released
+    # then: marking it PAID failed, so the capture was refunded and the stock came back
     assert (saga.status, saga.failure_reason) == (SagaStatus.COMPENSATED, "cancelled_by_customer")
     assert (order(order_id).status, order(order_id).payment_status) == ("CANCELLED", "REFUNDED")
     [payment] = payments(order_id)
@@ -328,7 +326,7 @@ def test_a_cancel_between_capture_and_paid_refunds_the_capture_and_returns_the_s
     [charge] = charges(order_id)
     assert charge.captured_amount == charge.refunded_amount == Decimal("25.00")
     assert stock(mug) == (5, 0)
-    assert reservation_statuses(order_id) == ["RELEASED"]
+    assert reservation_statuses(order_id) == ["RETURNED"]
     assert_stock_consistent()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -102,3 +103,36 @@ def test_a_step_that_outlives_its_lease_is_never_run_by_two_workers_at_once(
     assert saga.step_log.filter(step="charge").values_list("outcome", flat=True).get() == (
         "SUCCEEDED"
     )
+
+
+def test_a_threaded_worker_whose_step_hangs_past_the_hard_time_limit_ends_itself(
+    tmp_path: Path, settings: SettingsWrapper
+) -> None:
+    # given: a worker as deployed (threads: nothing can kill a hung task) with a one-second
+    # hard time limit, and a step that hangs for half a minute
+    worker = CeleryWorker(
+        log_dir=tmp_path,
+        email_dir=tmp_path / "mail",
+        extra_env={
+            "CELERY_TASK_TIME_LIMIT": "1",
+            "CELERY_TASK_SOFT_TIME_LIMIT": "0",
+            "SAGA_LEASE_SECONDS": "0.6",
+        },
+    )
+    worker.start()
+    try:
+        settings.SAGA_QUEUE = worker.queue
+        # when
+        start_test_saga(script={"reserve": "sleep:30"})
+        deadline = time.monotonic() + 20
+        while worker.running() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # then: the process ended itself, as a prefork pool's hard limit ends its child
+        assert not worker.running(), worker.log()[-2000:]
+        assert worker.process is not None
+        assert worker.process.returncode == 70
+        assert "has run past CELERY_TASK_TIME_LIMIT (1 s); ending this worker process" in (
+            worker.log()
+        )
+    finally:
+        worker.stop()

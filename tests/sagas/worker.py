@@ -48,7 +48,7 @@ from sagas.models import SagaInstance
 READY_MARK = " ready."
 # A quiet worker with the deployed pool (threads, CELERY_WORKER_CONCURRENCY of them: several
 # sagas at once in one process), no traffic with other workers.
-QUIET_OPTIONS = ("--without-heartbeat", "--without-mingle", "--without-gossip")
+QUIET_OPTIONS = ("--pool=threads", "--without-heartbeat", "--without-mingle", "--without-gossip")
 # The same on RabbitMQ.
 AMQP_OPTIONS = QUIET_OPTIONS
 START_TIMEOUT = 30.0
