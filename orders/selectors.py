@@ -118,7 +118,7 @@ def order_view_from_row(row: Sequence[Any]) -> OrderView:
         # jsonb arrives as text: Django's JSONField decodes it in from_db_value, which
         # from_db does not call.
         json.loads(value) if name in _JSON_COLUMNS and isinstance(value, str) else value
-        for name, value in zip(ORDER_VIEW_COLUMNS, row, strict=False)
+        for name, value in zip(ORDER_VIEW_COLUMNS, row[: len(ORDER_VIEW_COLUMNS)], strict=True)
     ]
     return OrderView.from_db(DEFAULT_DB_ALIAS, ORDER_VIEW_COLUMNS, values)
 

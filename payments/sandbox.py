@@ -173,7 +173,7 @@ class SandboxGateway:
             else:
                 request.outcome = SandboxRequest.Outcome.SUCCEEDED
                 request.response = response
-            update_where(
+            updated = update_where(
                 SandboxRequest,
                 {"idempotency_key": request.pk},
                 {
@@ -183,6 +183,8 @@ class SandboxGateway:
                     "updated_at": timezone.now(),
                 },
             )
+            if updated != 1:
+                raise RuntimeError(f"sandbox request {key!r} vanished while locked")
         if error is not None:
             raise error
         return response

@@ -22,8 +22,9 @@ retried after its deadline, i.e. it times out instead of being retried.
 
 The lease itself is renewed while a step runs (sagas/leases.py), so however long a step
 takes no second worker runs it meanwhile. What ends a step that hangs is then the Celery
-task's hard time limit: the lease keeper stops renewing a lease held that long (and a
-prefork pool kills the process), so the lease expires; CELERY_TASK_TIME_LIMIT must be set.
+task's hard time limit: a prefork pool kills the child, and in a threaded worker the lease
+keeper ends the process (sagas/leases.py), so the lease expires; CELERY_TASK_TIME_LIMIT must
+be set.
 The lease must be positive (it is renewed every third of it).
 """
 
@@ -110,8 +111,8 @@ def fulfilment_timer_problems() -> list[CheckMessage]:
                 "keeps renewing its lease while it runs, so only the task's hard time limit "
                 "ends a step that hangs.",
                 hint="Set CELERY_TASK_TIME_LIMIT (default 120) above "
-                "CELERY_TASK_SOFT_TIME_LIMIT: the lease keeper lets a step's lease lapse "
-                "after it, whatever the worker pool.",
+                "CELERY_TASK_SOFT_TIME_LIMIT: a step running that long ends its worker "
+                "process (prefork: its child), whatever the pool.",
                 id="sagas.E005",
             )
         )

@@ -197,10 +197,19 @@ def saga_advance(*, saga_id: uuid.UUID, worker: str | None = None, chain: bool =
                     reason=DEADLINE_REASON,
                     deadline=True,
                 )
+                ran = None
             else:
+                ran = (_step_label(saga.current_step, state.kind), time.perf_counter())
                 outcome = _run_traced(definition, saga, state, worker)
             keep_going = chain and time.monotonic() - started < _CHAIN_BUDGET.total_seconds()
-            recorded = _record(definition, saga, state, log, outcome, worker, claim_next=keep_going)
+            recorded, outcome = _record(
+                definition, saga, state, log, outcome, worker, claim_next=keep_going
+            )
+            if ran is not None:  # timed with the writes that commit with its outcome
+                step, step_started = ran
+                saga_step_duration.labels(saga.saga_type, step, _outcome_label(outcome)).observe(
+                    time.perf_counter() - step_started
+                )
             if isinstance(recorded, Advance):
                 return recorded
             log = recorded  # the next step, claimed by this worker in the same transaction
@@ -212,9 +221,8 @@ def saga_advance(*, saga_id: uuid.UUID, worker: str | None = None, chain: bool =
 def _run_traced(
     definition: SagaDefinition, saga: SagaInstance, state: SagaState, worker: str
 ) -> Outcome:
-    """The step under its lease, in a span of its own and timed for the step histogram."""
+    """The step under its lease, in a span of its own."""
     step = _step_label(saga.current_step, state.kind)
-    step_started = time.perf_counter()
     with tracer.start_as_current_span(f"saga step {step}") as span:
         span.set_attribute("saga.id", str(saga.saga_id))
         span.set_attribute("saga.type", saga.saga_type)
@@ -224,9 +232,6 @@ def _run_traced(
             outcome = _run(definition, saga, state)
         span.set_attribute("saga.outcome", _outcome_label(outcome))
     saga.version = lease.version
-    saga_step_duration.labels(saga.saga_type, step, _outcome_label(outcome)).observe(
-        time.perf_counter() - step_started
-    )
     return outcome
 
 
@@ -454,18 +459,19 @@ def _record(
     worker: str,
     *,
     claim_next: bool = False,
-) -> Advance | SagaStepLog:
+) -> tuple[Advance | SagaStepLog, Outcome]:
     """Write the outcome (compare-and-set on the claimed version and lease). When the next
     step is due now: with `claim_next`, keep the lease for it and log its attempt as STARTED
     in the same transaction, update `saga` in place and return the new attempt's log row;
-    otherwise publish its run on commit."""
+    otherwise publish its run on commit. Also returns the outcome recorded: the step's, or
+    the refusal of its writes that commit with the outcome."""
     record = functools.partial(
         _record_in_one_transaction, definition, saga, state, log, worker, claim_next=claim_next
     )
     try:
-        return record(outcome)
+        return record(outcome), outcome
     except _WritesRefused as refused:
-        return record(refused.failure)
+        return record(refused.failure), refused.failure
 
 
 def _record_in_one_transaction(
@@ -522,6 +528,8 @@ def _record_in_one_transaction(
                 worker,
                 saga.current_step,
             )
+            # and so are the writes that were to commit with it: the step runs again
+            transaction.set_rollback(True)
             return Advance.LEASE_LOST
         if runnable and not chained:
             transaction.on_commit(functools.partial(saga_enqueue, saga.pk))

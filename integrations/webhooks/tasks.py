@@ -7,6 +7,7 @@ delivered rows older than WEBHOOK_DELIVERED_RETENTION_DAYS."""
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 
 from celery import shared_task
@@ -33,9 +34,21 @@ def pump() -> dict[str, int]:
     return {"events": created, "sent": sent}
 
 
+# One pump at a time per process. Beat sends one every WEBHOOK_PUMP_INTERVAL and a run may
+# last WEBHOOK_DISPATCH_TIME_BUDGET with its own dispatcher threads: in a threaded worker,
+# overlapping runs would take as many task threads (and pooled connections) as the backlog
+# lasts seconds, while the one running already drains it.
+_pumping = threading.Lock()
+
+
 @shared_task(name="integrations.webhooks.tasks.pump_webhooks", ignore_result=True)
 def pump_webhooks() -> dict[str, int]:
-    done = pump()
+    if not _pumping.acquire(blocking=False):
+        return {"events": 0, "sent": 0}
+    try:
+        done = pump()
+    finally:
+        _pumping.release()
     if done["sent"]:
         logger.info(
             "webhooks: %d events read, %d deliveries attempted", done["events"], done["sent"]

@@ -148,9 +148,10 @@ def context_for(saga: SagaInstance, step: str, kind: StepKind = StepKind.ACTION)
 
 
 def run_with_outcome_lost(step: Callable[[StepContext], Any], ctx: StepContext) -> None:
-    """Run a step and commit the writes it leaves for its outcome's transaction, but record
-    no outcome: what a worker whose lease ran out leaves behind (its outcome is dropped,
-    those writes are not)."""
+    """Run a step and commit the writes it leaves for its outcome's transaction on their
+    own, recording no outcome: what a worker of the release before those writes moved into
+    the outcome's transaction left when it died between the two commits (a rolling
+    deployment can still meet it). The compensations must undo it all the same."""
     step(ctx)
     if ctx.with_outcome is not None:
         with transaction.atomic():

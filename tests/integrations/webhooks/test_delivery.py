@@ -14,6 +14,7 @@ from eventstore.projections import checkpoint_set
 from eventstore.store import load_ranges
 from integrations import cloudevents
 from integrations.cursor import cursor_decode
+from integrations.webhooks import tasks
 from integrations.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from integrations.webhooks.outbox import OUTBOX_PROJECTION, create_deliveries
 from integrations.webhooks.services import delivery_redeliver, subscription_rotate_secret
@@ -270,3 +271,21 @@ def test_old_delivered_rows_are_purged_and_dead_letters_kept(receiver: Receiver)
     # then
     assert purged == 1
     assert set(WebhookDelivery.objects.values_list("pk", flat=True)) == {recent.pk, dead.pk}
+
+
+def test_a_pump_started_while_another_runs_in_the_process_does_nothing(
+    receiver: Receiver,
+) -> None:
+    # given: an event waiting, and a pump already running in this process
+    subscribe(receiver)
+    new_order()
+    tasks._pumping.acquire()
+    try:
+        # when: beat's next pump arrives meanwhile
+        overlapping = tasks.pump_webhooks()
+    finally:
+        tasks._pumping.release()
+    # then: it leaves the work to the running one; the next pump does it
+    assert overlapping == {"events": 0, "sent": 0}
+    assert receiver.received == []
+    pump_until(lambda: delivered_count() == 1)
