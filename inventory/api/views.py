@@ -85,7 +85,9 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
                 p["id"] if isinstance(p, Mapping) else p.id for p in products
             )
         serializer = self.get_serializer_class()(
-            products, many=True, context={"request": self.request, "availability": availability}
+            products,  # type: ignore[arg-type]  # the public serializer takes rows too
+            many=True,
+            context={"request": self.request, "availability": availability},
         )
         return serializer.data
 

@@ -116,3 +116,34 @@ def test_every_order_on_a_page_links_to_itself_under_the_script_prefix(
                 "history": f"{base}history/",
                 "saga": f"{prefix}/api/v1/sagas/{saga_id_for(order.id)}/",
             }
+
+
+def test_a_page_renders_each_order_as_the_declared_fields_do_without_building_models(
+    staff_client: APIClient, customer: User, widget: Product, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orders.api.serializers import OrderSerializer
+
+    # given: orders in several states, one of them with an address and a refund reason
+    make_order(customer, lines=[(widget, 2)], to="SHIPPED")
+    make_order(customer, lines=[(widget, 1)], to="CONFIRMED")
+    make_order(customer, lines=[(widget, 3)])
+    built: list[OrderView] = []
+    from_db = OrderView.from_db
+
+    def counting_from_db(*args: object, **kwargs: object) -> OrderView:
+        built.append(view := from_db(*args, **kwargs))  # type: ignore[arg-type]
+        return view
+
+    monkeypatch.setattr(OrderView, "from_db", counting_from_db)
+    # when
+    page = staff_client.get(URL).json()
+    # then: rows, not models, and each one is the order as DRF's declared fields render it
+    assert built == []
+    monkeypatch.undo()
+    serializer = OrderSerializer()
+    expected = [
+        serializer.generic_representation(OrderView.objects.get(pk=entry["id"]))
+        for entry in page["results"]
+    ]
+    assert page["results"] == expected
+    assert len(expected) == 3
