@@ -29,6 +29,7 @@ from commerce_project.api.schema import ETAG_RESPONSE_HEADER, location_header, r
 from commerce_project.errors import InvalidInput, PreconditionFailed
 from eventstore.commands import dispatch
 from eventstore.exceptions import ConcurrencyError
+from eventstore.prepared import PreparedValuesIterable
 from eventstore.store import load
 from orders import selectors
 from orders.commands import (
@@ -193,8 +194,10 @@ class OrderListCreateView(generics.ListAPIView[OrderView]):
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # The page as rows of the columns the representation reads: no model instances,
-        # and not the columns it leaves out (skus, payment_id, captured_amount).
+        # and not the columns it leaves out (skus, payment_id, captured_amount); fetched
+        # as a prepared statement, decoded by psycopg (eventstore.prepared).
         rows = self.filter_queryset(self.get_queryset()).values(*LIST_COLUMNS)
+        rows._iterable_class = PreparedValuesIterable
         page = self.paginate_queryset(rows)
         assert page is not None  # pagination is always on
         return self.get_paginated_response(OrderSerializer(page, many=True).data)
