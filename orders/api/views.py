@@ -130,6 +130,10 @@ class OrderCommandView(APIView):
     def visible_order(self, request: Request, order_id: UUID) -> OrderView:
         return selectors.order_view_get(user=request.user, order_id=order_id)
 
+    def check_visible(self, request: Request, order_id: UUID) -> None:
+        """404 unless the caller may see the order (before a command reads its body)."""
+        selectors.order_view_check(user=request.user, order_id=order_id)
+
 
 # A command's own fields, from the validated body and the URL's other parts (product_id).
 CommandFields = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
@@ -156,7 +160,7 @@ def order_command(
     @raises(IllegalTransition, ActionForbidden, ConcurrencyError, PreconditionFailed)
     @idempotent
     def handle(self: OrderCommandView, request: Request, order_id: UUID, **url: Any) -> Response:
-        self.visible_order(request, order_id)
+        self.check_visible(request, order_id)
         data: dict[str, Any] = {}
         if body is not None:
             serializer = body(data=request.data)
@@ -312,7 +316,7 @@ class OrderRefundView(StaffOrderCommandView):
     )
     @idempotent
     def post(self, request: Request, order_id: UUID) -> Response:
-        self.visible_order(request, order_id)
+        self.check_visible(request, order_id)
         body = RefundSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -373,7 +377,7 @@ class OrderNotesView(generics.GenericAPIView[Any]):
     )
     @idempotent
     def post(self, request: Request, order_id: UUID) -> Response:
-        selectors.order_view_get(user=request.user, order_id=order_id)
+        selectors.order_view_check(user=request.user, order_id=order_id)
         body = NoteInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         order = dispatch(
