@@ -30,12 +30,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from commerce_project.metrics import command_conflict_retries
 
 from .exceptions import ConcurrencyError
 from .metadata import current_metadata, metadata_context
+from .store import command_block
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,11 @@ def dispatch(
         for attempt in range(retries + 1):
             try:
                 with transaction.atomic():
-                    return handler(command)
+                    block = command_block.set(connection.atomic_blocks[-1])
+                    try:
+                        return handler(command)
+                    finally:
+                        command_block.reset(block)
             except ConcurrencyError:
                 if attempt >= retries:
                     raise

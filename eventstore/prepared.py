@@ -18,12 +18,14 @@ These statements bypass Django's cursor wrapper, so they do not show in
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
+from django.db.models.query import ValuesIterable
 
 _ONLY_WHEN_ASKED = 2**31 - 1
 
@@ -51,6 +53,25 @@ def execute_prepared(sql: str, params: Sequence[Any]) -> int:
     with _cursor() as cursor:
         cursor.execute(sql, params, prepare=_prepare())
         return cursor.rowcount
+
+
+class PreparedValuesIterable(ValuesIterable):
+    """The rows of a `values()` QuerySet as dicts, fetched as a prepared statement in binary:
+    psycopg decodes each column (jsonb included) into what Django's converters would make
+    of it, so none run, and the server plans a page's query once per connection instead of
+    on every request. Django still compiles the SQL; use it for plain columns (names are
+    the result's column aliases). `qs._iterable_class = PreparedValuesIterable` after
+    `values()`; slicing and filtering keep it."""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        queryset = self.queryset
+        try:
+            sql, params = queryset.query.get_compiler(queryset.db).as_sql()
+        except EmptyResultSet:  # a filter nothing can match: Django sends no query either
+            return
+        names, rows = fetch_prepared_described(sql, params)
+        for row in rows:
+            yield dict(zip(names, row, strict=True))
 
 
 def _prepare() -> bool | None:

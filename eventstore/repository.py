@@ -81,22 +81,28 @@ class Repository(Generic[A]):
         if not pending:
             return []
         expected = aggregate.saved_version
-        with transaction.atomic():
+        every = settings.EVENTSTORE_SNAPSHOT_EVERY
+        snapshot_due = (
+            every > 0
+            and self.aggregate_cls.supports_snapshots()
+            and aggregate.version // every > expected // every
+        )
+        if not snapshot_due:
+            # `append` is atomic by itself; a block of our own would only add a SAVEPOINT
+            # and its RELEASE (two round trips) to every command.
             recorded = append(aggregate.id, self.aggregate_type, expected, pending, metadata)
             aggregate.mark_saved()
-            every = settings.EVENTSTORE_SNAPSHOT_EVERY
-            if (
-                every > 0
-                and self.aggregate_cls.supports_snapshots()
-                and aggregate.version // every > expected // every
-            ):
-                snapshot_save(
-                    aggregate_id=aggregate.id,
-                    aggregate_type=self.aggregate_type,
-                    version=aggregate.version,
-                    schema_version=self.aggregate_cls.snapshot_schema_version,
-                    state=aggregate.snapshot_state(),
-                )
+            return recorded
+        with transaction.atomic():  # the events and their snapshot, or neither
+            recorded = append(aggregate.id, self.aggregate_type, expected, pending, metadata)
+            aggregate.mark_saved()
+            snapshot_save(
+                aggregate_id=aggregate.id,
+                aggregate_type=self.aggregate_type,
+                version=aggregate.version,
+                schema_version=self.aggregate_cls.snapshot_schema_version,
+                state=aggregate.snapshot_state(),
+            )
         return recorded
 
     def _latest(self, aggregate_id: UUID) -> A:

@@ -5,7 +5,8 @@ version. The UNIQUE(aggregate_id, version) constraint is the lock: of two writer
 same version the second fails (`ConcurrencyError`), and the same statement checks that the
 stream had reached the expected version at all. The INSERT runs in
 `transaction.atomic()`, so inside an outer transaction it is a savepoint and a conflict
-leaves the outer transaction usable.
+leaves the outer transaction usable; directly in the command bus's own block it needs none
+(see `command_block`).
 
 `read_all` orders by (transaction_id, global_position) and returns only events of
 transactions below the snapshot's xmin. Positions are taken at INSERT time but become
@@ -25,6 +26,7 @@ import functools
 import json
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,6 +44,19 @@ Position = tuple[int, int]
 """(transaction_id, global_position): where a reader of all events has got to."""
 
 _STREAM_VERSION_CONSTRAINT = "events_stream_version_key"
+
+# The atomic block the command bus runs the current command in (eventstore.commands). A
+# failed append there ends the whole command (the bus rolls the block back, and retries it
+# on a conflict), so the append needs no savepoint of its own: one SAVEPOINT and one RELEASE
+# fewer per command. Anywhere else (an append in a block of its caller's) it keeps one, so
+# that a conflict leaves the caller's transaction usable.
+command_block: ContextVar[transaction.Atomic | None] = ContextVar("command_block", default=None)
+
+
+def _append_block() -> transaction.Atomic:
+    blocks = connection.atomic_blocks
+    directly_in_command = bool(blocks) and blocks[-1] is command_block.get()
+    return transaction.atomic(savepoint=not directly_in_command)
 
 
 @dataclass(frozen=True)
@@ -163,7 +178,7 @@ def append(
             *guard,
         ]
     try:
-        with transaction.atomic():
+        with _append_block():
             rows = sorted(fetch_prepared(sql, params))
             if not rows[0][4]:
                 raise ConcurrencyError(aggregate_id, expected_version)

@@ -92,6 +92,23 @@ _SELECT = f"SELECT {', '.join(ORDER_VIEW_COLUMNS)} FROM order_views WHERE order_
 _SELECT_FROM_VERSION = f"{_SELECT} AND version >= %s"
 
 
+_EXISTS = "SELECT 1 FROM order_views WHERE order_id = %s"
+
+
+def order_view_check(*, user: Any, order_id: UUID) -> None:
+    """OrderNotFound unless `user` may see the order: what a command checks before it runs
+    (the command decides everything else on the aggregate it loads), without reading and
+    decoding the whole row."""
+    sql, params = _EXISTS, [order_id]
+    if not _is_staff(user):
+        sql, params = f"{sql} AND customer_id = %s", [order_id, user.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchone()
+    if found is None:
+        raise OrderNotFound(order_id)
+
+
 def order_view_get(*, user: Any, order_id: UUID) -> OrderView:
     sql, params = _SELECT, [order_id]
     if not _is_staff(user):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import django_filters
 import django_filters.rest_framework
@@ -46,6 +46,20 @@ class StrictFilterSet(django_filters.rest_framework.FilterSet):
     (`?customer_id=`, `?in_stock=maybe`) instead of quietly not filtering: the client
     asked for something and must learn it did not get it. Text filters (CharFilter) take
     any text, the empty string included."""
+
+    _form_class: ClassVar[type[forms.Form]]
+
+    def get_form_class(self) -> type[forms.Form]:
+        # django-filter builds a new Form class from the filters' fields on every request.
+        # Ours take no per-request arguments (no querysets or callables), so the class
+        # built first serves every later request of the same FilterSet (each form still
+        # deep-copies the fields for itself).
+        cls = type(self)
+        form_class: type[forms.Form] | None = cls.__dict__.get("_form_class")
+        if form_class is None:
+            form_class = super().get_form_class()
+            cls._form_class = form_class
+        return form_class
 
     def is_valid(self) -> bool:
         valid = super().is_valid()

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, QuerySet, Window
-from django.db.models.query import ModelIterable
+from django.db.models.query import ModelIterable, ValuesIterable
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.pagination import PageNumberPagination as _DrfPageNumberPagination
@@ -59,15 +59,16 @@ def _document_page_size(pagination: Any, parameter: dict[str, Any]) -> None:
 
 
 class CountedWithThePagePaginator(Paginator):
-    """Django's paginator, which fetches a page of a model QuerySet and the total number of
-    rows in one query. Anything else, and any page that comes back empty (a number past
-    the end, an empty list), goes Django's usual way: count, then decide."""
+    """Django's paginator, which fetches a page of a model QuerySet (or of its `values()`)
+    and the total number of rows in one query. Anything else, and any page that comes back
+    empty (a number past the end, an empty list), goes Django's usual way: count, then
+    decide."""
 
     def page(self, number: Any) -> Page:
         queryset = self.object_list
         if (
             not isinstance(queryset, QuerySet)
-            or queryset._iterable_class is not ModelIterable
+            or queryset._iterable_class not in (ModelIterable, ValuesIterable)
             or queryset.query.combinator
             or self.orphans
         ):
@@ -84,7 +85,12 @@ class CountedWithThePagePaginator(Paginator):
         )
         if not rows:
             return super().page(number)
-        self.__dict__["count"] = getattr(rows[0], _TOTAL)  # Paginator.count is cached
+        if queryset._iterable_class is ValuesIterable:  # dicts: the total is a key of each
+            self.__dict__["count"] = rows[0][_TOTAL]
+            for row in rows:
+                del row[_TOTAL]
+        else:
+            self.__dict__["count"] = getattr(rows[0], _TOTAL)  # Paginator.count is cached
         return Page(rows, number, self)
 
 

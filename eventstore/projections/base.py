@@ -108,7 +108,7 @@ class Projection:
         relevant = [e for e in events if self.wants(e.event_type)]
         if not relevant:
             return 0
-        rows = self.fetch_rows(table, {self.row_key(e) for e in relevant})
+        rows = self.fetch_rows(table, self.keys_to_fetch(relevant))
         changed: dict[Any, Row] = {}
         version_column = self.version_column
         for event in self.in_version_order(relevant, rows):
@@ -145,6 +145,16 @@ class Projection:
         for event in load_ranges(missing, types=self.event_types or None):
             streams[event.aggregate_id].setdefault(event.version, event)
         return [stream[v] for stream in streams.values() for v in sorted(stream)]
+
+    def keys_to_fetch(self, events: Sequence[RecordedEvent]) -> set[Any]:
+        """The rows `project` must read before folding `events`. A row keyed by its stream
+        whose batch holds the stream's first event folds from nothing: starting from the
+        stored row (if any) or from blank gives the same row, and `in_version_order` reads
+        whatever the batch lacks. So a new aggregate (every create) costs no SELECT."""
+        keys = {self.row_key(e) for e in events}
+        if type(self).row_key is Projection.row_key:
+            keys -= {e.aggregate_id for e in events if e.version == 1}
+        return keys
 
     def fetch_rows(self, table: str, keys: Collection[Any]) -> dict[Any, Row]:
         if not keys:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db.models import QuerySet
@@ -24,6 +24,7 @@ from inventory.models import RESTOCK_PRODUCT, Product
 
 from .filters import ProductFilter
 from .serializers import (
+    PUBLIC_COLUMNS,
     ProductCreateSerializer,
     ProductSerializer,
     ProductUpdateSerializer,
@@ -75,12 +76,18 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
         return StaffProductSerializer if is_staff(self.request.user) else ProductSerializer
 
     def _render(
-        self, products: Sequence[Product], availability: dict[Any, int] | None = None
+        self,
+        products: Sequence[Product] | Sequence[Mapping[str, Any]],
+        availability: dict[Any, int] | None = None,
     ) -> Any:
         if availability is None:
-            availability = selectors.product_availability(p.id for p in products)
+            availability = selectors.product_availability(
+                p["id"] if isinstance(p, Mapping) else p.id for p in products
+            )
         serializer = self.get_serializer_class()(
-            products, many=True, context={"request": self.request, "availability": availability}
+            products,  # type: ignore[arg-type]  # the public serializer takes rows too
+            many=True,
+            context={"request": self.request, "availability": availability},
         )
         return serializer.data
 
@@ -94,7 +101,11 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
         return Response(self._render([product], availability)[0], status=status_code)
 
     def list(self, request: Request) -> Response:
-        products = self.filter_queryset(self.get_queryset())
+        products: QuerySet[Any] = self.filter_queryset(self.get_queryset())
+        if self.get_serializer_class() is ProductSerializer:
+            # The public page needs seven columns and no stock row (`available` comes from
+            # the cache): rows as dicts, without building two model instances per product.
+            products = products.values(*PUBLIC_COLUMNS)
         page = self.paginate_queryset(products)
         assert page is not None  # pagination is always on
         return self.get_paginated_response(self._render(page))

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 import pytest
+from django.db import transaction
 from pytest_django.fixtures import Settings
 
 from eventstore.commands import Command, dispatch, handles
@@ -17,6 +18,7 @@ from eventstore.repository import Repository
 from eventstore.store import load
 from tests.eventstore.bank import BankAccount
 from tests.eventstore.conftest import InThread
+from tests.sql import statements
 
 accounts = Repository(BankAccount)
 
@@ -138,6 +140,51 @@ def test_a_command_is_one_transaction(open_account: Callable[..., uuid.UUID]) ->
         dispatch(DepositTwice(account_id=account_id))
     # then its first save is gone too
     assert [e.version for e in load(account_id)] == [1]
+
+
+@pytest.mark.django_db
+def test_a_commands_append_takes_no_savepoint_of_its_own(
+    open_account: Callable[..., uuid.UUID],
+) -> None:
+    # given
+    account_id = open_account()
+    # when
+    with statements() as sent:
+        dispatch(DepositOnce(account_id=account_id, amount=Decimal(1)))
+    # then: only the command's block is a savepoint (the test runs in a transaction)
+    assert [sql for sql in sent if sql.startswith("SAVEPOINT")] == [sent[0]], sent
+    assert [e.version for e in load(account_id)] == [1, 2]
+
+
+@pytest.mark.django_db
+def test_a_failed_command_leaves_its_callers_transaction_usable(
+    open_account: Callable[..., uuid.UUID],
+) -> None:
+    # given
+    account_id = open_account()
+    with transaction.atomic():
+        # when the command's second append conflicts (its first one had no savepoint)
+        with pytest.raises(ConcurrencyError):
+            dispatch(DepositTwice(account_id=account_id))
+        # then the caller's transaction goes on, without anything of the command
+        dispatch(DepositOnce(account_id=account_id, amount=Decimal(3)))
+    assert [e.version for e in load(account_id)] == [1, 2]
+    assert accounts.get(account_id).balance == Decimal(3)
+
+
+@pytest.mark.django_db
+def test_an_append_outside_the_bus_keeps_its_savepoint(
+    open_account: Callable[..., uuid.UUID],
+) -> None:
+    # given
+    account_id = open_account()
+    account = accounts.get(account_id)
+    account.deposit(Decimal(1))
+    # when
+    with statements() as sent:
+        accounts.save(account)
+    # then
+    assert [sql for sql in sent if sql.startswith("SAVEPOINT")] != [], sent
 
 
 @pytest.mark.django_db

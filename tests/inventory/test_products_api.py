@@ -311,3 +311,32 @@ def test_fast_product_representation_matches_the_declared_fields(price: str) -> 
     staff = StaffProductSerializer(context={"availability": {}})
     assert staff.to_representation(product) == staff.generic_representation(product)
     assert "on_hand" in staff.to_representation(product)
+
+
+def test_the_public_list_pages_rows_as_the_declared_fields_render_them(
+    api_client: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inventory.api.serializers import ProductSerializer
+
+    # given
+    products = [ProductFactory(price=Decimal(p), stock=n) for n, p in enumerate(["1", "2.5"])]
+    built: list[Product] = []
+    from_db = Product.from_db
+
+    def counting_from_db(*args: object, **kwargs: object) -> Product:
+        built.append(product := from_db(*args, **kwargs))  # type: ignore[arg-type]
+        return product
+
+    monkeypatch.setattr(Product, "from_db", counting_from_db)
+    # when
+    response = api_client.get(URL, {"ordering": "price"})
+    # then: the page is read as rows, no Product is built, and each one renders as DRF would
+    assert response.status_code == 200
+    assert built == []
+    monkeypatch.undo()
+    expected = [
+        ProductSerializer(context={"availability": {p.id: n}}).generic_representation(p)
+        for n, p in enumerate(products)
+    ]
+    assert response.json()["results"] == expected
+    assert response.json()["count"] == 2

@@ -3,10 +3,13 @@ gaps or repeats, filters and ordering carry over, and a page never counts the ta
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.urls import set_script_prefix
 from rest_framework.test import APIClient
 
+import eventstore.prepared
 from accounts.models import User
 from inventory.models import Product
 from orders.domain import saga_id_for
@@ -73,14 +76,21 @@ def test_a_customer_pages_through_their_own_orders_only(
 
 
 def test_a_page_is_one_query_and_counts_nothing(
-    staff_client: APIClient, customer: User, widget: Product
+    staff_client: APIClient, customer: User, widget: Product, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given
     for _ in range(3):
         make_order(customer, lines=[(widget, 1)], to="CONFIRMED")
     first = staff_client.get(URL, {"page_size": 1}).json()
+    fetch = eventstore.prepared.fetch_prepared_described
     # when: a first page and a later one, filtered by status
     with statements() as sent:
+        # the page is a prepared statement, which bypasses Django's cursor: recorded here
+        def recorded(sql: str, params: Any) -> Any:
+            sent.append(sql)
+            return fetch(sql, params)
+
+        monkeypatch.setattr(eventstore.prepared, "fetch_prepared_described", recorded)
         staff_client.get(URL, {"status": "CONFIRMED", "page_size": 1})
         staff_client.get(first["next"])
     # then
@@ -116,3 +126,34 @@ def test_every_order_on_a_page_links_to_itself_under_the_script_prefix(
                 "history": f"{base}history/",
                 "saga": f"{prefix}/api/v1/sagas/{saga_id_for(order.id)}/",
             }
+
+
+def test_a_page_renders_each_order_as_the_declared_fields_do_without_building_models(
+    staff_client: APIClient, customer: User, widget: Product, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orders.api.serializers import OrderSerializer
+
+    # given: orders in several states, one of them with an address and a refund reason
+    make_order(customer, lines=[(widget, 2)], to="SHIPPED")
+    make_order(customer, lines=[(widget, 1)], to="CONFIRMED")
+    make_order(customer, lines=[(widget, 3)])
+    built: list[OrderView] = []
+    from_db = OrderView.from_db
+
+    def counting_from_db(*args: object, **kwargs: object) -> OrderView:
+        built.append(view := from_db(*args, **kwargs))  # type: ignore[arg-type]
+        return view
+
+    monkeypatch.setattr(OrderView, "from_db", counting_from_db)
+    # when
+    page = staff_client.get(URL).json()
+    # then: rows, not models, and each one is the order as DRF's declared fields render it
+    assert built == []
+    monkeypatch.undo()
+    serializer = OrderSerializer()
+    expected = [
+        serializer.generic_representation(OrderView.objects.get(pk=entry["id"]))
+        for entry in page["results"]
+    ]
+    assert page["results"] == expected
+    assert len(expected) == 3
