@@ -42,6 +42,7 @@ from inventory.stock_cache import (
     catalogue_decode,
     catalogue_script_args,
     redis_client,
+    script_run,
 )
 
 from . import scripts
@@ -178,8 +179,8 @@ def _store() -> Iterator[redis.Redis]:
 
 def _run(script: str, session_id: str, args: list[Any], extra_keys: list[str] | None = None) -> Any:
     keys = _keys(session_id) + (extra_keys or [])
-    with _store() as client:
-        return client.register_script(script)(keys=keys, args=args)
+    with _store():
+        return script_run(script, keys=keys, args=args)
 
 
 def _reply(
