@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import orjson
 import redis
 from django.conf import settings
 from django.db import transaction
@@ -261,8 +262,17 @@ def _entry_json(entry: ProductEntry) -> str:
     )
 
 
+# Every cart read decodes an entry per line, and the same few products' entries (and ids)
+# come back again and again: each distinct text is decoded once per process. A cache of the
+# decoding only: the text is what Redis answered now, so nothing read through it is older.
+@functools.lru_cache(maxsize=8192)
+def product_id_parse(text: str) -> UUID:
+    return UUID(text)
+
+
+@functools.lru_cache(maxsize=4096)
 def _entry_from_json(product_id: UUID, raw: str | bytes) -> ProductEntry:
-    data = json.loads(raw)
+    data = orjson.loads(raw)
     return ProductEntry(
         product_id,
         data["sku"],
