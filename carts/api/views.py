@@ -38,6 +38,7 @@ from .serializers import (
     CartSerializer,
     CheckoutResultSerializer,
     CheckoutSerializer,
+    cart_item_add_input,
 )
 
 
@@ -122,14 +123,12 @@ class CartItemsView(CartViewBase):
     @raises(OutOfStock, CartCheckoutInProgress)
     @idempotent(anonymous_by_path=True)
     def post(self, request: Request, session_id: str) -> Response:
-        serializer = CartItemAddSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data: dict[str, Any] = serializer.validated_data
+        product_id, quantity = cart_item_add_input(request.data)
         cart = services.cart_item_add(
             session_id=session_id,
             user_id=_user_id(request),
-            product_id=data["product_id"],
-            quantity=data["quantity"],
+            product_id=product_id,
+            quantity=quantity,
             idempotency_token=current_idempotency_token(),
         )
         return _render(cart)
