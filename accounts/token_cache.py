@@ -30,6 +30,7 @@ Redis Cluster).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -40,6 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 import redis
 from django.conf import settings
 
@@ -184,8 +186,12 @@ def _nonce() -> str:
     return os.urandom(8).hex()
 
 
+# Decoded once per distinct entry text: a signed-in client sends the same token on every
+# request. Only the decoding is remembered; the entry itself is read (and its epoch
+# checked by the script) on every request, so a revoked token still fails at once.
+@functools.lru_cache(maxsize=4096)
 def _decode(digest: str, raw: str) -> CachedToken:
-    fields = json.loads(raw)
+    fields = orjson.loads(raw)
     expiry = fields["expiry"]
     return CachedToken(
         digest=digest,
