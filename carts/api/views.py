@@ -3,6 +3,7 @@ may use which cart. Every answer that shows a cart shows all of it, freshly pric
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -47,6 +48,10 @@ def _user_id(request: Request) -> UUID | None:
     return user.pk if user and user.is_authenticated else None
 
 
+# The same few products' ids are written out on every cart answer: each one once.
+_product_id_text = functools.lru_cache(maxsize=8192)(str)
+
+
 def _money(value: Decimal) -> str:
     return f"{value:.2f}"
 
@@ -61,7 +66,7 @@ def _cart_body(cart: StoredCart) -> dict[str, Any]:
         "status": view.status.value,
         "lines": [
             {
-                "product_id": str(line.product_id),
+                "product_id": _product_id_text(line.product_id),
                 "sku": line.sku,
                 "name": line.name,
                 "unit_price": _money(line.unit_price),
