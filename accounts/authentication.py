@@ -19,6 +19,7 @@ from django.utils import timezone
 from knox.crypto import hash_token
 from knox.models import AuthToken
 from rest_framework import exceptions
+from rest_framework import views as drf_views  # a module: DRF's views import this one
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
@@ -91,10 +92,37 @@ def _user_rate(request: Request) -> token_cache.ThrottleRate | None:
     view = (getattr(request, "parser_context", None) or {}).get("view")
     if view is None:
         return None
-    for throttle in view.get_throttles():
+    if type(view).get_throttles is not drf_views.APIView.get_throttles:
+        throttles = view.get_throttles()  # the view decides per request
+    else:
+        # DRF's: one instance of each class. The rate only depends on the class and its
+        # rate setting, so it is worked out once for each (DRF instantiates them anew for
+        # the check itself).
+        throttles = view.throttle_classes
+    for throttle in throttles:
         if isinstance(throttle, UserRateThrottle):
             return throttle.user_rate()
+        if isinstance(throttle, type) and issubclass(throttle, UserRateThrottle):
+            return _class_user_rate(throttle, _rate_setting(throttle))
     return None
+
+
+def _rate_setting(throttle: type[UserRateThrottle]) -> str | None:
+    return getattr(throttle, "rate", None) or throttle.THROTTLE_RATES.get(throttle.scope or "")
+
+
+# (throttle class, its rate setting) -> the user rate: a few classes, a few settings.
+_class_rates: dict[tuple[type[UserRateThrottle], str | None], token_cache.ThrottleRate | None] = {}
+
+
+def _class_user_rate(
+    throttle: type[UserRateThrottle], rate: str | None
+) -> token_cache.ThrottleRate | None:
+    """`rate` (the class's setting) is part of the key: a changed setting is read anew."""
+    key = (throttle, rate)
+    if key not in _class_rates:
+        _class_rates[key] = throttle().user_rate()
+    return _class_rates[key]
 
 
 class TokenAuthentication(BaseAuthentication):

@@ -30,6 +30,7 @@ Redis Cluster).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -40,11 +41,12 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 import redis
 from django.conf import settings
 
 from commerce_project.errors import ServiceUnavailable
-from inventory.stock_cache import redis_client
+from inventory.stock_cache import script_run
 
 logger = logging.getLogger(__name__)
 
@@ -184,8 +186,12 @@ def _nonce() -> str:
     return os.urandom(8).hex()
 
 
+# Decoded once per distinct entry text: a signed-in client sends the same token on every
+# request. Only the decoding is remembered; the entry itself is read (and its epoch
+# checked by the script) on every request, so a revoked token still fails at once.
+@functools.lru_cache(maxsize=4096)
 def _decode(digest: str, raw: str) -> CachedToken:
-    fields = json.loads(raw)
+    fields = orjson.loads(raw)
     expiry = fields["expiry"]
     return CachedToken(
         digest=digest,
@@ -201,8 +207,8 @@ def entry_authenticate(*, digest: str, user_rate: ThrottleRate | None) -> Hit | 
     """The cached token for `digest` if its entry is current, counting the request against
     the user's throttle (`user_rate`, its key + the user id) in the same script. None on a
     miss. Raises RedisError."""
-    client = redis_client()
-    reply = client.register_script(AUTHENTICATE_SCRIPT)(
+    reply = script_run(
+        AUTHENTICATE_SCRIPT,
         keys=[TOKEN_PREFIX + digest],
         args=[
             EPOCH_PREFIX,
@@ -225,9 +231,7 @@ def _random_epoch() -> int:
 def epoch_read(*, user_id: UUID) -> str:
     """The user's epoch, read before the database read that an `entry_fill` will store.
     Raises RedisError."""
-    value = redis_client().register_script(EPOCH_SCRIPT)(
-        keys=[f"{EPOCH_PREFIX}{user_id}"], args=[_random_epoch()]
-    )
+    value = script_run(EPOCH_SCRIPT, keys=[f"{EPOCH_PREFIX}{user_id}"], args=[_random_epoch()])
     return str(value)
 
 
@@ -250,7 +254,8 @@ def entry_fill(*, token: CachedToken, epoch: str, now: datetime) -> bool:
         }
     )
     try:
-        filled = redis_client().register_script(FILL_SCRIPT)(
+        filled = script_run(
+            FILL_SCRIPT,
             keys=[
                 TOKEN_PREFIX + token.digest,
                 f"{EPOCH_PREFIX}{token.user_id}",
@@ -268,7 +273,8 @@ def user_changing(*, user_id: Any) -> None:
     """Before a change that may make the database refuse the user's tokens: kills every
     cached entry of the user and holds off new ones. Raises TokenCacheUnavailable."""
     try:
-        redis_client().register_script(CHANGING_SCRIPT)(
+        script_run(
+            CHANGING_SCRIPT,
             keys=[f"{EPOCH_PREFIX}{user_id}", f"{HOLD_PREFIX}{user_id}"],
             args=[settings.AUTH_TOKEN_CACHE_HOLD, _random_epoch()],
         )
@@ -281,8 +287,8 @@ def user_changed(*, user_id: Any) -> None:
     """After the change committed: entries filled from before the commit die, and fills
     may resume. A failure only leaves the hold up until it lapses (safe, slower)."""
     try:
-        redis_client().register_script(CHANGED_SCRIPT)(
-            keys=[f"{EPOCH_PREFIX}{user_id}", f"{HOLD_PREFIX}{user_id}"], args=[]
+        script_run(
+            CHANGED_SCRIPT, keys=[f"{EPOCH_PREFIX}{user_id}", f"{HOLD_PREFIX}{user_id}"], args=[]
         )
     except redis.RedisError as exc:
         logger.warning("token cache unreachable after a change (hold lapses by itself): %s", exc)
@@ -294,9 +300,7 @@ def throttle_hit(*, rates: Sequence[ThrottleRate]) -> dict[str, Verdict]:
     args: list[Any] = [_nonce()]
     for rate in rates:
         args += [rate.limit, rate.duration]
-    reply = redis_client().register_script(THROTTLE_SCRIPT)(
-        keys=[rate.key for rate in rates], args=args
-    )
+    reply = script_run(THROTTLE_SCRIPT, keys=[rate.key for rate in rates], args=args)
     return {
         rate.key: Verdict(allowed=bool(reply[2 * i]), wait=float(reply[2 * i + 1]))
         for i, rate in enumerate(rates)

@@ -41,7 +41,9 @@ from inventory.stock_cache import (
     CatalogueValues,
     catalogue_decode,
     catalogue_script_args,
+    product_id_parse,
     redis_client,
+    script_run,
 )
 
 from . import scripts
@@ -149,22 +151,21 @@ def _cart_from(session_id: str, reply: Sequence[Any]) -> StoredCart:
     owner, currency, ttl, checkout = reply[2], reply[3], reply[4], reply[5]
     count = int(reply[6])
     flat = reply[7 : 7 + 2 * count]
+    product_ids = [product_id_parse(product_id) for product_id in flat[::2]]
     return StoredCart(
         session_id=session_id,
         owner=owner,
         currency=currency or None,
-        lines=_lines(flat),
+        lines=dict(zip(product_ids, map(int, flat[1::2]), strict=True)),
         checkout=CheckoutMarker.parse(checkout) if checkout else None,
         ttl_seconds=int(ttl),
-        catalogue=catalogue_decode(
-            [UUID(product_id) for product_id in flat[::2]], reply[7 + 2 * count :]
-        ),
+        catalogue=catalogue_decode(product_ids, reply[7 + 2 * count :]),
     )
 
 
 def _lines(flat: Sequence[str]) -> dict[UUID, int]:
     pairs = zip(flat[::2], flat[1::2], strict=True)
-    return {UUID(product_id): int(quantity) for product_id, quantity in pairs}
+    return {product_id_parse(product_id): int(quantity) for product_id, quantity in pairs}
 
 
 @contextmanager
@@ -178,8 +179,8 @@ def _store() -> Iterator[redis.Redis]:
 
 def _run(script: str, session_id: str, args: list[Any], extra_keys: list[str] | None = None) -> Any:
     keys = _keys(session_id) + (extra_keys or [])
-    with _store() as client:
-        return client.register_script(script)(keys=keys, args=args)
+    with _store():
+        return script_run(script, keys=keys, args=args)
 
 
 def _reply(

@@ -4,17 +4,18 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from commerce_project.api import health
 from commerce_project.api.root import ApiRootView
+from commerce_project.api.routing import app_include
 from operations import views as operations_views
 from operations.dashboard import operations_dashboard
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", ApiRootView.as_view(), name="api-root"),
     path("auth/", include("accounts.api.urls")),
-    path("", include("inventory.api.urls")),
-    path("", include("carts.api.urls")),
-    path("", include("orders.api.urls")),
-    path("", include("sagas.api.urls")),
-    path("", include("integrations.api.urls")),
+    app_include("inventory.api.urls"),
+    app_include("carts.api.urls"),
+    app_include("orders.api.urls"),
+    app_include("sagas.api.urls"),
+    app_include("integrations.api.urls"),
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 from uuid import UUID
 
 import redis
@@ -82,9 +83,10 @@ def product_availability(product_ids: Iterable[UUID]) -> dict[UUID, int]:
     return cached
 
 
-@dataclass(frozen=True)
-class ProductSnapshot:
-    """What a cart needs of a product: catalogue fields and current availability."""
+class ProductSnapshot(NamedTuple):
+    """What a cart needs of a product: catalogue fields and current availability. A named
+    tuple: as immutable as a frozen dataclass and cheaper to build, one per cart line on
+    every cart read."""
 
     product_id: UUID
     sku: str
@@ -125,17 +127,20 @@ def product_snapshots(
             logger.warning("catalogue cache unreachable, products read from the database: %s", exc)
             redis_fail_open.labels("catalogue_cache").inc()
             return _snapshots_from_db(ids, write_back=False)
-    available = cached.available
-    snapshots = {
-        pid: ProductSnapshot(
-            pid, entry.sku, entry.name, entry.price, entry.currency, entry.active, available[pid]
-        )
-        for pid, entry in cached.entries.items()
-        if pid in available
-    }
-    missing = [pid for pid in ids if pid not in snapshots]
-    if missing:
-        snapshots.update(_snapshots_from_db(missing, write_back=True))
+    available, entries = cached.available, cached.entries
+    snapshots: dict[UUID, ProductSnapshot] = {}
+    missing = []
+    for pid in ids:
+        entry, units = entries.get(pid), available.get(pid)
+        if entry is None or units is None:
+            missing.append(pid)
+        else:
+            snapshots[pid] = ProductSnapshot(
+                pid, entry.sku, entry.name, entry.price, entry.currency, entry.active, units
+            )
+    if not missing:
+        return snapshots  # in the order of `ids`, the common case: no second pass
+    snapshots.update(_snapshots_from_db(missing, write_back=True))
     return {pid: snapshots[pid] for pid in ids if pid in snapshots}
 
 

@@ -20,6 +20,7 @@ The cache is advisory: reservations and commits read StockItem in PostgreSQL, ne
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -29,10 +30,12 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import orjson
 import redis
 from django.conf import settings
 from django.db import transaction
 from redis.backoff import NoBackoff
+from redis.commands.core import Script
 from redis.retry import Retry
 
 from commerce_project.metrics import redis_fail_open
@@ -65,6 +68,18 @@ def redis_client() -> redis.Redis:
             )
             _client = (key, client)
         return _client[1]
+
+
+@functools.cache
+def _script(text: str) -> Script:
+    return redis_client().register_script(text)
+
+
+def script_run(text: str, *, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+    """Runs a Lua script by its SHA on the current client (loading it on first use), with
+    the script object made once per process: `register_script` hashes the text on every
+    call, a cost every API request paid in the token cache and the cart store."""
+    return _script(text)(keys=keys, args=args, client=redis_client())
 
 
 @dataclass(frozen=True)
@@ -247,8 +262,17 @@ def _entry_json(entry: ProductEntry) -> str:
     )
 
 
+# Every cart read decodes an entry per line, and the same few products' entries (and ids)
+# come back again and again: each distinct text is decoded once per process. A cache of the
+# decoding only: the text is what Redis answered now, so nothing read through it is older.
+@functools.lru_cache(maxsize=8192)
+def product_id_parse(text: str) -> UUID:
+    return UUID(text)
+
+
+@functools.lru_cache(maxsize=4096)
 def _entry_from_json(product_id: UUID, raw: str | bytes) -> ProductEntry:
-    data = json.loads(raw)
+    data = orjson.loads(raw)
     return ProductEntry(
         product_id,
         data["sku"],

@@ -3,6 +3,7 @@ may use which cart. Every answer that shows a cart shows all of it, freshly pric
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -38,12 +39,17 @@ from .serializers import (
     CartSerializer,
     CheckoutResultSerializer,
     CheckoutSerializer,
+    cart_item_add_input,
 )
 
 
 def _user_id(request: Request) -> UUID | None:
     user = request.user
     return user.pk if user and user.is_authenticated else None
+
+
+# The same few products' ids are written out on every cart answer: each one once.
+_product_id_text = functools.lru_cache(maxsize=8192)(str)
 
 
 def _money(value: Decimal) -> str:
@@ -60,7 +66,7 @@ def _cart_body(cart: StoredCart) -> dict[str, Any]:
         "status": view.status.value,
         "lines": [
             {
-                "product_id": str(line.product_id),
+                "product_id": _product_id_text(line.product_id),
                 "sku": line.sku,
                 "name": line.name,
                 "unit_price": _money(line.unit_price),
@@ -122,14 +128,12 @@ class CartItemsView(CartViewBase):
     @raises(OutOfStock, CartCheckoutInProgress)
     @idempotent(anonymous_by_path=True)
     def post(self, request: Request, session_id: str) -> Response:
-        serializer = CartItemAddSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data: dict[str, Any] = serializer.validated_data
+        product_id, quantity = cart_item_add_input(request.data)
         cart = services.cart_item_add(
             session_id=session_id,
             user_id=_user_id(request),
-            product_id=data["product_id"],
-            quantity=data["quantity"],
+            product_id=product_id,
+            quantity=quantity,
             idempotency_token=current_idempotency_token(),
         )
         return _render(cart)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
@@ -17,6 +18,23 @@ from commerce_project.metrics import http_request_duration, http_requests
 
 UNMATCHED = "<unmatched>"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+# (route, method, status) -> the two label children: `labels()` validates and looks the
+# labels up under a lock on every call, the same handful of times per request for ever.
+# Bounded: routes are URL patterns, methods a fixed set, statuses a few dozen.
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def _children_of(route: str, method: str, status: int) -> tuple[Any, Any]:
+    key = (route, method, status)
+    children = _children.get(key)
+    if children is None:
+        children = _children[key] = (
+            http_requests.labels(route, method, str(status)),
+            http_request_duration.labels(route, method),
+        )
+    return children
 
 
 def route_of(request: HttpRequest) -> str:
@@ -35,6 +53,7 @@ class HttpMetricsMiddleware:
         elapsed = time.perf_counter() - started
         route = route_of(request)
         method = request.method if request.method in _METHODS else "OTHER"
-        http_requests.labels(route, method, str(response.status_code)).inc()
-        http_request_duration.labels(route, method).observe(elapsed)
+        count, duration = _children_of(route, method, response.status_code)
+        count.inc()
+        duration.observe(elapsed)
         return response

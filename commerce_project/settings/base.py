@@ -289,6 +289,8 @@ REST_FRAMEWORK = {
         "commerce_project.api.renderers.ProblemJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # DRF's negotiation, remembered per Accept header (commerce_project/api/negotiation.py).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "commerce_project.api.negotiation.ContentNegotiation",
     # JSON only: form bodies would be parsed with fields silently dropped.
     "DEFAULT_PARSER_CLASSES": ["commerce_project.api.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
