@@ -12,9 +12,10 @@ real API plus two baselines,
 - BARE `/bench/bare/`: a bare DRF view returning a constant JSON body, without any
   middleware (bench/wsgi.py serves it through a Django handler of its own), authentication,
   permissions or throttling: what DRF alone costs, and the denominator of most HTTP ratios;
-- BASELINE `/bench/constant/` (GET and POST): the same body behind the project's full
-  stack: every middleware, token authentication, IsAuthenticated, user throttling, the
-  problem+json exception handling; the best any endpoint of this stack can do.
+- BASELINE `/api/v1/bench/constant/` (GET and POST): the same body behind the project's full
+  stack as an API endpoint gets it: every middleware an API token request runs, token
+  authentication, IsAuthenticated, user throttling, the problem+json exception handling;
+  the best any endpoint of this stack can do.
 
 Baseline and measured endpoints are served by the same server, so the ratio between them is
 what means something on any machine. Not mirrored from the image: access logging and
@@ -224,11 +225,11 @@ Operation = Callable[[Client, int], None]
 
 
 def constant_get(client: Client, n: int) -> None:
-    client.call("GET", "/bench/constant/")
+    client.call("GET", "/api/v1/bench/constant/")
 
 
 def constant_post(client: Client, n: int) -> None:
-    client.call("POST", "/bench/constant/", {"n": n})
+    client.call("POST", "/api/v1/bench/constant/", {"n": n})
 
 
 def bare_get(client: Client, n: int) -> None:
