@@ -99,18 +99,17 @@ def order_view_check(*, user: Any, order_id: UUID) -> None:
     """OrderNotFound unless `user` may see the order: what a command checks before it runs
     (the command decides everything else on the aggregate it loads), without reading and
     decoding the whole row."""
-    sql, params = _EXISTS, [order_id]
-    if not _is_staff(user):
-        sql, params = f"{sql} AND customer_id = %s", [order_id, user.pk]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        found = cursor.fetchone()
-    if found is None:
-        raise OrderNotFound(order_id)
+    _visible_row(_EXISTS, user=user, order_id=order_id)
 
 
 def order_view_get(*, user: Any, order_id: UUID) -> OrderView:
-    sql, params = _SELECT, [order_id]
+    return order_view_from_row(_visible_row(_SELECT, user=user, order_id=order_id))
+
+
+def _visible_row(sql: str, *, user: Any, order_id: UUID) -> tuple[Any, ...]:
+    """The row `sql` selects for the order, if `user` may see it (staff: any; a customer:
+    their own), else OrderNotFound."""
+    params: list[Any] = [order_id]
     if not _is_staff(user):
         sql, params = f"{sql} AND customer_id = %s", [order_id, user.pk]
     with connection.cursor() as cursor:
@@ -118,7 +117,7 @@ def order_view_get(*, user: Any, order_id: UUID) -> OrderView:
         row = cursor.fetchone()
     if row is None:
         raise OrderNotFound(order_id)
-    return order_view_from_row(row)
+    return tuple(row)
 
 
 def order_view_find(order_id: UUID, *, min_version: int = 0) -> OrderView | None:

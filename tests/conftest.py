@@ -4,15 +4,19 @@ database) and the real Redis (the test run's own database numbers, flushed aroun
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any, TypeVar
 
 import pytest
 import redis
 from django.conf import settings
+from django.db import models
 from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from tests.factories import UserFactory
+
+M = TypeVar("M", bound=models.Model)
 
 
 @pytest.fixture(autouse=True)
@@ -85,3 +89,17 @@ def other_customer_client(other_customer: User) -> APIClient:
 @pytest.fixture
 def staff_client(staff: User) -> APIClient:
     return client_for(staff)
+
+
+def instances_built(monkeypatch: pytest.MonkeyPatch, model: type[M]) -> list[M]:
+    """Every `model` instance built from database rows from now on (by `from_db`), for tests
+    that pin a page read as plain rows."""
+    built: list[M] = []
+    from_db = model.from_db
+
+    def counting_from_db(*args: Any, **kwargs: Any) -> M:
+        built.append(instance := from_db(*args, **kwargs))
+        return instance
+
+    monkeypatch.setattr(model, "from_db", counting_from_db)
+    return built

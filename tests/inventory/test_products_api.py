@@ -14,6 +14,7 @@ from inventory import services
 from inventory.models import Product, StockItem, StockMovement
 from inventory.stock_cache import StockLevel, stock_cache_write
 from tests.commerce_project.test_problems import assert_problem
+from tests.conftest import instances_built
 from tests.inventory.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -320,14 +321,7 @@ def test_the_public_list_pages_rows_as_the_declared_fields_render_them(
 
     # given
     products = [ProductFactory(price=Decimal(p), stock=n) for n, p in enumerate(["1", "2.5"])]
-    built: list[Product] = []
-    from_db = Product.from_db
-
-    def counting_from_db(*args: object, **kwargs: object) -> Product:
-        built.append(product := from_db(*args, **kwargs))  # type: ignore[arg-type]
-        return product
-
-    monkeypatch.setattr(Product, "from_db", counting_from_db)
+    built = instances_built(monkeypatch, Product)
     # when
     response = api_client.get(URL, {"ordering": "price"})
     # then: the page is read as rows, no Product is built, and each one renders as DRF would

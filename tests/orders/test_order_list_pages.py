@@ -15,6 +15,7 @@ from inventory.models import Product
 from orders.domain import saga_id_for
 from orders.models import OrderView
 from tests.commerce_project.test_problems import assert_problem
+from tests.conftest import instances_built
 from tests.orders.conftest import make_order
 from tests.sql import statements
 
@@ -137,14 +138,7 @@ def test_a_page_renders_each_order_as_the_declared_fields_do_without_building_mo
     make_order(customer, lines=[(widget, 2)], to="SHIPPED")
     make_order(customer, lines=[(widget, 1)], to="CONFIRMED")
     make_order(customer, lines=[(widget, 3)])
-    built: list[OrderView] = []
-    from_db = OrderView.from_db
-
-    def counting_from_db(*args: object, **kwargs: object) -> OrderView:
-        built.append(view := from_db(*args, **kwargs))  # type: ignore[arg-type]
-        return view
-
-    monkeypatch.setattr(OrderView, "from_db", counting_from_db)
+    built = instances_built(monkeypatch, OrderView)
     # when
     page = staff_client.get(URL).json()
     # then: rows, not models, and each one is the order as DRF's declared fields render it

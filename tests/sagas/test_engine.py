@@ -33,6 +33,24 @@ from .factories import start_test_saga
 pytestmark = pytest.mark.django_db
 
 
+def advancing_in_a_thread(
+    saga_id: uuid.UUID, *, worker: str | None = None
+) -> tuple[threading.Thread, list[Advance]]:
+    """saga_advance run by a thread of its own (with its own database connection), started;
+    its answer is in the list once the thread is joined."""
+    answers: list[Advance] = []
+
+    def deliver() -> None:
+        try:
+            answers.append(saga_advance(saga_id=saga_id, worker=worker))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=deliver)
+    thread.start()
+    return thread, answers
+
+
 def log_of(saga: SagaInstance) -> list[tuple[str, str, int, str]]:
     return [
         (row.step, row.kind, row.attempt, row.outcome)
@@ -376,16 +394,7 @@ def test_a_step_slower_than_its_lease_keeps_the_lease_until_it_finishes(
     # given: a half-second lease and a step that takes three times as long, run by a worker
     settings.SAGA_LEASE = timedelta(milliseconds=500)
     saga = start_test_saga(script={"reserve": "sleep:1.5"})
-    first: list[Advance] = []
-
-    def deliver() -> None:
-        try:
-            first.append(saga_advance(saga_id=saga.saga_id))
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=deliver)
-    worker.start()
+    worker, first = advancing_in_a_thread(saga.saga_id)
     # when: other deliveries come after the first lease would have expired
     later = []
     for pause in (0.8, 0.4):
@@ -406,23 +415,14 @@ def test_one_keeper_renews_the_leases_of_several_slow_steps_in_one_process(
     # three threads of one worker process
     settings.SAGA_LEASE = timedelta(milliseconds=400)
     sagas = [start_test_saga(script={"reserve": "sleep:1.2"}) for _ in range(3)]
-    results: list[Advance] = []
-
-    def deliver(saga_id: uuid.UUID) -> None:
-        try:
-            results.append(saga_advance(saga_id=saga_id, worker=f"w-{saga_id}"))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=deliver, args=(saga.saga_id,)) for saga in sagas]
-    for thread in threads:
-        thread.start()
+    running = [advancing_in_a_thread(saga.saga_id, worker=f"w-{saga.saga_id}") for saga in sagas]
     # when: other deliveries come after the first leases would have expired
     time.sleep(0.7)
     later = [saga_advance(saga_id=saga.saga_id) for saga in sagas]
     keepers = [t for t in threading.enumerate() if t.name == "saga-lease-keeper"]
-    for thread in threads:
+    for thread, _ in running:
         thread.join()
+    results = [answer for _, answers in running for answer in answers]
     # then: every lease was kept by the process's one keeper, and every step ran once
     assert later == [Advance.LEASED] * 3
     assert len(keepers) == 1
@@ -449,16 +449,7 @@ def test_a_renewal_that_raises_unexpectedly_does_not_stop_the_keeper(
 
     monkeypatch.setattr(Lease, "_compare_and_set", failing_once)
     saga = start_test_saga(script={"reserve": "sleep:1.2"})
-    first: list[Advance] = []
-
-    def deliver() -> None:
-        try:
-            first.append(saga_advance(saga_id=saga.saga_id))
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=deliver)
-    worker.start()
+    worker, first = advancing_in_a_thread(saga.saga_id)
     # when: another delivery comes after the first lease would have expired
     time.sleep(0.8)
     later = saga_advance(saga_id=saga.saga_id)
@@ -478,16 +469,7 @@ def test_a_step_that_hangs_past_the_hard_time_limit_is_let_go_and_taken_over(
     settings.SAGA_LEASE = timedelta(milliseconds=300)
     settings.CELERY_TASK_TIME_LIMIT = 0.6
     saga = start_test_saga(script={"reserve": "sleep:2.0"})
-    hung: list[Advance] = []
-
-    def deliver() -> None:
-        try:
-            hung.append(saga_advance(saga_id=saga.saga_id, worker="hung"))
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=deliver)
-    worker.start()
+    worker, hung = advancing_in_a_thread(saga.saga_id, worker="hung")
     # when: another worker tries while the limit has not passed, then after its lease lapsed
     time.sleep(0.4)
     before_the_limit = saga_advance(saga_id=saga.saga_id, worker="second")
@@ -514,16 +496,7 @@ def test_a_renewal_that_committed_but_whose_answer_was_lost_keeps_the_lease(
     # given: a short lease and a slow step, claimed and run by "w1" while its lease is renewed
     settings.SAGA_LEASE = timedelta(milliseconds=300)
     saga = start_test_saga(script={"reserve": "sleep:1.0"})
-    result: list[Advance] = []
-
-    def deliver() -> None:
-        try:
-            result.append(saga_advance(saga_id=saga.saga_id, worker="w1"))
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=deliver)
-    worker.start()
+    worker, result = advancing_in_a_thread(saga.saga_id, worker="w1")
     deadline = time.monotonic() + 0.5
     while not SagaInstance.objects.filter(pk=saga.pk, lease_owner="w1").exists():
         assert time.monotonic() < deadline, "the step was never claimed"
