@@ -30,6 +30,8 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from eventstore.store import append
+from orders.domain import OrderCreated
 from sagas.domain import (
     PermanentStepError,
     RetryPolicy,
@@ -63,6 +65,19 @@ SLOW_RETRY = RetryPolicy(
 
 class WorkerDied(BaseException):
     """Stands for a worker process that dies in the middle of a step (nothing catches it)."""
+
+
+# Per saga id, the streams its runs wrote with their outcomes (data "marker": true), in the
+# order the runs reached that point: one new Order stream per run, committed only with the
+# run's outcome (StepContext.commit_with_outcome).
+MARKERS: dict[str, list[uuid.UUID]] = {}
+
+
+def _write_marker_with_outcome(ctx: StepContext) -> None:
+    marker = uuid.uuid4()
+    MARKERS.setdefault(str(ctx.saga_id), []).append(marker)
+    created = OrderCreated(customer_id=uuid.uuid4(), currency="EUR", occurred_at=timezone.now())
+    ctx.commit_with_outcome(lambda: append(marker, "Order", 0, [created]))
 
 
 # Calls per (saga id, "step:KIND") in this process, for "ran exactly once" assertions.
@@ -114,6 +129,8 @@ def _scripted(name: str, undo: bool) -> StepFunction:
                 with open(ctx.data["runs_file"], "a") as runs:
                     runs.write(f"{label} {os.getpid()} {started} {time.time()}\n")
         ctx.data["trail"] = [*ctx.data.get("trail", []), label]
+        if ctx.data.get("marker") and not undo:
+            _write_marker_with_outcome(ctx)
         if ctx.data.get("record_commit_mode"):
             with connection.cursor() as cursor:
                 cursor.execute("SELECT current_setting('synchronous_commit')")

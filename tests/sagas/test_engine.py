@@ -13,6 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 from pytest_django.fixtures import Settings as SettingsWrapper
 
+from eventstore.store import load
 from sagas.domain import SagaStatus, StepKind, StepOutcome
 from sagas.exceptions import SagaBusy, SagaIllegalTransition, UnknownSagaType
 from sagas.leases import Lease
@@ -27,7 +28,7 @@ from sagas.services import (
     saga_wake,
 )
 
-from .definitions import CALLS, WorkerDied, drive
+from .definitions import CALLS, MARKERS, WorkerDied, drive
 from .factories import start_test_saga
 
 pytestmark = pytest.mark.django_db
@@ -468,7 +469,7 @@ def test_a_step_that_hangs_past_the_hard_time_limit_is_let_go_and_taken_over(
     # hard time limit
     settings.SAGA_LEASE = timedelta(milliseconds=300)
     settings.CELERY_TASK_TIME_LIMIT = 0.6
-    saga = start_test_saga(script={"reserve": "sleep:2.0"})
+    saga = start_test_saga(script={"reserve": "sleep:2.0"}, marker=True)
     worker, hung = advancing_in_a_thread(saga.saga_id, worker="hung")
     # when: another worker tries while the limit has not passed, then after its lease lapsed
     time.sleep(0.4)
@@ -487,6 +488,11 @@ def test_a_step_that_hangs_past_the_hard_time_limit_is_let_go_and_taken_over(
     )
     saga.refresh_from_db()
     assert (saga.current_step, saga.completed_steps) == ("charge", ["reserve"])
+    # and the writes the hung run meant to commit with its outcome went with it; the second
+    # run's were committed with the second run's outcome
+    taken_over_marker, hung_marker = MARKERS[str(saga.saga_id)]  # in the order they ran
+    assert load(hung_marker) == []
+    assert len(load(taken_over_marker)) == 1
 
 
 @pytest.mark.django_db(transaction=True)

@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 from django.utils import timezone
+from prometheus_client import REGISTRY
 from pytest_django.fixtures import Settings as SettingsWrapper
 from rest_framework.test import APIClient
 
@@ -596,3 +597,24 @@ def test_a_step_whose_outcome_was_lost_leaves_nothing_when_it_finds_the_order_ca
     assert stock(mug) == (5, 0)
     assert reservation_statuses(order_id) == ["RELEASED"]
     assert_stock_consistent()
+
+
+def test_a_capture_whose_paid_mark_is_refused_is_timed_as_a_failed_step(
+    customer: User, settings: SettingsWrapper
+) -> None:
+    # given: the customer cancels right after the capture, so marking the order PAID (which
+    # commits with the capture step's outcome) is refused
+    settings.PAYMENT_GATEWAY = "tests.sagas.gateways.CancellingCaptureGateway"
+    labels = {"saga_type": "order_fulfilment", "step": CAPTURE_PAYMENT}
+
+    def timed(outcome: str) -> float:
+        name = "commerce_saga_step_duration_seconds_count"
+        return REGISTRY.get_sample_value(name, {**labels, "outcome": outcome}) or 0.0
+
+    before = {outcome: timed(outcome) for outcome in ("succeeded", "permanent_error")}
+    order_id = confirmed_order(customer, [(stocked_product(5), 1)])
+    # when
+    advance(order_id)
+    # then: the step histogram counts the outcome recorded, not the step function's return
+    assert timed("permanent_error") == before["permanent_error"] + 1
+    assert timed("succeeded") == before["succeeded"]
