@@ -3,11 +3,11 @@ statement, for the idempotency records of payments and of the sandbox gateway.""
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, connection, models
+from django.db import connection, models
 
+from commerce_project.rows import model_from_row
 from eventstore.prepared import execute_prepared, fetch_prepared
 
 M = TypeVar("M", bound=models.Model)
@@ -15,18 +15,9 @@ M = TypeVar("M", bound=models.Model)
 
 def rows_returned(model: type[M], sql: str, params: list[Any]) -> list[M]:
     """Model instances of the rows a statement returns (`RETURNING` every concrete column,
-    in `model._meta.concrete_fields` order)."""
-    fields = list(model._meta.concrete_fields)
-    # Prepared on the server: these statements run several times per fulfilment saga.
-    rows = [list(row) for row in fetch_prepared(sql, params)]
-    for row in rows:
-        for i, field in enumerate(fields):
-            # jsonb arrives decoded in these binary results; were it text, from_db would
-            # not decode it.
-            if isinstance(field, models.JSONField) and isinstance(row[i], str):
-                row[i] = json.loads(row[i])
-    names = [f.attname for f in fields]
-    return [model.from_db(DEFAULT_DB_ALIAS, names, row) for row in rows]
+    in `model._meta.concrete_fields` order); prepared on the server: these statements run
+    several times per fulfilment saga."""
+    return [model_from_row(model, row) for row in fetch_prepared(sql, params)]
 
 
 def all_columns(model: type[models.Model]) -> str:

@@ -46,12 +46,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from opentelemetry import trace
 
 from commerce_project.metrics import saga_step_duration
+from commerce_project.rows import model_from_row
 from eventstore.prepared import fetch_prepared, fetch_prepared_described
 
 from .dispatch import saga_enqueue
@@ -344,11 +345,7 @@ _SAGA_FIELDS = SagaInstance._meta.concrete_fields
 def _saga_from_row(row: dict[str, Any]) -> SagaInstance:
     """The claimed SagaInstance from a row of `saga_instances.*` plus the claim's own
     columns (log_id, durable_commit, step_commit), which become attributes."""
-    saga = SagaInstance.from_db(
-        DEFAULT_DB_ALIAS,
-        [field.attname for field in _SAGA_FIELDS],
-        [row.pop(field.column) for field in _SAGA_FIELDS],
-    )
+    saga = model_from_row(SagaInstance, [row.pop(field.column) for field in _SAGA_FIELDS])
     for name, value in row.items():
         setattr(saga, name, value)
     return saga
