@@ -8,7 +8,7 @@ the order moved on). Someone else's order answers 404; a customer on a staff com
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 from uuid import UUID, uuid4
 
@@ -340,6 +340,14 @@ class OrderRefundView(StaffOrderCommandView):
         return order_answer(order, status_code=status.HTTP_202_ACCEPTED)
 
 
+def _paged(view: generics.GenericAPIView[Any], items: Sequence[Any]) -> Response:
+    """One page of `items` (a sequence, not a queryset), rendered by the view's serializer."""
+    # Django's Paginator takes any sized, sliceable sequence; the stubs only know QuerySet.
+    page = view.paginate_queryset(items)  # type: ignore[arg-type]
+    assert page is not None  # pagination is always on
+    return view.get_paginated_response(view.get_serializer_class()(page, many=True).data)
+
+
 class OrderEventsView(generics.GenericAPIView[Any]):
     """The order's events, paginated like every list, in version order."""
 
@@ -349,10 +357,7 @@ class OrderEventsView(generics.GenericAPIView[Any]):
     @extend_schema(responses={200: OrderEventSerializer(many=True)})
     def get(self, request: Request, order_id: UUID) -> Response:
         events = selectors.order_events(user=request.user, order_id=order_id)
-        # Django's Paginator takes any sized, sliceable sequence; the stubs only know QuerySet.
-        page = self.paginate_queryset(events)  # type: ignore[arg-type]
-        assert page is not None  # pagination is always on
-        return self.get_paginated_response(OrderEventSerializer(page, many=True).data)
+        return _paged(self, events)
 
 
 class OrderNotesView(generics.GenericAPIView[Any]):
@@ -366,9 +371,7 @@ class OrderNotesView(generics.GenericAPIView[Any]):
     @extend_schema(responses={200: NoteSerializer(many=True)})
     def get(self, request: Request, order_id: UUID) -> Response:
         notes = selectors.order_notes(user=request.user, order_id=order_id)
-        page = self.paginate_queryset(notes)  # type: ignore[arg-type]
-        assert page is not None  # pagination is always on
-        return self.get_paginated_response(NoteSerializer(page, many=True).data)
+        return _paged(self, notes)
 
     @extend_schema(
         request=NoteInputSerializer,
