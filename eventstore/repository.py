@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from .aggregate import Aggregate
 from .exceptions import AggregateNotFound
 from .snapshots import snapshot_save
-from .store import RecordedEvent, append, load, load_latest
+from .store import RecordedEvent, append, load, load_latest, saving_aggregate
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -90,11 +90,11 @@ class Repository(Generic[A]):
         if not snapshot_due:
             # `append` is atomic by itself; a block of our own would only add a SAVEPOINT
             # and its RELEASE (two round trips) to every command.
-            recorded = append(aggregate.id, self.aggregate_type, expected, pending, metadata)
+            recorded = self._append(aggregate, expected, pending, metadata)
             aggregate.mark_saved()
             return recorded
         with transaction.atomic():  # the events and their snapshot, or neither
-            recorded = append(aggregate.id, self.aggregate_type, expected, pending, metadata)
+            recorded = self._append(aggregate, expected, pending, metadata)
             aggregate.mark_saved()
             snapshot_save(
                 aggregate_id=aggregate.id,
@@ -104,6 +104,19 @@ class Repository(Generic[A]):
                 state=aggregate.snapshot_state(),
             )
         return recorded
+
+    def _append(
+        self,
+        aggregate: A,
+        expected: int,
+        pending: list[Any],
+        metadata: Mapping[str, Any] | None,
+    ) -> list[RecordedEvent]:
+        token = saving_aggregate.set(aggregate)
+        try:
+            return append(aggregate.id, self.aggregate_type, expected, pending, metadata)
+        finally:
+            saving_aggregate.reset(token)
 
     def _latest(self, aggregate_id: UUID) -> A:
         snapshot, events = load_latest(

@@ -53,6 +53,14 @@ _STREAM_VERSION_CONSTRAINT = "events_stream_version_key"
 command_block: ContextVar[transaction.Atomic | None] = ContextVar("command_block", default=None)
 
 
+# The aggregate whose events `Repository.save` is appending, while it appends: an inline
+# projection that can derive its row from the aggregate's state (Projection.row_of) writes
+# that row instead of reading the stored one and folding the new events into it. The
+# aggregate loaded for the command is the stream's truth at its version; the row is only
+# ever a fold of the same events.
+saving_aggregate: ContextVar[Any] = ContextVar("saving_aggregate", default=None)
+
+
 def _append_block() -> transaction.Atomic:
     blocks = connection.atomic_blocks
     directly_in_command = bool(blocks) and blocks[-1] is command_block.get()

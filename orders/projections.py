@@ -182,6 +182,9 @@ class OrderViewProjection(Projection):
     inline = True
     event_types = ORDER_EVENT_TYPES
 
+    def row_of(self, aggregate: Any) -> Row | None:
+        return order_view_row(aggregate) if isinstance(aggregate, Order) else None
+
     def apply(self, row: Row | None, event: RecordedEvent) -> Row | None:
         if isinstance(event.event, OrderCreated):
             order = Order.blank(event.aggregate_id)

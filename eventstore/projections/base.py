@@ -66,7 +66,7 @@ from django.db import connection
 
 from ..exceptions import ProjectionNotRebuildable
 from ..prepared import fetch_prepared_described
-from ..store import RecordedEvent, load_ranges
+from ..store import RecordedEvent, load_ranges, saving_aggregate
 from .catalogue import table_info
 from .upsert import Row, upsert_guarded
 
@@ -88,6 +88,13 @@ class Projection:
     def row_key(self, event: RecordedEvent) -> Any:
         return event.aggregate_id
 
+    def row_of(self, aggregate: Any) -> Row | None:
+        """The row of `aggregate` as it stands, when this projection's row is a function
+        of the aggregate's state alone (the fold of its whole stream): the inline
+        projection of a save then writes it without reading the stored row. None (the
+        default): fold the events into the stored row."""
+        return None
+
     # --- provided
 
     def handle(self, events: Sequence[RecordedEvent]) -> None:
@@ -108,8 +115,10 @@ class Projection:
         relevant = [e for e in events if self.wants(e.event_type)]
         if not relevant:
             return 0
+        changed = self._rows_of_saving_aggregate(relevant)
+        if changed:
+            relevant = [e for e in relevant if self.row_key(e) not in changed]
         rows = self.fetch_rows(table, self.keys_to_fetch(relevant))
-        changed: dict[Any, Row] = {}
         version_column = self.version_column
         for event in self.in_version_order(relevant, rows):
             key = self.row_key(event)
@@ -123,6 +132,21 @@ class Projection:
             rows[key] = new_row
             changed[key] = new_row
         return self.upsert(table, list(changed.values()))
+
+    def _rows_of_saving_aggregate(self, events: Sequence[RecordedEvent]) -> dict[Any, Row]:
+        """The row of the aggregate being saved (see `row_of`), keyed like `events`' rows,
+        when `events` end its stream at the aggregate's version; else nothing."""
+        aggregate = saving_aggregate.get()
+        if aggregate is None or type(self).row_key is not Projection.row_key:
+            return {}
+        versions = [e.version for e in events if e.aggregate_id == aggregate.id]
+        if not versions or max(versions) != aggregate.version:
+            return {}
+        row = self.row_of(aggregate)
+        if row is None:
+            return {}
+        row[self.version_column] = aggregate.version
+        return {aggregate.id: row}
 
     def in_version_order(
         self, events: Sequence[RecordedEvent], rows: Mapping[Any, Row]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -14,6 +15,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from eventstore.commands import dispatch
+from eventstore.models import Snapshot
 from eventstore.projections import (
     Projection,
     get_projection,
@@ -95,6 +97,22 @@ def test_folding_the_stream_rebuilds_the_same_row(customer: User, widget: Produc
     # then
     assert stored_row(order.id) == before
     assert before["payment_status"] == "REFUND_PENDING"
+
+
+def test_a_row_written_from_a_snapshotted_order_is_the_fold_of_its_stream(
+    customer: User, widget: Product, settings: Any
+) -> None:
+    # given: every command's row is made from the saved aggregate, here restored from
+    # snapshots on every load
+    settings.EVENTSTORE_SNAPSHOT_EVERY = 2
+    order = make_order(customer, lines=[(widget, 2)], to="SHIPPED")
+    assert Snapshot.objects.filter(aggregate_id=order.id).exists()
+    before = stored_row(order.id)
+    # when: the row is lost and the projection folds the whole stream again
+    OrderView.objects.filter(pk=order.id).delete()
+    get_projection("order_views").project(load(order.id), table="order_views")
+    # then
+    assert stored_row(order.id) == before
 
 
 def _stats(customer: User) -> CustomerOrderStats:
