@@ -32,8 +32,8 @@ from eventstore.commands import dispatch
 from inventory.exceptions import OutOfStock, ShortLine
 from inventory.selectors import product_availability
 from orders.catalogue import product_infos_get
-from orders.commands import ConfirmOrder, CreateOrder, LineRequest, orders
-from orders.domain import Actor, ShippingAddress, saga_id_for
+from orders.commands import LineRequest, PlaceOrder, orders
+from orders.domain import Actor, CatalogueItem, ShippingAddress, saga_id_for
 from orders.models import OrderView
 
 from .exceptions import CartAlreadyCheckedOut, CartCheckoutInProgress, PriceChanged
@@ -79,22 +79,25 @@ def cart_checkout(
             cart_checkout_complete(session_id=session_id, order_id=order_id)
             return _existing(order_id, expected_total)
         lines = sorted(claim.lines.items(), key=lambda item: str(item[0]))
-        total, currency = _priced_total(lines)
+        catalogue = product_infos_get([product_id for product_id, _ in lines])
+        total, currency = _priced_total(lines, catalogue)
         if expected_total is not None and expected_total != total:
             raise PriceChanged(total=total, expected_total=expected_total, currency=currency)
         _refuse_obvious_shortage(lines)
         with transaction.atomic():
+            # Priced from the same read as the total just checked.
             dispatch(
-                CreateOrder(
+                PlaceOrder(
                     order_id=order_id,
                     actor=actor,
                     customer_id=user_id,
                     currency=currency,
                     lines=tuple(LineRequest(product_id=p, quantity=q) for p, q in lines),
                     shipping_address=shipping_address,
+                    payment_token=payment_token,
+                    catalogue=catalogue,
                 )
             )
-            dispatch(ConfirmOrder(order_id=order_id, actor=actor, payment_token=payment_token))
             cart_checkout_complete_on_commit(session_id=session_id, order_id=order_id)
     except BaseException:
         cart_checkout_release(session_id=session_id, order_id=order_id)
@@ -109,8 +112,9 @@ def cart_checkout(
     )
 
 
-def _priced_total(lines: list[tuple[UUID, int]]) -> tuple[Decimal, str]:
-    infos = product_infos_get([product_id for product_id, _ in lines])
+def _priced_total(
+    lines: list[tuple[UUID, int]], infos: dict[UUID, CatalogueItem]
+) -> tuple[Decimal, str]:
     total = sum(
         (infos[product_id].unit_price * quantity for product_id, quantity in lines), Decimal(0)
     )

@@ -18,8 +18,9 @@ Every handler returns the saved Order aggregate.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -35,6 +36,7 @@ from eventstore.repository import Repository
 from .catalogue import product_info_get, product_infos_get
 from .domain import (
     Actor,
+    CatalogueItem,
     Order,
     OrderStatus,
     PaymentStatus,
@@ -83,6 +85,17 @@ class CreateOrder(OrderCommand):
     currency: str | None = None
     lines: tuple[LineRequest, ...] = ()
     shipping_address: ShippingAddress | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlaceOrder(CreateOrder):
+    """Create and confirm in one command, as a cart's checkout does: one new aggregate, one
+    append, one projection pass. `catalogue` holds the products as the caller priced them
+    (a checkout compares that total with the customer's expected one), so the order is
+    priced from that same read; None reads the catalogue here."""
+
+    payment_token: str = field(repr=False)
+    catalogue: Mapping[UUID, CatalogueItem] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -210,21 +223,37 @@ def _save(order: Order) -> Order:
     return order
 
 
-@handles(CreateOrder)
-def order_create(command: CreateOrder) -> Order:
+def _new_order(
+    command: CreateOrder, at: datetime, catalogue: Mapping[UUID, CatalogueItem] | None = None
+) -> Order:
+    """The order `command` creates, not saved yet."""
     authorize(command.actor, "create", customer_id=command.customer_id)
     order = Order.blank(command.order_id)
     if command.expected_version not in (None, 0):
         raise PreconditionFailed("A new order has version 0.", expected_version=0)
-    infos = product_infos_get([line.product_id for line in command.lines])
+    product_ids = [line.product_id for line in command.lines]
+    infos = catalogue if catalogue is not None else product_infos_get(product_ids)
     items = [(infos[line.product_id], line.quantity) for line in command.lines]
     currency = command.currency or (
         items[0][0].currency if items else settings.ORDERS_DEFAULT_CURRENCY
     )
-    now = timezone.now()
-    order.create(customer_id=command.customer_id, currency=currency, at=now, items=items)
+    order.create(customer_id=command.customer_id, currency=currency, at=at, items=items)
     if command.shipping_address is not None:
-        order.set_shipping_address(address=command.shipping_address, at=now)
+        order.set_shipping_address(address=command.shipping_address, at=at)
+    return order
+
+
+@handles(CreateOrder)
+def order_create(command: CreateOrder) -> Order:
+    return _save(_new_order(command, timezone.now()))
+
+
+@handles(PlaceOrder)
+def order_place(command: PlaceOrder) -> Order:
+    now = timezone.now()
+    order = _new_order(command, now, command.catalogue)
+    authorize(command.actor, "confirm", customer_id=order.customer_id)
+    order.confirm(payment_token=command.payment_token, at=now)
     return _save(order)
 
 

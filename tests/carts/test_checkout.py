@@ -12,18 +12,22 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
+import carts.checkout
 from accounts.models import User
 from carts.services import cart_checkout_order_id
 from eventstore.commands import dispatch
 from eventstore.store import load
 from inventory.models import Product
-from orders.commands import CreateOrder, LineRequest
+from orders.catalogue import product_infos_get
+from orders.commands import CreateOrder, LineRequest, PlaceOrder
 from orders.domain import Actor, saga_id_for
+from orders.exceptions import ActionForbidden
 from orders.models import OrderView
 from tests.carts.conftest import create_cart, items_url
 from tests.commerce_project.test_problems import assert_problem
 from tests.conftest import client_for
 from tests.inventory.factories import ProductFactory
+from tests.orders.test_command_round_trips import counted
 
 ADDRESS = {
     "name": "Ada Lovelace",
@@ -339,3 +343,75 @@ def test_checkout_needs_a_signed_in_customer(api_client: APIClient) -> None:
     assert_problem(
         api_client.post(checkout_url(session_id), checkout_body()), 401, "not-authenticated"
     )
+
+
+@pytest.mark.django_db
+def test_checkout_places_the_order_in_one_append_priced_as_checked(
+    customer_client: APIClient, customer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a cart worth 5.00; the catalogue is read once, and the price moves right after
+    # that read (before the order is written)
+    pen = ProductFactory(price=Decimal("2.50"), stock=10)
+    session_id = filled_cart(customer_client, (pen, 2))
+    reads = []
+
+    def read_then_price_moves(product_ids: list[uuid.UUID]) -> Any:
+        reads.append(product_ids)
+        infos = product_infos_get(product_ids)
+        Product.objects.filter(pk=pen.pk).update(price=Decimal("3.00"))
+        return infos
+
+    monkeypatch.setattr(carts.checkout, "product_infos_get", read_then_price_moves)
+    # when
+    response = customer_client.post(checkout_url(session_id), checkout_body(expected_total="5.00"))
+    # then: the order is the total that was checked, from the one read
+    assert response.status_code == 202, response.content
+    order_id = uuid.UUID(response.json()["order_id"])
+    assert len(reads) == 1
+    assert OrderView.objects.get(pk=order_id).total_amount == Decimal("5.00")
+    events = load(order_id)
+    assert (events[0].event_type, events[-1].event_type) == ("OrderCreated", "OrderConfirmed")
+    assert len({e.transaction_id for e in events}) == 1
+    assert {e.metadata["command"] for e in events} == {"PlaceOrder"}
+
+
+@pytest.mark.django_db
+def test_a_customer_cannot_place_an_order_for_someone_else(
+    customer: User, other_customer: User
+) -> None:
+    pen = ProductFactory(stock=5)
+    with pytest.raises(ActionForbidden):
+        dispatch(
+            PlaceOrder(
+                order_id=uuid.uuid4(),
+                actor=Actor.customer(customer.pk),
+                customer_id=other_customer.pk,
+                lines=(LineRequest(product_id=pen.id, quantity=1),),
+                payment_token="tok_ok",
+            )
+        )
+    assert orders_count() == 0
+
+
+# the order's existence; the catalogue; events INSERT; order_views upsert (made from the new
+# aggregate); the saga's INSERT
+CHECKOUT_STATEMENTS = 5
+
+
+@pytest.mark.django_db
+def test_a_checkout_stays_within_its_statement_budget(
+    customer_client: APIClient,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    # given: a warm process and stock cache (one checkout done and committed)
+    pen = ProductFactory(stock=10)
+    with django_capture_on_commit_callbacks(execute=True):
+        customer_client.post(checkout_url(filled_cart(customer_client, (pen, 1))), checkout_body())
+    session_id = filled_cart(customer_client, (pen, 1))
+    # when
+    with counted(monkeypatch) as sent:
+        response = customer_client.post(checkout_url(session_id), checkout_body())
+    # then
+    assert response.status_code == 202, response.content
+    assert len(sent) <= CHECKOUT_STATEMENTS, "\n".join(sent)
