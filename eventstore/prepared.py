@@ -26,6 +26,7 @@ from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models.query import ValuesIterable
+from psycopg import pq
 
 _ONLY_WHEN_ASKED = 2**31 - 1
 
@@ -34,7 +35,7 @@ def fetch_prepared(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """Rows of a prepared statement (placeholders `%s`, or `%b` for binary parameters)."""
     with _cursor() as cursor:
         cursor.execute(sql, params, prepare=_prepare(), binary=True)
-        return cursor.fetchall() if cursor.description else []
+        return cursor.fetchall() if _returned_rows(cursor) else []
 
 
 def fetch_prepared_described(
@@ -44,8 +45,12 @@ def fetch_prepared_described(
     a mapping)."""
     with _cursor() as cursor:
         cursor.execute(sql, params, prepare=_prepare(), binary=True)
-        names = [c.name for c in cursor.description or []]
-        return names, cursor.fetchall() if cursor.description else []
+        if not _returned_rows(cursor):
+            return [], []
+        result = cursor.pgresult
+        assert result is not None
+        names = [(result.fname(i) or b"").decode() for i in range(result.nfields)]
+        return names, cursor.fetchall()
 
 
 def execute_prepared(sql: str, params: Sequence[Any]) -> int:
@@ -72,6 +77,14 @@ class PreparedValuesIterable(ValuesIterable):
         names, rows = fetch_prepared_described(sql, params)
         for row in rows:
             yield dict(zip(names, row, strict=True))
+
+
+def _returned_rows(cursor: psycopg.Cursor[Any]) -> bool:
+    """Whether the statement returned a result set. Read off the result itself:
+    `cursor.description` builds a Column object per column each time it is read, and these
+    statements run tens of times per saga."""
+    result = cursor.pgresult
+    return result is not None and result.status == pq.ExecStatus.TUPLES_OK
 
 
 def _prepare() -> bool | None:
