@@ -9,7 +9,7 @@ for the rest: index names, foreign keys and the views that read the table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
@@ -20,6 +20,8 @@ class TableInfo:
     columns: tuple[str, ...]
     types: dict[str, str]  # column: SQL type, as format_type() spells it
     json: frozenset[str]
+    # SQL built from these types (upsert), dropped with them by `forget_table_types`.
+    statements: dict[Any, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def select_list(self) -> str:

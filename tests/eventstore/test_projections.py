@@ -3,10 +3,12 @@ backwards, and the catch-up runner moves its checkpoint with the read model."""
 
 from __future__ import annotations
 
+import enum
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -240,3 +242,38 @@ def test_read_back_rows_decode_json_columns(balances: BalanceProjection) -> None
         )
     (row,) = balances.rows()
     assert row["movements"] == ["1"]
+
+
+class _Currency(enum.StrEnum):
+    EUR = "EUR"
+
+
+@pytest.mark.django_db
+def test_one_row_alone_is_written_as_in_a_batch(balances: BalanceProjection) -> None:
+    # given: rows with values of every kind a fold returns: a UUID, text, an enum, an int
+    # for a numeric column, JSON with Decimals, a timestamp as text, another as datetime
+    def row(key: uuid.UUID, opened_at: object) -> dict[str, Any]:
+        return {
+            "id": key,
+            "owner": "ann",
+            "currency": _Currency.EUR,
+            "balance": 7,
+            "movements": [Decimal("5.00"), {"note": None}],
+            "opened_at": opened_at,
+            "version": 3,
+        }
+
+    at = datetime(2026, 1, 1, 12, 30, tzinfo=UTC)
+    alone, batched, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    # when: one written on its own (one-row statement), the same in a batch of two
+    assert upsert_guarded("test_balances", [row(alone, at.isoformat())], "id") == 1
+    written = upsert_guarded("test_balances", [row(batched, at), row(other, at)], "id")
+    # then
+    assert written == 2
+    stored_alone = _row("test_balances", alone)
+    stored_batched = _row("test_balances", batched)
+    assert stored_alone is not None
+    assert stored_batched is not None
+    assert {**stored_alone, "id": batched} == stored_batched
+    assert stored_alone["opened_at"] == at
+    assert stored_alone["movements"] == ["5.00", {"note": None}]
