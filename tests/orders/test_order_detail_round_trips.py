@@ -1,6 +1,7 @@
 """An authenticated customer's GET orders/{id}/ costs one PostgreSQL query (the read model)
 and one Redis round trip (token cache and user throttle in one script), 304 included.
-Counted as sent: the queries Django sends, and every command (or pipeline) any Redis
+Counted as sent: the queries Django sends and the prepared statements that bypass its
+cursor (eventstore.prepared), and every command (or pipeline) any Redis
 connection of the process writes to its socket; and Redis's own statistics confirm that the
 one round trip was the script."""
 
@@ -16,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from redis.connection import AbstractConnection
 from rest_framework.test import APIClient
 
+import eventstore.prepared
 from accounts.models import User
 from inventory.models import Product
 from tests.accounts.test_tokens import device, sign_in
@@ -53,11 +55,21 @@ def measured(
         sent.append(command)
         send(self, command, check_health)
 
+    prepared: list[str] = []
+    enter = eventstore.prepared._cursor.__enter__
+
+    def counting_enter(self: Any) -> Any:
+        prepared.append("(a prepared statement)")
+        return enter(self)
+
     scripts_before = scripts_run(server)
     with monkeypatch.context() as patch, CaptureQueriesContext(connection) as queries:
         patch.setattr(AbstractConnection, "send_packed_command", counting_send)
+        patch.setattr(eventstore.prepared._cursor, "__enter__", counting_enter)
         response = client.get(path, headers=headers)
-    return Measured(response, len(queries), len(sent), scripts_run(server) - scripts_before)
+    return Measured(
+        response, len(queries) + len(prepared), len(sent), scripts_run(server) - scripts_before
+    )
 
 
 @pytest.fixture
