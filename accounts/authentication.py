@@ -21,9 +21,9 @@ from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 from knox.crypto import hash_token
 from knox.models import AuthToken
-from rest_framework import exceptions
+from rest_framework import HTTP_HEADER_ENCODING, exceptions
 from rest_framework import views as drf_views  # a module: DRF's views import this one
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from . import token_cache
@@ -135,12 +135,19 @@ def _class_user_rate(
     return _class_rates[key]
 
 
+def _authorization_header(request: Request) -> bytes:
+    """DRF's `get_authorization_header`, read from the WSGI environ: `request.headers`
+    would copy every header of the request into a new mapping first."""
+    auth = request._request.META.get("HTTP_AUTHORIZATION", b"")
+    return auth.encode(HTTP_HEADER_ENCODING) if isinstance(auth, str) else auth
+
+
 class TokenAuthentication(BaseAuthentication):
     def authenticate_header(self, request: Request) -> str:
         return "Bearer"
 
     def authenticate(self, request: Request) -> tuple[User, AuthToken] | None:
-        auth = get_authorization_header(request).split()
+        auth = _authorization_header(request).split()
         if not auth or auth[0].lower() not in KEYWORDS:
             return None  # another scheme, or none
         if len(auth) == 1:
