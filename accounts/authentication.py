@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Model)
 
+_TOKEN_USER = AuthToken._meta.get_field("user")
+
 KEYWORDS = (b"bearer", b"token")
 # Knox tokens are 64 characters, the DRF tokens migrated from before 40; anything much
 # longer is not a token and is not worth hashing.
@@ -81,7 +83,8 @@ def _token_from(cached: token_cache.CachedToken, user: User) -> AuthToken:
     token = _loaded(
         AuthToken, {"digest": cached.digest, "user_id": cached.user_id, "expiry": cached.expiry}
     )
-    token.user = user
+    # `token.user = user` without the descriptor's checks: user_id is already the user's.
+    _TOKEN_USER.set_cached_value(token, user)
     return token
 
 
