@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import redis
 from django.test import override_settings
+from redis.connection import AbstractConnection
 
 from inventory.stock_cache import redis_client, script_run
 
@@ -33,14 +34,42 @@ def test_the_connection_goes_back_to_the_pool() -> None:
     script_run(ECHO, keys=["k"], args=["a"])
     with pytest.raises(redis.ResponseError):
         script_run("return redis.error_reply('no')", keys=[], args=[])
-    assert not pool._in_use_connections  # type: ignore[attr-defined]
+    assert not pool._in_use_connections
 
 
-def test_a_dropped_connection_is_retried(raw_redis: redis.Redis) -> None:
+def test_a_connection_redis_dropped_is_replaced(raw_redis: redis.Redis) -> None:
     script_run(ECHO, keys=["k"], args=["a"])
     # Redis drops every other client: the pooled connection is dead
     raw_redis.client_kill_filter(_type="normal", skipme=True)
     assert script_run(ECHO, keys=["k"], args=["again"]) == ["k", "again", 1, 1]
+
+
+def test_a_connection_error_while_sending_is_retried_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    script_run(ECHO, keys=["k"], args=["a"])
+    send = AbstractConnection.send_packed_command
+    failures: list[int] = []
+
+    def flaky(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
+        if len(failures) < 1:
+            failures.append(1)
+            self.disconnect()
+            raise redis.ConnectionError("connection reset")
+        send(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", flaky)
+    assert script_run(ECHO, keys=["k"], args=["again"]) == ["k", "again", 1, 1]
+    assert failures == [1]
+
+
+def test_a_second_connection_error_is_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    def down(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
+        raise redis.ConnectionError("connection reset")
+
+    with monkeypatch.context() as patched:  # undone before the fixtures' own Redis calls
+        patched.setattr(AbstractConnection, "send_packed_command", down)
+        with pytest.raises(redis.ConnectionError):
+            script_run(ECHO, keys=["k"], args=["a"])
+    assert not redis_client().connection_pool._in_use_connections
 
 
 def test_an_unreachable_redis_raises_a_redis_error() -> None:
