@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import binascii
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from django.db import DEFAULT_DB_ALIAS
+from django.db.models import Model
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 from knox.crypto import hash_token
 from knox.models import AuthToken
-from rest_framework import exceptions
+from rest_framework import HTTP_HEADER_ENCODING, exceptions
 from rest_framework import views as drf_views  # a module: DRF's views import this one
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from . import token_cache
@@ -29,49 +32,59 @@ from .throttles import COUNTED, UserRateThrottle
 
 logger = logging.getLogger(__name__)
 
+M = TypeVar("M", bound=Model)
+
+_TOKEN_USER = AuthToken._meta.get_field("user")
+
 KEYWORDS = (b"bearer", b"token")
 # Knox tokens are 64 characters, the DRF tokens migrated from before 40; anything much
 # longer is not a token and is not worth hashing.
 MAX_TOKEN_LENGTH = 128
-
-_USER_FIELDS = [
-    f.attname
-    for f in User._meta.concrete_fields
-    if f.attname in {"id", "username", "is_staff", "is_superuser", "is_active"}
-]
-_TOKEN_FIELDS = [
-    f.attname
-    for f in AuthToken._meta.concrete_fields
-    if f.attname in {"digest", "user_id", "expiry"}
-]
 
 
 def _invalid(message: str = "Invalid token.") -> exceptions.AuthenticationFailed:
     return exceptions.AuthenticationFailed(message)
 
 
+def _loaded(model: type[M], values: dict[str, Any]) -> M:
+    """What `model.from_db` builds from these field values (every other field deferred, so
+    loaded on first use), without running `Model.__init__` over all the model's fields:
+    two instances on every token request. `from_db` is used whenever some receiver of
+    pre_init or post_init would expect to see the instance made (none does today)."""
+    if pre_init.receivers or post_init.receivers:
+        names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+        return model.from_db(DEFAULT_DB_ALIAS, names, [values[name] for name in names])
+    instance = model.__new__(model)
+    state = instance._state = ModelState()
+    state.adding = False
+    state.db = DEFAULT_DB_ALIAS
+    instance.__dict__.update(values)
+    return instance
+
+
 def _user_from(cached: token_cache.CachedToken) -> User:
     """The user as the cache knows it; any other field is loaded on first use (deferred)."""
-    by_name: dict[str, Any] = {
-        "id": cached.user_id,
-        "username": cached.username,
-        "is_staff": cached.is_staff,
-        "is_superuser": cached.is_superuser,
-        "is_active": True,  # an inactive user is never cached
-    }
-    return User.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, [by_name[name] for name in _USER_FIELDS])
+    user = _loaded(
+        User,
+        {
+            "id": cached.user_id,
+            "username": cached.username,
+            "is_staff": cached.is_staff,
+            "is_superuser": cached.is_superuser,
+            "is_active": True,  # an inactive user is never cached
+        },
+    )
+    # As User.from_db does: a later save compares the sign-in fields against these.
+    user._auth_snapshot = user._auth_state()
+    return user
 
 
 def _token_from(cached: token_cache.CachedToken, user: User) -> AuthToken:
-    by_name: dict[str, Any] = {
-        "digest": cached.digest,
-        "user_id": cached.user_id,
-        "expiry": cached.expiry,
-    }
-    token = AuthToken.from_db(
-        DEFAULT_DB_ALIAS, _TOKEN_FIELDS, [by_name[name] for name in _TOKEN_FIELDS]
+    token = _loaded(
+        AuthToken, {"digest": cached.digest, "user_id": cached.user_id, "expiry": cached.expiry}
     )
-    token.user = user
+    # `token.user = user` without the descriptor's checks: user_id is already the user's.
+    _TOKEN_USER.set_cached_value(token, user)
     return token
 
 
@@ -125,12 +138,19 @@ def _class_user_rate(
     return _class_rates[key]
 
 
+def _authorization_header(request: Request) -> bytes:
+    """DRF's `get_authorization_header`, read from the WSGI environ: `request.headers`
+    would copy every header of the request into a new mapping first."""
+    auth = request._request.META.get("HTTP_AUTHORIZATION", b"")
+    return auth.encode(HTTP_HEADER_ENCODING) if isinstance(auth, str) else auth
+
+
 class TokenAuthentication(BaseAuthentication):
     def authenticate_header(self, request: Request) -> str:
         return "Bearer"
 
     def authenticate(self, request: Request) -> tuple[User, AuthToken] | None:
-        auth = get_authorization_header(request).split()
+        auth = _authorization_header(request).split()
         if not auth or auth[0].lower() not in KEYWORDS:
             return None  # another scheme, or none
         if len(auth) == 1:

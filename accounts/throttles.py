@@ -45,14 +45,29 @@ COUNTED = "_counted_throttles"
 Counted = dict[str, token_cache.Verdict | None]
 
 
+# (throttle class, rate text) -> (requests, seconds): a few classes, a few settings.
+_parsed_rates: dict[tuple[type[SimpleRateThrottle], str | None], tuple[int | None, int | None]] = {}
+
+
 class ScriptedRateThrottle(SimpleRateThrottle):
     """DRF's rate and key, counted by one Redis script instead of a get and a set; all the
     view's scripted throttles in one round trip."""
 
     _wait: float | None = None
-    # Set by SimpleRateThrottle.__init__ from the rate (None when the scope has no rate).
+    # Set by __init__ from the rate (None when the scope has no rate).
     num_requests: int | None
     duration: int | None
+
+    def __init__(self) -> None:
+        """SimpleRateThrottle's, with the rate text parsed once per class and text: DRF
+        makes every throttle anew for every request."""
+        if not getattr(self, "rate", None):
+            self.rate = self.get_rate()
+        key = (type(self), self.rate)
+        parsed = _parsed_rates.get(key)
+        if parsed is None:
+            parsed = _parsed_rates[key] = self.parse_rate(self.rate)
+        self.num_requests, self.duration = parsed
 
     def rate_for(self, request: Request, view: Any) -> token_cache.ThrottleRate | None:
         if self.rate is None or self.num_requests is None or self.duration is None:

@@ -38,7 +38,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import orjson
@@ -160,20 +160,19 @@ class CachedToken:
         return self.expiry is not None and self.expiry <= now
 
 
-@dataclass(frozen=True)
-class Verdict:
+# Named tuples, not frozen dataclasses, for what is made on every request: the same
+# immutable records, built without a __setattr__ call per field.
+class Verdict(NamedTuple):
     allowed: bool
     wait: float
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
     token: CachedToken
     verdict: Verdict | None
 
 
-@dataclass(frozen=True)
-class ThrottleRate:
+class ThrottleRate(NamedTuple):
     """`limit` requests per `duration` seconds, counted under `key` (for the user throttle
     counted by `entry_authenticate`: the key without the user id, which the script appends)."""
 

@@ -34,11 +34,15 @@ class ContentNegotiation(DefaultContentNegotiation):
         format_suffix: str | None = None,
     ) -> tuple[BaseRenderer, str]:
         renderers = renderers if isinstance(renderers, list) else list(renderers)
-        accept = request.headers.get("accept", "*/*")
+        meta = request._request.META
+        accept = meta.get("HTTP_ACCEPT", "*/*")
         if len(accept) > MAX_HEADER_LENGTH:
             return self._negotiate(request, renderers, format_suffix)
         parameter = self.settings.URL_FORMAT_OVERRIDE
-        query_format = request.query_params.get(parameter) if parameter else None
+        # Without a query string there is no format parameter: not worth parsing one (the
+        # query dict is built on first use, and most requests never use it otherwise).
+        has_query = bool(meta.get("QUERY_STRING"))
+        query_format = request.query_params.get(parameter) if parameter and has_query else None
         key: _Key = (
             accept,
             format_suffix or query_format,

@@ -36,7 +36,7 @@ class JSONRenderer(renderers.JSONRenderer):
         if (
             self.ensure_ascii
             or not self.compact
-            or self.get_indent(accepted_media_type or "", renderer_context or {})
+            or self._indent(accepted_media_type, renderer_context)
         ):
             return super().render(data, accepted_media_type, renderer_context)
         try:
@@ -47,6 +47,16 @@ class JSONRenderer(renderers.JSONRenderer):
             rendered = rendered.replace(_LINE_SEPARATOR, b"\\u2028")
             rendered = rendered.replace(_PARAGRAPH_SEPARATOR, b"\\u2029")
         return rendered
+
+    def _indent(
+        self, accepted_media_type: str | None, renderer_context: Mapping[str, Any] | None
+    ) -> int | None:
+        """DRF's `get_indent`, which parses the media type's parameters (and raises and
+        catches a KeyError) on every response even when it has none, as it almost always
+        has: `application/json`."""
+        if accepted_media_type and ";" in accepted_media_type:
+            return self.get_indent(accepted_media_type, renderer_context or {})
+        return (renderer_context or {}).get("indent")
 
 
 class ProblemJSONRenderer(JSONRenderer):

@@ -13,6 +13,8 @@ from django.http import HttpRequest, HttpResponse
 from commerce_project.context import current_request_id, current_trace_id, new_request_id
 
 HEADER = "X-Request-ID"
+# Read from the WSGI environ: `request.headers` copies every header into a new mapping.
+_META_KEY = "HTTP_X_REQUEST_ID"
 # Left in the WSGI environ (request.META is that dict) for gunicorn's access log, which is
 # written after the response, outside the request's context (commerce_project.gunicorn_conf).
 ENVIRON_REQUEST_ID = "commerce.request_id"
@@ -31,7 +33,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request_id = accept_or_generate(request.headers.get(HEADER))
+        request_id = accept_or_generate(request.META.get(_META_KEY))
         request.request_id = request_id  # type: ignore[attr-defined]
         request.META[ENVIRON_REQUEST_ID] = request_id
         request.META[ENVIRON_TRACE_ID] = current_trace_id() or "-"

@@ -27,11 +27,19 @@ from django.http import HttpRequest, HttpResponseBase
 API_PREFIX = "/api/"
 
 
+# The answer of `without_session`, kept on the request: the three middleware ask in turn.
+_DECIDED = "_api_without_session"
+
+
 def without_session(request: HttpRequest) -> bool:
     """True for an API request that carries no session cookie."""
-    return request.path_info.startswith(API_PREFIX) and (
-        settings.SESSION_COOKIE_NAME not in request.COOKIES
-    )
+    decided: bool | None = getattr(request, _DECIDED, None)
+    if decided is None:
+        decided = request.path_info.startswith(API_PREFIX) and (
+            settings.SESSION_COOKIE_NAME not in request.COOKIES
+        )
+        setattr(request, _DECIDED, decided)
+    return decided
 
 
 class _SkippedWithoutSession:

@@ -83,7 +83,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "commerce_project.api.request_id.RequestIdMiddleware",
     # Before anything that can answer: a preflight is answered here, without authentication.
-    "corsheaders.middleware.CorsMiddleware",
+    "commerce_project.api.cors.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "commerce_project.api.session_only.SessionMiddleware",
     "commerce_project.api.middleware.CommonMiddleware",

@@ -71,3 +71,13 @@ def test_an_unknown_origin_gets_the_answer_without_cors_headers(customer: User) 
     response = device(sign_in(customer)).get(ORDERS, HTTP_ORIGIN="https://evil.example.net")
     assert response.status_code == 200
     assert "Access-Control-Allow-Origin" not in response
+
+
+def test_without_an_origin_only_the_api_varies_on_it(customer: User) -> None:
+    # a client that sends no Origin (not a browser): no CORS headers, and the API's answers
+    # still say that they would differ for one
+    api = device(sign_in(customer)).get(ORDERS)
+    health = APIClient().get("/healthz")
+    assert "Access-Control-Allow-Origin" not in api
+    assert "origin" in api["Vary"]
+    assert "origin" not in health.get("Vary", "")

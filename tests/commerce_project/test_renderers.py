@@ -64,9 +64,15 @@ def test_indented_output_is_drfs() -> None:
     assert JSONRenderer().render(value, "application/json; indent=4") == expected
     assert b"\n    " in expected
     context = {"indent": 2}
-    assert JSONRenderer().render(value, None, context) == drf.JSONRenderer().render(
-        value, None, context
-    )
+    for media_type in (None, "application/json", "application/json; charset=utf-8"):
+        assert JSONRenderer().render(value, media_type, context) == drf.JSONRenderer().render(
+            value, media_type, context
+        )
+    # a media type's indent wins over the context's; a malformed one is ignored, as in DRF
+    for media_type in ("application/json; indent=3", "application/json; indent=x"):
+        assert JSONRenderer().render(value, media_type, context) == drf.JSONRenderer().render(
+            value, media_type, context
+        )
 
 
 def test_nothing_renders_as_no_bytes() -> None:
