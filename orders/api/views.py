@@ -23,13 +23,13 @@ from rest_framework.views import APIView
 
 from commerce_project.api.actors import actor_of
 from commerce_project.api.idempotency import idempotent
+from commerce_project.api.list_rows import ListRowsIterable
 from commerce_project.api.pagination import KeysetPagination
 from commerce_project.api.permissions import IsStaff
 from commerce_project.api.schema import ETAG_RESPONSE_HEADER, location_header, raises
 from commerce_project.errors import InvalidInput, PreconditionFailed
 from eventstore.commands import dispatch
 from eventstore.exceptions import ConcurrencyError
-from eventstore.prepared import PreparedValuesIterable
 from eventstore.store import load
 from orders import selectors
 from orders.commands import (
@@ -199,9 +199,9 @@ class OrderListCreateView(generics.ListAPIView[OrderView]):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # The page as rows of the columns the representation reads: no model instances,
         # and not the columns it leaves out (skus, payment_id, captured_amount); fetched
-        # as a prepared statement, decoded by psycopg (eventstore.prepared).
+        # as a prepared statement, decoded by psycopg (commerce_project.api.list_rows).
         rows = self.filter_queryset(self.get_queryset()).values(*LIST_COLUMNS)
-        rows._iterable_class = PreparedValuesIterable
+        rows._iterable_class = ListRowsIterable
         page = self.paginate_queryset(rows)
         assert page is not None  # pagination is always on
         return self.get_paginated_response(OrderSerializer(page, many=True).data)
