@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from commerce_project.api.actors import actor_name
 from commerce_project.api.filters import FilterBackend, StrictOrderingFilter
 from commerce_project.api.idempotency import idempotent
+from commerce_project.api.list_rows import ListRowsIterable
 from commerce_project.api.pagination import PageNumberPagination
 from commerce_project.api.permissions import StaffPermission, is_staff, require_permissions
 from commerce_project.api.schema import location_header, raises
@@ -31,8 +32,11 @@ from .serializers import (
     RestockSerializer,
     StaffProductSerializer,
     StockMovementSerializer,
+    public_product,
 )
 
+# Query parameters that only choose a page of the catalogue.
+_PAGING = frozenset({"page", "page_size"})
 _NO_SUCH_ACTION = "inventory.no_such_action"  # an action not listed below: nobody may
 _REQUIRED_PERMISSION = {
     "create": "inventory.add_product",
@@ -101,14 +105,27 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
         return Response(self._render([product], availability)[0], status=status_code)
 
     def list(self, request: Request) -> Response:
-        products: QuerySet[Any] = self.filter_queryset(self.get_queryset())
-        if self.get_serializer_class() is ProductSerializer:
+        public = self.get_serializer_class() is ProductSerializer
+        products: QuerySet[Any] | selectors.ActiveCatalogue
+        if public and request.query_params.keys() <= _PAGING:
+            # The catalogue as anyone browses it (no filter, search or ordering): written-out
+            # statements, without building and compiling a query (tests pin it to the ORM's).
+            products = selectors.ActiveCatalogue(PUBLIC_COLUMNS)
+        elif public:
             # The public page needs seven columns and no stock row (`available` comes from
-            # the cache): rows as dicts, without building two model instances per product.
-            products = products.values(*PUBLIC_COLUMNS)
-        page = self.paginate_queryset(products)
+            # the cache): rows as dicts, without building two model instances per product,
+            # fetched as a prepared statement (commerce_project.api.list_rows).
+            rows = self.filter_queryset(self.get_queryset()).values(*PUBLIC_COLUMNS)
+            rows._iterable_class = ListRowsIterable
+            products = rows
+        else:
+            products = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(products)  # type: ignore[arg-type]  # a sequence too
         assert page is not None  # pagination is always on
-        return self.get_paginated_response(self._render(page))
+        if not public:
+            return self.get_paginated_response(self._render(page))
+        availability = selectors.product_availability(row["id"] for row in page)
+        return self.get_paginated_response([public_product(row, availability) for row in page])
 
     def retrieve(self, request: Request, pk: str) -> Response:
         product = selectors.product_get(product_id=pk, include_inactive=is_staff(request.user))
