@@ -49,8 +49,10 @@ def fetch_list_rows(sql: str, params: Sequence[Any]) -> tuple[list[str], list[tu
     with _cursor() as cursor:
         cursor.adapters.register_loader("jsonb", _OrjsonJsonbBinaryLoader)
         cursor.execute(sql, params, prepare=_prepare(), binary=True)
-        names = [column.name for column in cursor.description or []]
-        return names, cursor.fetchall() if cursor.description else []
+        description = cursor.description  # built on every access: once
+        if not description:
+            return [], []
+        return [column.name for column in description], cursor.fetchall()
 
 
 class ListRowsIterable(PreparedValuesIterable):

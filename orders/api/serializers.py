@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -319,8 +319,13 @@ def _link_templates(script_prefix: str, urlconf: str | None) -> tuple[str, str]:
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    text = value.astimezone(UTC).isoformat()
+    if value.utcoffset() != _ZERO:  # the database's times are UTC already: no conversion
+        value = value.astimezone(UTC)
+    text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+_ZERO = timedelta(0)
 
 
 class HistoricalOrderSerializer(OrderSerializer):
