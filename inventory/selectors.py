@@ -12,6 +12,7 @@ from uuid import UUID
 
 import redis
 from django.db.models import F, QuerySet, Sum
+from django.db.models.functions import Coalesce
 
 from commerce_project.metrics import redis_fail_open
 from eventstore.prepared import fetch_prepared
@@ -46,24 +47,25 @@ def product_list(
 
 
 class ActiveCatalogue:
-    """The active products in catalogue order (name, then id) as rows of `columns`, for
-    the paginator: what `product_list().order_by("name", "id").values(*columns)` gives,
-    read by written-out prepared statements instead (the public catalogue page is the
-    busiest list, and building and compiling its query cost more than running it).
-    `page_with_total` reads a page and the number of active products in one statement;
-    `count()` and slicing are what Django's Paginator uses otherwise."""
+    """The active products in catalogue order (name, then id) as rows of `columns` and
+    `available` (units free from the stock row, 0 without one), for the paginator: what
+    `public_catalogue_rows(product_list().order_by("name", "id"), columns)` gives, read by
+    written-out prepared statements instead (the public catalogue page is the busiest list,
+    and building and compiling its query cost more than running it). `page_with_total`
+    reads a page and the number of active products in one statement; `count()` and slicing
+    are what Django's Paginator uses otherwise."""
 
     def __init__(self, columns: Sequence[str]) -> None:
-        self._columns = tuple(columns)
+        self._names = (*columns, "available")
+        self._sql = _catalogue_page_sql(tuple(columns))
 
     def page_with_total(self, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         """The rows of one page and the number of active products (0 rows: counted apart,
         since an empty page carries no total)."""
-        sql = _catalogue_page_sql(self._columns)
-        rows = fetch_prepared(sql, [limit, offset])
+        rows = fetch_prepared(self._sql, [limit, offset])
         if not rows:
             return [], self.count()
-        names = self._columns
+        names = self._names
         return [dict(zip(names, row[:-1], strict=True)) for row in rows], int(rows[0][-1])
 
     def count(self) -> int:
@@ -85,10 +87,22 @@ _ACTIVE_COUNT_SQL = 'SELECT count(*) FROM "products" WHERE "active"'
 @functools.cache
 def _catalogue_page_sql(columns: tuple[str, ...]) -> str:
     column_of = {field.name: field.column for field in Product._meta.concrete_fields}
-    selected = ", ".join(f'"{column_of[name]}"' for name in columns)
+    selected = ", ".join(f'"products"."{column_of[name]}"' for name in columns)
+    # The stock row is read for the page's rows only (the window's total needs none).
     return (
-        f'SELECT {selected}, count(*) OVER () FROM "products" WHERE "active" '
-        'ORDER BY "name", "id" LIMIT %s OFFSET %s'
+        f"SELECT {selected}, coalesce(("
+        ' SELECT "on_hand" - "reserved" FROM "stock_items"'
+        ' WHERE "stock_items"."product_id" = "products"."id"'
+        '), 0), count(*) OVER () FROM "products" WHERE "products"."active" '
+        'ORDER BY "products"."name", "products"."id" LIMIT %s OFFSET %s'
+    )
+
+
+def public_catalogue_rows(products: QuerySet[Product], columns: Sequence[str]) -> QuerySet[Any]:
+    """`products` as rows of `columns` and `available` (units free from the stock row, 0
+    without one): the database's number, read with the page in the same query."""
+    return products.values(
+        *columns, available=Coalesce(F("stock__on_hand") - F("stock__reserved"), 0)
     )
 
 

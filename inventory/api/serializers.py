@@ -46,7 +46,8 @@ class ProductSerializer(serializers.ModelSerializer[Product]):
             return self.generic_representation(instance)
         else:
             values = {name: getattr(instance, name) for name in PUBLIC_COLUMNS}
-        return public_product(values, self.context.get("availability", {}))
+        availability: dict[Any, int] = self.context.get("availability", {})
+        return public_product(values, availability.get(values["id"], 0))
 
     def generic_representation(self, instance: Product) -> dict[str, Any]:
         """What DRF's declared fields produce (the tests compare the two)."""
@@ -57,11 +58,10 @@ class ProductSerializer(serializers.ModelSerializer[Product]):
 PUBLIC_COLUMNS = tuple(name for name in ProductSerializer.Meta.fields if name != "available")
 
 
-def public_product(values: Mapping[str, Any], availability: Mapping[Any, int]) -> dict[str, Any]:
-    """ProductSerializer's representation of a row of PUBLIC_COLUMNS, `available` from
-    `availability` (0 for a product it lacks). The catalogue page calls it per row
-    directly: the list serializer's walk (and each child's context lookup) cost more
-    than the representations."""
+def public_product(values: Mapping[str, Any], available: int) -> dict[str, Any]:
+    """ProductSerializer's representation of a row of PUBLIC_COLUMNS with `available`.
+    The catalogue page calls it per row directly: the list serializer's walk (and each
+    child's context lookup) cost more than the representations."""
     return {
         "id": str(values["id"]),
         "sku": values["sku"],
@@ -70,7 +70,7 @@ def public_product(values: Mapping[str, Any], availability: Mapping[Any, int]) -
         "price": f"{values['price']:.2f}",
         "currency": values["currency"],
         "active": values["active"],
-        "available": availability.get(values["id"], 0),
+        "available": available,
     }
 
 

@@ -56,8 +56,9 @@ _REQUIRED_PERMISSION = {
 class ProductViewSet(viewsets.GenericViewSet[Product]):
     """The catalogue. Reading is open to anyone; changing it is for staff holding the
     model permission (`_REQUIRED_PERMISSION`), as in the admin. `available` is
-    read from the Redis stock cache (falling back to the database) on reads, and from the
-    database row on the answers to writes."""
+    read with the page from the stock rows on lists (one query, no cache round trip), from
+    the Redis stock cache (falling back to the database) on a product's own page, and from
+    the database row on the answers to writes."""
 
     lookup_value_regex = "[0-9a-fA-F-]{32,36}"
     filter_backends = [FilterBackend, StrictOrderingFilter, filters.SearchFilter]
@@ -112,10 +113,12 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
             # statements, without building and compiling a query (tests pin it to the ORM's).
             products = selectors.ActiveCatalogue(PUBLIC_COLUMNS)
         elif public:
-            # The public page needs seven columns and no stock row (`available` comes from
-            # the cache): rows as dicts, without building two model instances per product,
-            # fetched as a prepared statement (commerce_project.api.list_rows).
-            rows = self.filter_queryset(self.get_queryset()).values(*PUBLIC_COLUMNS)
+            # The public page needs seven columns and `available`: rows as dicts, without
+            # building two model instances per product, fetched as a prepared statement
+            # (commerce_project.api.list_rows).
+            rows = selectors.public_catalogue_rows(
+                self.filter_queryset(self.get_queryset()), PUBLIC_COLUMNS
+            )
             rows._iterable_class = ListRowsIterable
             products = rows
         else:
@@ -124,8 +127,8 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
         assert page is not None  # pagination is always on
         if not public:
             return self.get_paginated_response(self._render(page))
-        availability = selectors.product_availability(row["id"] for row in page)
-        return self.get_paginated_response([public_product(row, availability) for row in page])
+        # `available` came with the rows, from the stock rows: no cache round trip.
+        return self.get_paginated_response([public_product(r, r["available"]) for r in page])
 
     def retrieve(self, request: Request, pk: str) -> Response:
         product = selectors.product_get(product_id=pk, include_inactive=is_staff(request.user))

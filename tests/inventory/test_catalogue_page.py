@@ -1,17 +1,20 @@
 """The public catalogue page without parameters is read by written-out statements
 (inventory.selectors.ActiveCatalogue): it must answer exactly what the ORM's query answers,
-page by page, and cost one statement a page."""
+page by page, `available` from the stock rows included, and cost one statement a page and
+no cache round trip."""
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
 
-from inventory import selectors
+from inventory import selectors, services
 from inventory.api.serializers import PUBLIC_COLUMNS
-from inventory.models import Product
+from inventory.models import Product, StockItem
 from tests.commerce_project.test_problems import assert_problem
 from tests.inventory.factories import ProductFactory
 from tests.sql import statements_sent
@@ -34,8 +37,11 @@ def catalogue() -> list[Product]:
 
 
 def test_its_rows_are_the_orms(catalogue: list[Product]) -> None:
-    # given
-    orm = list(selectors.product_list().order_by("name", "id").values(*PUBLIC_COLUMNS))
+    # given two units of one product reserved, and one product without a stock row
+    services.stock_reserve(order_id=uuid.uuid4(), lines=[(catalogue[2].id, 2)])
+    StockItem.objects.filter(pk=catalogue[3].pk).delete()
+    ordered = selectors.product_list().order_by("name", "id")
+    orm = list(selectors.public_catalogue_rows(ordered, PUBLIC_COLUMNS))
     source = selectors.ActiveCatalogue(PUBLIC_COLUMNS)
     # when
     pages = [source.page_with_total(offset, 4) for offset in (0, 4, 8)]
@@ -44,6 +50,9 @@ def test_its_rows_are_the_orms(catalogue: list[Product]) -> None:
     assert [total for _, total in pages] == [6, 6, 6]
     assert source.count() == len(source) == 6
     assert source[1:3] == orm[1:3]
+    available = {row["id"]: row["available"] for row in orm}
+    assert available[catalogue[2].id] == 3 - 2  # its stock is 3
+    assert available[catalogue[3].id] == 0
 
 
 def test_every_page_answers_as_the_orm_path_does(
@@ -58,11 +67,18 @@ def test_every_page_answers_as_the_orm_path_does(
         assert written_out == orm, params
 
 
-def test_a_page_is_one_statement(api_client: APIClient, catalogue: list[Product]) -> None:
-    with statements_sent() as sent:
-        body = api_client.get(URL, {"page_size": 4, "page": 2}).json()
-    assert len([sql for sql in sent if '"products"' in sql]) == 1, sent
-    assert (body["count"], len(body["results"])) == (6, 2)
+def test_a_page_is_one_statement_and_reads_no_stock_cache(
+    api_client: APIClient, catalogue: list[Product], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_cache(product_ids: Any) -> Any:
+        raise AssertionError("the list read the stock cache")
+
+    monkeypatch.setattr(selectors, "stock_cache_read", no_cache)
+    for params in ({"page_size": 4, "page": 2}, {"page_size": 4, "page": 2, "search": ""}):
+        with statements_sent() as sent:
+            body = api_client.get(URL, params).json()
+        assert len([sql for sql in sent if '"products"' in sql]) == 1, sent
+        assert (body["count"], len(body["results"])) == (6, 2)
 
 
 def test_past_the_end_and_an_empty_catalogue(api_client: APIClient) -> None:
