@@ -12,6 +12,7 @@ import django_filters.rest_framework
 from django import forms
 from django.db.models import QuerySet
 from django_filters.fields import IsoDateTimeField
+from django_filters.filters import QuerySetRequestMixin
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
@@ -84,7 +85,16 @@ class StrictFilterSet(django_filters.rest_framework.FilterSet):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         cls = type(self)
         if not isinstance(cls.__dict__.get("base_filters"), _FiltersCopiedShallow):
-            cls.base_filters = _FiltersCopiedShallow(cls.base_filters)
+            base = _FiltersCopiedShallow(cls.base_filters)
+            model = cls._meta.model
+            for filter_ in base.values():
+                if model is not None and not isinstance(filter_, QuerySetRequestMixin):
+                    # Its form field built once (as each copy would, for the same model),
+                    # shared by the copies: a filter builds it lazily, on every request
+                    # otherwise (a multiple-choice filter asks it for each value).
+                    filter_.model = model
+                    filter_.field  # noqa: B018
+            cls.base_filters = base
         super().__init__(*args, **kwargs)
 
     def get_form_class(self) -> type[forms.Form]:
