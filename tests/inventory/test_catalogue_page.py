@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from redis.connection import AbstractConnection
 from rest_framework.test import APIClient
 
 from inventory import selectors, services
@@ -92,3 +93,25 @@ def test_past_the_end_and_an_empty_catalogue(api_client: APIClient) -> None:
     ProductFactory()
     assert_problem(api_client.get(URL, {"page": 2}), 404, "not-found")
     assert api_client.get(URL, {"page": 1}).json()["count"] == 1
+
+
+def test_a_page_is_one_redis_round_trip_the_anonymous_throttle(
+    api_client: APIClient, catalogue: list[Product], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given
+    sent: list[Any] = []
+    send = AbstractConnection.send_packed_command
+
+    def counting_send(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
+        sent.append(command)
+        send(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting_send)
+    # when
+    for params in ({}, {"search": ""}):
+        sent.clear()
+        response = api_client.get(URL, params)
+        # then: the anonymous throttle's one round trip, and no read of the stock cache
+        assert response.status_code == 200
+        assert len(sent) == 1, sent
+        assert b"inventory:" not in repr(sent).encode(), sent
