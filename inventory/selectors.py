@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import redis
 from django.db.models import F, QuerySet, Sum
+from django.db.models.functions import Coalesce
 
 from commerce_project.metrics import redis_fail_open
+from eventstore.prepared import fetch_prepared
 
 from .exceptions import ProductNotFound
 from .models import Product, Reservation, StockItem, StockMovement
@@ -41,6 +44,66 @@ def product_list(
     elif in_stock is False:
         products = products.exclude(stock__on_hand__gt=F("stock__reserved"))
     return products
+
+
+class ActiveCatalogue:
+    """The active products in catalogue order (name, then id) as rows of `columns` and
+    `available` (units free from the stock row, 0 without one), for the paginator: what
+    `public_catalogue_rows(product_list().order_by("name", "id"), columns)` gives, read by
+    written-out prepared statements instead (the public catalogue page is the busiest list,
+    and building and compiling its query cost more than running it). `page_with_total`
+    reads a page and the number of active products in one statement; `count()` and slicing
+    are what Django's Paginator uses otherwise."""
+
+    def __init__(self, columns: Sequence[str]) -> None:
+        self._names = (*columns, "available")
+        self._sql = _catalogue_page_sql(tuple(columns))
+
+    def page_with_total(self, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """The rows of one page and the number of active products (0 rows: counted apart,
+        since an empty page carries no total)."""
+        rows = fetch_prepared(self._sql, [limit, offset])
+        if not rows:
+            return [], self.count()
+        names = self._names
+        return [dict(zip(names, row[:-1], strict=True)) for row in rows], int(rows[0][-1])
+
+    def count(self) -> int:
+        return int(fetch_prepared(_ACTIVE_COUNT_SQL, [])[0][0])
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]:
+        start, stop = index.start or 0, index.stop
+        if index.step not in (None, 1) or stop is None or not 0 <= start <= stop:
+            raise TypeError("the catalogue takes bounded forward slices only")
+        return self.page_with_total(start, stop - start)[0] if stop > start else []
+
+
+_ACTIVE_COUNT_SQL = 'SELECT count(*) FROM "products" WHERE "active"'
+
+
+@functools.cache
+def _catalogue_page_sql(columns: tuple[str, ...]) -> str:
+    column_of = {field.name: field.column for field in Product._meta.concrete_fields}
+    selected = ", ".join(f'"products"."{column_of[name]}"' for name in columns)
+    # The stock row is read for the page's rows only (the window's total needs none).
+    return (
+        f"SELECT {selected}, coalesce(("
+        ' SELECT "on_hand" - "reserved" FROM "stock_items"'
+        ' WHERE "stock_items"."product_id" = "products"."id"'
+        '), 0), count(*) OVER () FROM "products" WHERE "products"."active" '
+        'ORDER BY "products"."name", "products"."id" LIMIT %s OFFSET %s'
+    )
+
+
+def public_catalogue_rows(products: QuerySet[Product], columns: Sequence[str]) -> QuerySet[Any]:
+    """`products` as rows of `columns` and `available` (units free from the stock row, 0
+    without one): the database's number, read with the page in the same query."""
+    return products.values(
+        *columns, available=Coalesce(F("stock__on_hand") - F("stock__reserved"), 0)
+    )
 
 
 def product_get(*, product_id: UUID | str, include_inactive: bool = False) -> Product:

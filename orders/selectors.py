@@ -44,8 +44,12 @@ def _is_staff(user: Any) -> bool:
     return bool(getattr(user, "is_staff", False))
 
 
-def order_views_visible_to(user: Any) -> QuerySet[OrderView]:
-    views = OrderView.objects.all()
+def order_views_visible_to(
+    user: Any, *, views: QuerySet[OrderView] | None = None
+) -> QuerySet[OrderView]:
+    """The orders `user` may see: all of `views` (every order by default) for staff, their
+    own for customers."""
+    views = OrderView.objects.all() if views is None else views.all()
     return views if _is_staff(user) else views.filter(customer_id=user.pk)
 
 

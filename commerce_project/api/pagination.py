@@ -12,7 +12,7 @@ it is for lists that stay small (the catalogue, a customer's sagas).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, cast
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, QuerySet, Window
@@ -59,16 +59,18 @@ def _document_page_size(pagination: Any, parameter: dict[str, Any]) -> None:
 
 
 class CountedWithThePagePaginator(Paginator):
-    """Django's paginator, which fetches a page of a model QuerySet (or of its `values()`)
-    and the total number of rows in one query. Anything else, and any page that comes back
-    empty (a number past the end, an empty list), goes Django's usual way: count, then
-    decide."""
+    """Django's paginator, which fetches a page of a model QuerySet (or of its `values()`,
+    whichever ValuesIterable fetches them), or of a PagedWithTotal, and the total number
+    of rows in one query. Anything else, and any page that comes back empty (a number past
+    the end, an empty list), goes Django's usual way: count, then decide."""
 
     def page(self, number: Any) -> Page:
         queryset = self.object_list
+        if hasattr(queryset, "page_with_total"):  # a PagedWithTotal (cheaper than isinstance)
+            return self._page_with_total(cast(PagedWithTotal, queryset), number)
         if (
             not isinstance(queryset, QuerySet)
-            or queryset._iterable_class not in (ModelIterable, ValuesIterable)
+            or not issubclass(queryset._iterable_class, (ModelIterable, ValuesIterable))
             or queryset.query.combinator
             or self.orphans
         ):
@@ -85,13 +87,37 @@ class CountedWithThePagePaginator(Paginator):
         )
         if not rows:
             return super().page(number)
-        if queryset._iterable_class is ValuesIterable:  # dicts: the total is a key of each
+        if issubclass(queryset._iterable_class, ValuesIterable):  # dicts: the total a key
             self.__dict__["count"] = rows[0][_TOTAL]
             for row in rows:
                 del row[_TOTAL]
         else:
             self.__dict__["count"] = getattr(rows[0], _TOTAL)  # Paginator.count is cached
         return Page(rows, number, self)
+
+    def _page_with_total(self, source: PagedWithTotal, number: Any) -> Page:
+        try:
+            number = int(number)
+        except (TypeError, ValueError):
+            return super().page(number)  # Django's PageNotAnInteger
+        if number < 1:
+            return super().page(number)  # Django's EmptyPage
+        rows, total = source.page_with_total((number - 1) * self.per_page, self.per_page)
+        self.__dict__["count"] = total  # Paginator.count is cached
+        if not rows:
+            return super().page(number)  # past the end, or an empty list: Django decides
+        return Page(rows, number, self)
+
+
+class PagedWithTotal(Protocol):
+    """A list that reads a page and its total in one go (written-out statements, not a
+    QuerySet); slicing and count() are for what Django's Paginator does otherwise."""
+
+    def page_with_total(self, offset: int, limit: int) -> tuple[list[Any], int]: ...
+
+    def count(self) -> int: ...
+
+    def __getitem__(self, index: slice) -> list[Any]: ...
 
 
 class PageNumberPagination(_DrfPageNumberPagination):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -240,7 +240,7 @@ class OrderSerializer(serializers.ModelSerializer[OrderView]):
     def get_links(self, view: OrderView) -> dict[str, str]:
         return self._links(view.order_id, view.saga_id)
 
-    def _links(self, order_id: UUID, saga_id: UUID) -> dict[str, str]:
+    def _links(self, order_id: UUID | str, saga_id: UUID | str) -> dict[str, str]:
         # Looked up once per serializer: a list's 20 orders share one (child) serializer.
         templates = self.__dict__.get("_link_urls")
         if templates is None:
@@ -268,8 +268,9 @@ class OrderSerializer(serializers.ModelSerializer[OrderView]):
 
     def _represent(self, row: Mapping[str, Any]) -> dict[str, Any]:
         address = row["shipping_address"]
+        order_id, saga_id = str(row["order_id"]), str(row["saga_id"])  # each written thrice
         return {
-            "id": str(row["order_id"]),
+            "id": order_id,
             "customer_id": str(row["customer_id"]),
             "status": row["status"],
             "payment_status": row["payment_status"],
@@ -279,7 +280,7 @@ class OrderSerializer(serializers.ModelSerializer[OrderView]):
             "items": row["items"],
             "shipping_address": None if address is None else {"line2": "", **address},
             "version": row["version"],
-            "saga_id": str(row["saga_id"]),
+            "saga_id": saga_id,
             "cancellation_reason": row["cancellation_reason"],
             "refund_reason": row["refund_reason"],
             "carrier": row["carrier"],
@@ -288,7 +289,7 @@ class OrderSerializer(serializers.ModelSerializer[OrderView]):
             "refundable_amount": f"{row['refundable_amount']:.2f}",
             "refunds": row["refunds"],
             **{name: _iso(row[name]) for name in ORDER_TIMESTAMPS},
-            "links": self._links(row["order_id"], row["saga_id"]),
+            "links": self._links(order_id, saga_id),
         }
 
     def generic_representation(self, instance: OrderView) -> dict[str, Any]:
@@ -319,8 +320,13 @@ def _link_templates(script_prefix: str, urlconf: str | None) -> tuple[str, str]:
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    text = value.astimezone(UTC).isoformat()
+    if value.utcoffset() != _ZERO:  # the database's times are UTC already: no conversion
+        value = value.astimezone(UTC)
+    text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+_ZERO = timedelta(0)
 
 
 class HistoricalOrderSerializer(OrderSerializer):

@@ -23,13 +23,13 @@ from rest_framework.views import APIView
 
 from commerce_project.api.actors import actor_of
 from commerce_project.api.idempotency import idempotent
+from commerce_project.api.list_rows import ListRowsIterable
 from commerce_project.api.pagination import KeysetPagination
 from commerce_project.api.permissions import IsStaff
 from commerce_project.api.schema import ETAG_RESPONSE_HEADER, location_header, raises
 from commerce_project.errors import InvalidInput, PreconditionFailed
 from eventstore.commands import dispatch
 from eventstore.exceptions import ConcurrencyError
-from eventstore.prepared import PreparedValuesIterable
 from eventstore.store import load
 from orders import selectors
 from orders.commands import (
@@ -183,6 +183,15 @@ def order_command(
     return cast(Callable[..., Response], schema(handle))
 
 
+# A list page's rows: the columns the representation reads (no model instances, and not
+# the columns it leaves out: skus, payment_id, captured_amount), fetched as a prepared
+# statement (commerce_project.api.list_rows). Built once: values() resolves every column,
+# which cost more per request than cloning the built QuerySet (each request filters a
+# clone; this one is never evaluated).
+_LIST_ROWS = OrderView.objects.values(*LIST_COLUMNS)
+_LIST_ROWS._iterable_class = ListRowsIterable
+
+
 class OrderListCreateView(generics.ListAPIView[OrderView]):
     """Orders, newest first, a page at a time by cursor: the staff list spans every order
     ever placed, and a page must not count them all (docs/orders.md, Listing orders)."""
@@ -194,15 +203,10 @@ class OrderListCreateView(generics.ListAPIView[OrderView]):
     ordering = ["-created_at", "order_id"]
 
     def get_queryset(self) -> QuerySet[OrderView]:
-        return selectors.order_views_visible_to(self.request.user)
+        return selectors.order_views_visible_to(self.request.user, views=_LIST_ROWS)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        # The page as rows of the columns the representation reads: no model instances,
-        # and not the columns it leaves out (skus, payment_id, captured_amount); fetched
-        # as a prepared statement, decoded by psycopg (eventstore.prepared).
-        rows = self.filter_queryset(self.get_queryset()).values(*LIST_COLUMNS)
-        rows._iterable_class = PreparedValuesIterable
-        page = self.paginate_queryset(rows)
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         assert page is not None  # pagination is always on
         return self.get_paginated_response(OrderSerializer(page, many=True).data)
 

@@ -14,7 +14,7 @@ from commerce_project.api.pagination import CountedWithThePagePaginator
 from inventory.models import Product
 from tests.commerce_project.test_problems import assert_problem
 from tests.inventory.factories import ProductFactory
-from tests.sql import statements
+from tests.sql import statements_sent
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +29,7 @@ def five_products() -> list[Product]:
 def test_a_page_and_its_count_are_one_query(
     api_client: APIClient, five_products: list[Product]
 ) -> None:
-    with statements() as sent:
+    with statements_sent() as sent:
         body = api_client.get(URL, {"page_size": 2, "page": 2}).json()
     on_products = [sql for sql in sent if '"products"' in sql]
     assert len(on_products) == 1, on_products

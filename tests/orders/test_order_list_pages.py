@@ -9,8 +9,8 @@ import pytest
 from django.urls import set_script_prefix
 from rest_framework.test import APIClient
 
-import eventstore.prepared
 from accounts.models import User
+from commerce_project.api import list_rows
 from inventory.models import Product
 from orders.domain import saga_id_for
 from orders.models import OrderView
@@ -83,7 +83,7 @@ def test_a_page_is_one_query_and_counts_nothing(
     for _ in range(3):
         make_order(customer, lines=[(widget, 1)], to="CONFIRMED")
     first = staff_client.get(URL, {"page_size": 1}).json()
-    fetch = eventstore.prepared.fetch_prepared_described
+    fetch = list_rows.fetch_list_rows
     # when: a first page and a later one, filtered by status
     with statements() as sent:
         # the page is a prepared statement, which bypasses Django's cursor: recorded here
@@ -91,7 +91,7 @@ def test_a_page_is_one_query_and_counts_nothing(
             sent.append(sql)
             return fetch(sql, params)
 
-        monkeypatch.setattr(eventstore.prepared, "fetch_prepared_described", recorded)
+        monkeypatch.setattr(list_rows, "fetch_list_rows", recorded)
         staff_client.get(URL, {"status": "CONFIRMED", "page_size": 1})
         staff_client.get(first["next"])
     # then
