@@ -18,8 +18,9 @@ These statements bypass Django's cursor wrapper, so they do not show in
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 import psycopg
 from django.conf import settings
@@ -27,6 +28,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models.query import ValuesIterable
 from psycopg import pq
+from psycopg.types.json import JsonbBinaryLoader
 
 _ONLY_WHEN_ASKED = 2**31 - 1
 
@@ -39,11 +41,16 @@ def fetch_prepared(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
 
 
 def fetch_prepared_described(
-    sql: str, params: Sequence[Any] | Mapping[str, Any]
+    sql: str,
+    params: Sequence[Any] | Mapping[str, Any],
+    *,
+    jsonb_loads: Callable[[str | bytes], Any] | None = None,
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of a prepared statement (placeholders `%s`, or `%(name)s` with
-    a mapping)."""
+    a mapping); `jsonb_loads` decodes jsonb instead of psycopg's default (`json.loads`)."""
     with _cursor() as cursor:
+        if jsonb_loads is not None:
+            cursor.adapters.register_loader("jsonb", _jsonb_loader(jsonb_loads))
         cursor.execute(sql, params, prepare=_prepare(), binary=True)
         if not _returned_rows(cursor):
             return [], []
@@ -68,15 +75,26 @@ class PreparedValuesIterable(ValuesIterable):
     the result's column aliases). `qs._iterable_class = PreparedValuesIterable` after
     `values()`; slicing and filtering keep it."""
 
+    # How jsonb is decoded (None: psycopg's default); a subclass may name a faster one.
+    jsonb_loads: ClassVar[Callable[[str | bytes], Any] | None] = None
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
         queryset = self.queryset
         try:
             sql, params = queryset.query.get_compiler(queryset.db).as_sql()
         except EmptyResultSet:  # a filter nothing can match: Django sends no query either
             return
-        names, rows = fetch_prepared_described(sql, params)
+        names, rows = fetch_prepared_described(sql, params, jsonb_loads=type(self).jsonb_loads)
         for row in rows:
             yield dict(zip(names, row, strict=True))
+
+
+@functools.cache
+def _jsonb_loader(loads: Callable[[str | bytes], Any]) -> type[JsonbBinaryLoader]:
+    class Loader(JsonbBinaryLoader):
+        _loads = staticmethod(loads)
+
+    return Loader
 
 
 def _returned_rows(cursor: psycopg.Cursor[Any]) -> bool:

@@ -9,8 +9,8 @@ import pytest
 from django.urls import set_script_prefix
 from rest_framework.test import APIClient
 
+import eventstore.prepared
 from accounts.models import User
-from commerce_project.api import list_rows
 from inventory.models import Product
 from orders.domain import saga_id_for
 from orders.models import OrderView
@@ -83,15 +83,15 @@ def test_a_page_is_one_query_and_counts_nothing(
     for _ in range(3):
         make_order(customer, lines=[(widget, 1)], to="CONFIRMED")
     first = staff_client.get(URL, {"page_size": 1}).json()
-    fetch = list_rows.fetch_list_rows
+    fetch = eventstore.prepared.fetch_prepared_described
     # when: a first page and a later one, filtered by status
     with statements() as sent:
         # the page is a prepared statement, which bypasses Django's cursor: recorded here
-        def recorded(sql: str, params: Any) -> Any:
+        def recorded(sql: str, params: Any, **options: Any) -> Any:
             sent.append(sql)
-            return fetch(sql, params)
+            return fetch(sql, params, **options)
 
-        monkeypatch.setattr(list_rows, "fetch_list_rows", recorded)
+        monkeypatch.setattr(eventstore.prepared, "fetch_prepared_described", recorded)
         staff_client.get(URL, {"status": "CONFIRMED", "page_size": 1})
         staff_client.get(first["next"])
     # then
