@@ -28,7 +28,7 @@ def statements() -> Iterator[list[str]]:
 def statements_sent() -> Iterator[list[str]]:
     """Every SQL statement any psycopg cursor of this process executes inside the block:
     Django's, and the prepared statements that bypass Django's cursor wrapper
-    (eventstore.prepared, commerce_project.api.list_rows)."""
+    (eventstore.prepared: the event store, the hot reads and the list pages)."""
     sent: list[str] = []
     execute = psycopg.Cursor.execute
 

@@ -58,6 +58,15 @@ def _document_page_size(pagination: Any, parameter: dict[str, Any]) -> None:
     )
 
 
+def _page_number(number: Any) -> int | None:
+    """`number` as a page number (1 or more); None for what Django's paginator refuses."""
+    try:
+        whole = int(number)
+    except (TypeError, ValueError):
+        return None
+    return whole if whole >= 1 else None
+
+
 class CountedWithThePagePaginator(Paginator):
     """Django's paginator, which fetches a page of a model QuerySet (or of its `values()`,
     whichever ValuesIterable fetches them), or of a PagedWithTotal, and the total number
@@ -75,12 +84,9 @@ class CountedWithThePagePaginator(Paginator):
             or self.orphans
         ):
             return super().page(number)
-        try:
-            number = int(number)
-        except (TypeError, ValueError):
-            return super().page(number)  # Django's PageNotAnInteger
-        if number < 1:
-            return super().page(number)  # Django's EmptyPage
+        if (whole := _page_number(number)) is None:
+            return super().page(number)  # Django's PageNotAnInteger or EmptyPage
+        number = whole
         bottom = (number - 1) * self.per_page
         rows = list(
             queryset.annotate(**{_TOTAL: Window(Count("*"))})[bottom : bottom + self.per_page]
@@ -96,12 +102,9 @@ class CountedWithThePagePaginator(Paginator):
         return Page(rows, number, self)
 
     def _page_with_total(self, source: PagedWithTotal, number: Any) -> Page:
-        try:
-            number = int(number)
-        except (TypeError, ValueError):
-            return super().page(number)  # Django's PageNotAnInteger
-        if number < 1:
-            return super().page(number)  # Django's EmptyPage
+        if (whole := _page_number(number)) is None:
+            return super().page(number)  # Django's PageNotAnInteger or EmptyPage
+        number = whole
         rows, total = source.page_with_total((number - 1) * self.per_page, self.per_page)
         self.__dict__["count"] = total  # Paginator.count is cached
         if not rows:

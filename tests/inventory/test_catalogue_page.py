@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from redis.connection import AbstractConnection
 from rest_framework.test import APIClient
 
 from inventory import selectors, services
@@ -18,6 +17,7 @@ from inventory.api.serializers import PUBLIC_COLUMNS
 from inventory.models import Product, StockItem
 from tests.commerce_project.test_problems import assert_problem
 from tests.inventory.factories import ProductFactory
+from tests.redis_sent import redis_commands_sent
 from tests.sql import statements_sent
 
 pytestmark = pytest.mark.django_db
@@ -96,21 +96,12 @@ def test_past_the_end_and_an_empty_catalogue(api_client: APIClient) -> None:
 
 
 def test_a_page_is_one_redis_round_trip_the_anonymous_throttle(
-    api_client: APIClient, catalogue: list[Product], monkeypatch: pytest.MonkeyPatch
+    api_client: APIClient, catalogue: list[Product]
 ) -> None:
-    # given
-    sent: list[Any] = []
-    send = AbstractConnection.send_packed_command
-
-    def counting_send(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
-        sent.append(command)
-        send(self, command, check_health)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting_send)
-    # when
     for params in ({}, {"search": ""}):
-        sent.clear()
-        response = api_client.get(URL, params)
+        # when
+        with redis_commands_sent() as sent:
+            response = api_client.get(URL, params)
         # then: the anonymous throttle's one round trip, and no read of the stock cache
         assert response.status_code == 200
         assert len(sent) == 1, sent

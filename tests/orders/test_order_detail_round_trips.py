@@ -14,7 +14,6 @@ import pytest
 import redis
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from redis.connection import AbstractConnection
 from rest_framework.test import APIClient
 
 import eventstore.prepared
@@ -22,6 +21,7 @@ from accounts.models import User
 from inventory.models import Product
 from tests.accounts.test_tokens import device, sign_in
 from tests.orders.conftest import make_order, order_url
+from tests.redis_sent import redis_commands_sent
 
 pytestmark = pytest.mark.django_db
 
@@ -48,13 +48,6 @@ def measured(
     path: str,
     **headers: str,
 ) -> Measured:
-    sent: list[bytes] = []
-    send = AbstractConnection.send_packed_command
-
-    def counting_send(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
-        sent.append(command)
-        send(self, command, check_health)
-
     prepared: list[str] = []
     enter = eventstore.prepared._cursor.__enter__
 
@@ -63,8 +56,11 @@ def measured(
         return enter(self)
 
     scripts_before = scripts_run(server)
-    with monkeypatch.context() as patch, CaptureQueriesContext(connection) as queries:
-        patch.setattr(AbstractConnection, "send_packed_command", counting_send)
+    with (
+        monkeypatch.context() as patch,
+        CaptureQueriesContext(connection) as queries,
+        redis_commands_sent() as sent,
+    ):
         patch.setattr(eventstore.prepared._cursor, "__enter__", counting_enter)
         response = client.get(path, headers=headers)
     return Measured(
