@@ -6,6 +6,9 @@
   the order, so folding one event means: rebuild the aggregate from the row, let the
   aggregate apply the event (the one implementation of "what an event does"), and write the
   aggregate back as a row. The same fold serves rebuild_projections and verify_projections.
+  A command's own save skips the read and the fold: the aggregate it saved is that state
+  already, so its row is written as `order_view_row(aggregate)` (`row_of`; tests check it
+  against a fold of the whole stream for every status an order can reach).
 - CustomerOrderStatsProjection (asynchronous): per order, what it adds to its customer's
   statistics (placed, paid, cancelled, money paid and refunded), one `order_tallies` row per
   order stream, folded by version and version-guarded like `order_views`, so a re-delivered

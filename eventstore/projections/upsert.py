@@ -3,7 +3,8 @@
 One statement per set of columns, the rows passed as one array per column and unnested:
 plain values of one Python type as a typed array, mixed or unusual ones as text that
 PostgreSQL parses, dict/list values of json/jsonb columns encoded as JSON (Decimal, UUID,
-datetime as strings).
+datetime as strings). A single row (every command's inline projection) is sent as scalar
+parameters instead, each cast to its column's type, the same values encoded the same way.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def upsert_guarded(
     """INSERT the rows, or UPDATE the existing row with the same `key` only where the stored
     version is lower (`... ON CONFLICT (key) DO UPDATE ... WHERE version < EXCLUDED.version`).
     Rows with the same key are reduced to the highest version. One statement per set of
-    columns, the rows passed as one array per column. Returns the number of rows written."""
+    columns, the rows passed as one array per column (one row: as scalars). Returns the
+    number of rows written."""
     if not rows:
         return 0
     latest: dict[Any, Row] = {}
@@ -74,17 +76,25 @@ def upsert_guarded(
                 selected.append(f"u.{qn(column)}::{column_type}")
             arrays.append(values)
         column_list = ", ".join(qn(c) for c in columns)
-        updates = ", ".join(f"{qn(c)} = EXCLUDED.{qn(c)}" for c in columns if c != key)
         # Rows in key order, the same in every writer, so two upserts cannot deadlock.
         written += execute_prepared(
             f"INSERT INTO {qn(table)} AS t ({column_list}) "
             f"SELECT {', '.join(selected)} FROM unnest({', '.join(placeholders)}) "
-            f"AS u({column_list}) ORDER BY u.{qn(key)} "
-            f"ON CONFLICT ({qn(key)}) DO UPDATE SET {updates} "
-            f"WHERE t.{qn(version_column)} < EXCLUDED.{qn(version_column)}",
+            f"AS u({column_list}) ORDER BY u.{qn(key)} " + _if_newer(columns, key, version_column),
             arrays,
         )
     return written
+
+
+def _if_newer(columns: Sequence[str], key: str, version_column: str) -> str:
+    """The upsert's conflict clause: update the row with the same key, only to a newer
+    version."""
+    qn = connection.ops.quote_name
+    updates = ", ".join(f"{qn(c)} = EXCLUDED.{qn(c)}" for c in columns if c != key)
+    return (
+        f"ON CONFLICT ({qn(key)}) DO UPDATE SET {updates} "
+        f"WHERE t.{qn(version_column)} < EXCLUDED.{qn(version_column)}"
+    )
 
 
 def _single_row_sql(
@@ -97,12 +107,10 @@ def _single_row_sql(
     sql = info.statements.get(cache_key)
     if sql is None:
         qn = connection.ops.quote_name
-        updates = ", ".join(f"{qn(c)} = EXCLUDED.{qn(c)}" for c in columns if c != key)
         sql = (
             f"INSERT INTO {qn(table)} AS t ({', '.join(qn(c) for c in columns)}) "
             f"VALUES ({', '.join(f'%b::{info.types[c]}' for c in columns)}) "
-            f"ON CONFLICT ({qn(key)}) DO UPDATE SET {updates} "
-            f"WHERE t.{qn(version_column)} < EXCLUDED.{qn(version_column)}"
+            + _if_newer(columns, key, version_column)
         )
         info.statements[cache_key] = sql
     return sql
