@@ -120,14 +120,21 @@ _RESERVE_LINE = "(%(p{i})s::uuid, %(q{i})s::integer, %(r{i})s::uuid)"
 # when every one is in `from_status`; the others come back unchanged ('held'). The CHECK
 # constraints of stock_items refuse a change that would break reserved <= on_hand or go
 # below zero: the statement then fails as a whole, nothing is changed.
+# The order's reservations are found (and locked) by the order alone, their status checked
+# afterwards: with the status in the same WHERE, the planner combined the order's index
+# with the partial index of ACTIVE reservations, which until the next vacuum still holds an
+# entry for every reservation released since, and a release read tens of thousands of them
+# (2 ms instead of 0.25 under the reservation benchmark's churn).
 _SETTLE_SQL = """
-WITH held AS MATERIALIZED (
+WITH mine AS MATERIALIZED (
   SELECT id, product_id, quantity, status, expires_at, created_at, updated_at
     FROM reservations
    WHERE order_id = %(order_id)s::uuid
-     AND (status = %(from_status)s::varchar OR %(whole_order)s::boolean)
    ORDER BY product_id
      FOR UPDATE
+),
+held AS MATERIALIZED (
+  SELECT * FROM mine WHERE status = %(from_status)s::varchar OR %(whole_order)s::boolean
 ),
 due AS MATERIALIZED (
   SELECT id, product_id, quantity

@@ -203,13 +203,13 @@ def _guarded_writes(what: str, script: str, writes: Sequence[_Write]) -> None:
     if not writes:
         return
     try:
-        client = redis_client()
-        guarded = client.register_script(script)
         if len(writes) == 1:
             _, keys, args = writes[0]
-            guarded(keys=keys, args=args)  # loads the script and retries on NOSCRIPT
+            # Every reservation and release writes one: the script made once per process.
+            script_run(script, keys=keys, args=args)
             return
-        pipe = client.pipeline(transaction=False)
+        guarded = _script(script)
+        pipe = redis_client().pipeline(transaction=False)
         for _, keys, args in writes:
             guarded(keys=keys, args=args, client=pipe)
         pipe.execute()
