@@ -2,7 +2,8 @@
 
 Runs every `bench/bench_*.py` module's `BENCHMARKS` (see bench/__init__.py) against a
 database of its own, `commerce_bench` (created and migrated when missing, and freely wiped
-by the benchmarks), with DEBUG off; prints a markdown table of the results (one
+by the benchmarks, and vacuumed before each one), with DEBUG off; prints a markdown table
+of the results (one
 `bench.measure.Result` a row) against their baselines and writes it to
 bench/results/latest.md.
 """
@@ -49,6 +50,18 @@ def ensure_database(url: str) -> None:
             return
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         print(f"created database {name}", file=sys.stderr)
+
+
+def vacuum(url: str) -> None:
+    """VACUUM ANALYZE the benchmark database, as autovacuum keeps a production database:
+    every benchmark starts without the dead rows and stale statistics the ones before it
+    left (PostgreSQL on a development or CI machine may run with autovacuum off, and dead
+    index entries then slow every later statement that reads past them)."""
+    import psycopg
+
+    parts = urlsplit(url)
+    with psycopg.connect(urlunsplit(parts._replace(scheme="postgresql")), autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
 
 
 def setup_django(url: str) -> None:
@@ -124,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, benchmark in benchmarks:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         started = time.monotonic()
+        vacuum(url)
         results.extend(benchmark())
         print(f"  done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
     print(f"all done in {time.monotonic() - started_all:.0f} s", file=sys.stderr)
