@@ -1,10 +1,9 @@
 """Benchmark runner: `python -m bench [--only NAME]` (or `make bench`).
 
 Runs every `bench/bench_*.py` module's `BENCHMARKS` (see bench/__init__.py) against a
-database of its own, `commerce_bench` (created and migrated when missing, and freely wiped
-by the benchmarks, and vacuumed before each one), with DEBUG off; prints a markdown table
-of the results (one
-`bench.measure.Result` a row) against their baselines and writes it to
+database of its own, `commerce_bench` (created and migrated when missing, freely wiped by
+the benchmarks, and vacuumed before each one), with DEBUG off; prints a markdown table of
+the results (one `bench.measure.Result` a row) against their baselines and writes it to
 bench/results/latest.md.
 """
 
