@@ -114,10 +114,10 @@ SELECT 'reserved', product_id, available, version, NULL, NULL, NULL, NULL, NULL,
 _RESERVE_LINE = "(%(p{i})s::uuid, %(q{i})s::integer, %(r{i})s::uuid)"
 
 # One statement settles an order's reservations in `from_status` (release, return,
-# commit): it locks the order's reservations in product order, then their stock rows in
-# product order, moves the units, changes the status and writes the ledger. With
-# `whole_order` (commit) it locks all of the order's reservations and settles them only
-# when every one is in `from_status`; the others come back unchanged ('held'). The CHECK
+# commit): it locks all of the order's reservations in product order, then the stock rows
+# of those in `from_status` in product order, moves the units, changes the status and
+# writes the ledger. With `whole_order` (commit) it settles them only when every one is in
+# `from_status`; the others come back unchanged ('held'). The CHECK
 # constraints of stock_items refuse a change that would break reserved <= on_hand or go
 # below zero: the statement then fails as a whole, nothing is changed.
 # The order's reservations are found (and locked) by the order alone, their status checked
