@@ -60,6 +60,8 @@ def vacuum(url: str) -> None:
 
     parts = urlsplit(url)
     with psycopg.connect(urlunsplit(parts._replace(scheme="postgresql")), autocommit=True) as conn:
+        # A lock someone else holds ends the run with an error instead of a hang.
+        conn.execute("SET lock_timeout = '60s'")
         conn.execute("VACUUM (ANALYZE)")
 
 
