@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import QuerySet
@@ -81,18 +81,12 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
         return StaffProductSerializer if is_staff(self.request.user) else ProductSerializer
 
     def _render(
-        self,
-        products: Sequence[Product] | Sequence[Mapping[str, Any]],
-        availability: dict[Any, int] | None = None,
+        self, products: Sequence[Product], availability: dict[Any, int] | None = None
     ) -> Any:
         if availability is None:
-            availability = selectors.product_availability(
-                p["id"] if isinstance(p, Mapping) else p.id for p in products
-            )
+            availability = selectors.product_availability(p.id for p in products)
         serializer = self.get_serializer_class()(
-            products,  # type: ignore[arg-type]  # the public serializer takes rows too
-            many=True,
-            context={"request": self.request, "availability": availability},
+            products, many=True, context={"request": self.request, "availability": availability}
         )
         return serializer.data
 
