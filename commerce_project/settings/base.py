@@ -82,6 +82,9 @@ INSTALLED_APPS = [
 # clients), where they do nothing but cost time (commerce_project/api/session_only.py).
 MIDDLEWARE = [
     "commerce_project.api.request_id.RequestIdMiddleware",
+    # Token and anonymous API requests run the hooks of the browser middleware below without
+    # their layers (commerce_project/api/lane.py).
+    "commerce_project.api.lane.ApiLaneMiddleware",
     # Before anything that can answer: a preflight is answered here, without authentication.
     "commerce_project.api.cors.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -96,7 +99,10 @@ MIDDLEWARE = [
 
 if PRODUCTION:
     # gunicorn serves the collected static files (admin, Swagger UI) itself.
-    MIDDLEWARE.insert(3, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 # Observability (issue 17): request metrics are the outermost middleware, so their latency
 # covers all the others. METRICS_ENABLED=false leaves it out (and /metrics answers 404).
