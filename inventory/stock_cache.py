@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -93,14 +94,36 @@ def _commands_wrapped(client: redis.Redis) -> bool:
     return hasattr(type(client).execute_command, "__wrapped__")
 
 
-def _evalsha(client: redis.Redis, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-    """EVALSHA on a connection of the client's pool, what `Script.__call__` does through
-    `execute_command` (same pool, parser, retry policy and NOSCRIPT reload) without the
-    layers in between: the token cache runs one script on every API request, and
-    redis-py's generic command path (observability hooks, option filtering, response
-    callbacks, none of which EVALSHA uses) cost about a third of that call's CPU."""
+# Each thread's own connection for `_evalsha` (see `_thread_connection`).
+_held = threading.local()
+
+
+def _thread_connection(client: redis.Redis) -> Any:
+    """This thread's connection to the client's Redis, made from the client's pool settings
+    but kept out of the pool. Borrowing from redis-py's pool takes its lock twice and costs
+    four observability counters and a poll() of the socket on every call; a connection only
+    this thread uses needs none of them. It is never left holding an unread reply: redis-py
+    drops the connection on any error while sending or reading. A forked child, or a client
+    made anew (other settings), gets a new connection."""
+    held = getattr(_held, "connection", None)
+    pid = os.getpid()
+    if held is not None:
+        if held[0] is client and held[1] == pid:
+            return held[2]
+        held[2].disconnect()  # redis-py leaves the socket alone for the parent after a fork
     pool = client.connection_pool
-    conn = pool.get_connection()
+    connection = pool.connection_class(**pool.connection_kwargs)
+    _held.connection = (client, pid, connection)
+    return connection
+
+
+def _evalsha(client: redis.Redis, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+    """EVALSHA on this thread's connection, what `Script.__call__` does through
+    `execute_command` (same connection settings, parser, retry policy and NOSCRIPT reload)
+    without the layers in between: the token cache runs one script on every API request, and
+    redis-py's generic command path (observability hooks, option filtering, response
+    callbacks, none of which EVALSHA uses) and its pool cost more CPU than the call itself."""
+    conn = _thread_connection(client)
     try:
         try:
             return _evalsha_on(conn, script.sha, keys, args)
@@ -111,7 +134,6 @@ def _evalsha(client: redis.Redis, script: Script, keys: Sequence[Any], args: Seq
     finally:
         if conn.should_reconnect():
             conn.disconnect()  # the server asked for it; the next use connects anew
-        pool.release(conn)
 
 
 def _evalsha_on(conn: Any, sha: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:

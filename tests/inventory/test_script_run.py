@@ -1,11 +1,12 @@
 """`script_run`, the Lua script call every token request makes (inventory.stock_cache):
-EVALSHA on a connection of redis-py's pool, with what redis-py's own path gives — the
-script loaded again when Redis forgot it, a dropped connection retried, the connection
-back in the pool — and redis-py's path itself when OpenTelemetry wraps it."""
+EVALSHA on a connection each thread keeps, with what redis-py's own path gives — the script
+loaded again when Redis forgot it, a dropped connection replaced, a failed send retried once
+— and redis-py's path itself when OpenTelemetry wraps it."""
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ import redis
 from django.test import override_settings
 from redis.connection import AbstractConnection
 
+from inventory import stock_cache
 from inventory.stock_cache import redis_client, script_run
 
 ECHO = "return {KEYS[1], ARGV[1], #KEYS, #ARGV}"
@@ -29,12 +31,36 @@ def test_a_script_redis_forgot_is_loaded_again(raw_redis: redis.Redis) -> None:
     assert script_run(ECHO, keys=["k"], args=["b"]) == ["k", "b", 1, 1]
 
 
-def test_the_connection_goes_back_to_the_pool() -> None:
-    pool = redis_client().connection_pool
+def test_a_thread_runs_its_scripts_on_one_connection_of_its_own() -> None:
+    def scripts() -> tuple[Any, Any]:
+        script_run(ECHO, keys=["k"], args=["first"])
+        connection = stock_cache._thread_connection(redis_client())
+        socket = connection._sock
+        for n in range(5):
+            script_run(ECHO, keys=["k"], args=[n])
+        with pytest.raises(redis.ResponseError):
+            script_run("return redis.error_reply('no')", keys=[], args=[])
+        assert script_run(ECHO, keys=["k"], args=["after"]) == ["k", "after", 1, 1]
+        assert stock_cache._thread_connection(redis_client()) is connection
+        assert connection._sock is socket  # not reconnected either
+        return connection, socket
+
+    here = scripts()
+    elsewhere: list[tuple[Any, Any]] = []
+    thread = threading.Thread(target=lambda: elsewhere.append(scripts()))
+    thread.start()
+    thread.join()
+    assert elsewhere[0][0] is not here[0]
+    # the pool lends nothing for it
+    assert not redis_client().connection_pool._in_use_connections
+
+
+def test_a_forked_process_makes_a_connection_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     script_run(ECHO, keys=["k"], args=["a"])
-    with pytest.raises(redis.ResponseError):
-        script_run("return redis.error_reply('no')", keys=[], args=[])
-    assert not pool._in_use_connections
+    parents = stock_cache._thread_connection(redis_client())
+    monkeypatch.setattr(stock_cache.os, "getpid", lambda: -1)  # as in a child after fork
+    assert stock_cache._thread_connection(redis_client()) is not parents
+    assert script_run(ECHO, keys=["k"], args=["child"]) == ["k", "child", 1, 1]
 
 
 def test_a_connection_redis_dropped_is_replaced(raw_redis: redis.Redis) -> None:
@@ -69,7 +95,8 @@ def test_a_second_connection_error_is_raised(monkeypatch: pytest.MonkeyPatch) ->
         patched.setattr(AbstractConnection, "send_packed_command", down)
         with pytest.raises(redis.ConnectionError):
             script_run(ECHO, keys=["k"], args=["a"])
-    assert not redis_client().connection_pool._in_use_connections
+    # and the next call connects again
+    assert script_run(ECHO, keys=["k"], args=["b"]) == ["k", "b", 1, 1]
 
 
 def test_an_unreachable_redis_raises_a_redis_error() -> None:
