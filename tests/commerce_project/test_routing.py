@@ -2,7 +2,16 @@ from uuid import UUID
 
 import pytest
 from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern, URLResolver, include, path, re_path, resolve, reverse
+from django.urls import (
+    Resolver404,
+    URLPattern,
+    URLResolver,
+    include,
+    path,
+    re_path,
+    resolve,
+    reverse,
+)
 
 from commerce_project import urls
 from commerce_project.api.routing import app_include, literal_prefixes
@@ -79,3 +88,61 @@ def test_a_mount_without_prefixes_is_tried_for_every_path() -> None:
     mount = app_include("tests.commerce_project.urls_catch_all")
     # then it matches any path, as path("", include(...)) would
     assert mount.pattern.match("anything/") == ("anything/", (), {})
+
+
+def _plain(resolver: URLResolver) -> URLResolver:
+    """The same patterns behind Django's own resolver, which remembers nothing."""
+    return URLResolver(resolver.pattern, resolver.urlconf_name)
+
+
+API_PATHS = [
+    "",
+    "products/",
+    f"carts/{CART}/",
+    f"carts/{CART}/items/",
+    "orders/",
+    f"orders/{ORDER}/",
+    f"orders/{ORDER}/items/{UUID(int=9)}/",
+    f"sagas/{ORDER}/",
+    "feed/",
+    "auth/token/",
+]
+
+
+@pytest.mark.parametrize("api_path", API_PATHS)
+def test_the_api_resolver_answers_as_djangos_own_every_time(api_path: str) -> None:
+    remembering = urls.urlpatterns[0]
+    assert isinstance(remembering, URLResolver)
+    path_ = f"api/v1/{api_path}"
+    expected = _plain(remembering).resolve(path_)
+    for _ in range(2):  # resolved, then remembered
+        match = remembering.resolve(path_)
+        assert (match.func, match.args, match.kwargs) == (
+            expected.func,
+            expected.args,
+            expected.kwargs,
+        )
+        assert (match.url_name, match.route, match.namespaces) == (
+            expected.url_name,
+            expected.route,
+            expected.namespaces,
+        )
+        assert match.tried == expected.tried[-1:]
+
+
+def test_a_path_that_resolves_nowhere_is_not_remembered() -> None:
+    remembering = urls.urlpatterns[0]
+    assert isinstance(remembering, URLResolver)
+    before = remembering._remembered.cache_info().currsize  # type: ignore[attr-defined]
+    for n in range(3):
+        with pytest.raises(Resolver404):
+            remembering.resolve(f"api/v1/no-such-thing-{n}/")
+    assert remembering._remembered.cache_info().currsize == before  # type: ignore[attr-defined]
+
+
+def test_each_request_gets_its_own_arguments() -> None:
+    # given an order path resolved once and its arguments changed by whoever got them
+    first = resolve(f"/api/v1/orders/{ORDER}/")
+    first.kwargs["order_id"] = "changed"
+    # when it is resolved again, then the arguments are as the path says
+    assert resolve(f"/api/v1/orders/{ORDER}/").kwargs == {"order_id": ORDER}
