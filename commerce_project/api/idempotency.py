@@ -52,6 +52,7 @@ from .outages import database_unavailable
 logger = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
+_META_KEY = "HTTP_IDEMPOTENCY_KEY"
 REPLAY_HEADER = "Idempotent-Replayed"
 _REPLAYED_HEADERS = ("Location", "ETag")
 
@@ -234,7 +235,7 @@ def _release(row: IdempotencyKey) -> None:
 def run_idempotently(
     request: Request, run: Callable[[], Response], *, anonymous_by_path: bool = False
 ) -> Response:
-    key = request.headers.get(HEADER)
+    key = request.META.get(_META_KEY)  # not request.headers: it copies every header
     owner = _owner(request, anonymous_by_path=anonymous_by_path)
     if key is None or owner is None:
         # e.g. anonymous POST carts/: a replay would hand one stranger's new cart to another.

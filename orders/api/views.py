@@ -94,7 +94,8 @@ def etag(version: int) -> str:
 
 
 def expected_version(request: Request) -> int | None:
-    header = request.headers.get("If-Match")
+    # From the environ: `request.headers` would copy every header into a new mapping.
+    header = request.META.get("HTTP_IF_MATCH")
     if header is None or header.strip() == "*":
         return None
     match = _ETAG.match(header)
@@ -254,7 +255,7 @@ class OrderDetailView(OrderCommandView):
     )
     def get(self, request: Request, order_id: UUID) -> Response:
         view = self.visible_order(request, order_id)
-        if request.headers.get("If-None-Match") == etag(view.version):
+        if request.META.get("HTTP_IF_NONE_MATCH") == etag(view.version):
             response = Response(status=status.HTTP_304_NOT_MODIFIED)
             response["ETag"] = etag(view.version)
             return response
