@@ -4,7 +4,7 @@ Django binds parameters on the client and never prepares. The event store runs a
 of statements thousands of times (append, stream and log reads, read-model upserts), and for
 those parsing and planning is a large part of the cost, so they go through here: same
 connection, same transaction, errors wrapped like Django's. Results are fetched in binary
-format (faster to decode; jsonb arrives decoded).
+format (faster to decode; jsonb arrives decoded, by orjson: eventstore.jsonb).
 
 Django opens its psycopg connections with `prepare_threshold=None`, which turns preparing
 off; the first use here sets a threshold so high that nothing is prepared automatically and
@@ -18,9 +18,8 @@ These statements bypass Django's cursor wrapper, so they do not show in
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import psycopg
 from django.conf import settings
@@ -28,7 +27,8 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models.query import ValuesIterable
 from psycopg import pq
-from psycopg.types.json import JsonbBinaryLoader
+
+from eventstore.jsonb import JsonbLoader
 
 _ONLY_WHEN_ASKED = 2**31 - 1
 
@@ -41,16 +41,11 @@ def fetch_prepared(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
 
 
 def fetch_prepared_described(
-    sql: str,
-    params: Sequence[Any] | Mapping[str, Any],
-    *,
-    jsonb_loads: Callable[[str | bytes], Any] | None = None,
+    sql: str, params: Sequence[Any] | Mapping[str, Any]
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of a prepared statement (placeholders `%s`, or `%(name)s` with
-    a mapping); `jsonb_loads` decodes jsonb instead of psycopg's default (`json.loads`)."""
+    a mapping)."""
     with _cursor() as cursor:
-        if jsonb_loads is not None:
-            cursor.adapters.register_loader("jsonb", _jsonb_loader(jsonb_loads))
         cursor.execute(sql, params, prepare=_prepare(), binary=True)
         if not _returned_rows(cursor):
             return [], []
@@ -73,10 +68,8 @@ class PreparedValuesIterable(ValuesIterable):
     of it, so none run, and the server plans a page's query once per connection instead of
     on every request. Django still compiles the SQL; use it for plain columns (names are
     the result's column aliases). `qs._iterable_class = PreparedValuesIterable` after
-    `values()`; slicing and filtering keep it."""
-
-    # How jsonb is decoded (None: psycopg's default); a subclass may name a faster one.
-    jsonb_loads: ClassVar[Callable[[str | bytes], Any] | None] = None
+    `values()`; slicing and filtering keep it. The statement does not show in
+    `connection.queries` or `assertNumQueries`."""
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         queryset = self.queryset
@@ -84,17 +77,9 @@ class PreparedValuesIterable(ValuesIterable):
             sql, params = queryset.query.get_compiler(queryset.db).as_sql()
         except EmptyResultSet:  # a filter nothing can match: Django sends no query either
             return
-        names, rows = fetch_prepared_described(sql, params, jsonb_loads=type(self).jsonb_loads)
+        names, rows = fetch_prepared_described(sql, params)
         for row in rows:
             yield dict(zip(names, row, strict=True))
-
-
-@functools.cache
-def _jsonb_loader(loads: Callable[[str | bytes], Any]) -> type[JsonbBinaryLoader]:
-    class Loader(JsonbBinaryLoader):
-        _loads = staticmethod(loads)
-
-    return Loader
 
 
 def _returned_rows(cursor: psycopg.Cursor[Any]) -> bool:
@@ -109,6 +94,15 @@ def _prepare() -> bool | None:
     return True if settings.EVENTSTORE_PREPARED_STATEMENTS else None
 
 
+def configure(raw: psycopg.Connection[Any]) -> None:
+    """A connection's first use here (Django opens them with prepare_threshold=None): jsonb
+    in binary results decoded by orjson (Django reads jsonb as text and decodes it itself,
+    so its queries are not affected), and preparing on request."""
+    raw.adapters.register_loader("jsonb", JsonbLoader)
+    if settings.EVENTSTORE_PREPARED_STATEMENTS:
+        raw.prepare_threshold = _ONLY_WHEN_ASKED
+
+
 class _cursor:
     def __enter__(self) -> psycopg.Cursor[Any]:
         connection.ensure_connection()
@@ -116,8 +110,8 @@ class _cursor:
         self._errors = connection.wrap_database_errors
         self._errors.__enter__()
         raw = connection.connection
-        if raw.prepare_threshold is None and settings.EVENTSTORE_PREPARED_STATEMENTS:
-            raw.prepare_threshold = _ONLY_WHEN_ASKED
+        if raw.prepare_threshold is None:
+            configure(raw)
         self._cursor: psycopg.Cursor[Any] = psycopg.Cursor(raw)
         return self._cursor
 

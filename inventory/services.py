@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from commerce_project.errors import InvalidInput
 from commerce_project.metrics import stock_reservation_conflicts
+from eventstore.prepared import configure as configure_prepared
 
 from .exceptions import (
     OutOfStock,
@@ -624,9 +625,6 @@ def _statement_transaction() -> AbstractContextManager[object]:
     return nullcontext()
 
 
-_ONLY_WHEN_ASKED = 2**31 - 1
-
-
 class _PreparingCursor(psycopg.Cursor[Any]):
     """Binds on the server and prepares every statement it runs: the reservation statements
     run thousands of times, and planning them costs about as much as running them."""
@@ -641,15 +639,14 @@ def _prepared_cursor() -> CursorWrapper:
     """A cursor on Django's connection (same transaction, errors wrapped and queries logged
     like Django's) whose statements are server-side prepared, unless
     EVENTSTORE_PREPARED_STATEMENTS is off (a pooler in transaction mode cannot keep them;
-    the statements then run unprepared). As in eventstore.prepared, Django opens its
-    connections with preparing off; a threshold nothing reaches turns it on for explicit
-    requests only."""
+    the statements then run unprepared). Django opens its connections with preparing off;
+    eventstore.prepared's `configure` turns it on for explicit requests only."""
     if not settings.EVENTSTORE_PREPARED_STATEMENTS:
         return connection.cursor()
     connection.ensure_connection()
     raw = connection.connection
     if raw.prepare_threshold is None:
-        raw.prepare_threshold = _ONLY_WHEN_ASKED
+        configure_prepared(raw)
     cursor = _PreparingCursor(raw)
     # Django's wrappers take the DB-API cursor they wrap (the stubs say CursorWrapper).
     if connection.queries_logged:

@@ -15,10 +15,10 @@ from rest_framework.response import Response
 from commerce_project.api.actors import actor_name
 from commerce_project.api.filters import FilterBackend, StrictOrderingFilter
 from commerce_project.api.idempotency import idempotent
-from commerce_project.api.list_rows import ListRowsIterable
 from commerce_project.api.pagination import PageNumberPagination
 from commerce_project.api.permissions import StaffPermission, is_staff, require_permissions
 from commerce_project.api.schema import location_header, raises
+from eventstore.prepared import PreparedValuesIterable
 from inventory import selectors, services
 from inventory.exceptions import StockBusy
 from inventory.models import RESTOCK_PRODUCT, Product
@@ -109,11 +109,11 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
         elif public:
             # The public page needs seven columns and `available`: rows as dicts, without
             # building two model instances per product, fetched as a prepared statement
-            # (commerce_project.api.list_rows).
+            # (eventstore.prepared).
             rows = selectors.public_catalogue_rows(
                 self.filter_queryset(self.get_queryset()), PUBLIC_COLUMNS
             )
-            rows._iterable_class = ListRowsIterable
+            rows._iterable_class = PreparedValuesIterable
             products = rows
         else:
             products = self.filter_queryset(self.get_queryset())

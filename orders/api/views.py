@@ -23,13 +23,13 @@ from rest_framework.views import APIView
 
 from commerce_project.api.actors import actor_of
 from commerce_project.api.idempotency import idempotent
-from commerce_project.api.list_rows import ListRowsIterable
 from commerce_project.api.pagination import KeysetPagination
 from commerce_project.api.permissions import IsStaff
 from commerce_project.api.schema import ETAG_RESPONSE_HEADER, location_header, raises
 from commerce_project.errors import InvalidInput, PreconditionFailed
 from eventstore.commands import dispatch
 from eventstore.exceptions import ConcurrencyError
+from eventstore.prepared import PreparedValuesIterable
 from eventstore.store import load
 from orders import selectors
 from orders.commands import (
@@ -186,11 +186,11 @@ def order_command(
 
 # A list page's rows: the columns the representation reads (no model instances, and not
 # the columns it leaves out: skus, payment_id, captured_amount), fetched as a prepared
-# statement (commerce_project.api.list_rows). Built once: values() resolves every column,
+# statement (eventstore.prepared). Built once: values() resolves every column,
 # which cost more per request than cloning the built QuerySet (each request filters a
 # clone; this one is never evaluated).
 _LIST_ROWS = OrderView.objects.values(*LIST_COLUMNS)
-_LIST_ROWS._iterable_class = ListRowsIterable
+_LIST_ROWS._iterable_class = PreparedValuesIterable
 
 
 class OrderListCreateView(generics.ListAPIView[OrderView]):
