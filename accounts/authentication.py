@@ -11,13 +11,8 @@ from __future__ import annotations
 
 import binascii
 import logging
-from typing import Any, TypeVar
 
 import redis
-from django.db import DEFAULT_DB_ALIAS
-from django.db.models import Model
-from django.db.models.base import ModelState
-from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 from knox.crypto import hash_token
 from knox.models import AuthToken
@@ -26,13 +21,13 @@ from rest_framework import views as drf_views  # a module: DRF's views import th
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
+from commerce_project.rows import model_loaded
+
 from . import token_cache
 from .models import User
 from .throttles import COUNTED, UserRateThrottle
 
 logger = logging.getLogger(__name__)
-
-M = TypeVar("M", bound=Model)
 
 _TOKEN_USER = AuthToken._meta.get_field("user")
 
@@ -46,25 +41,9 @@ def _invalid(message: str = "Invalid token.") -> exceptions.AuthenticationFailed
     return exceptions.AuthenticationFailed(message)
 
 
-def _loaded(model: type[M], values: dict[str, Any]) -> M:
-    """What `model.from_db` builds from these field values (every other field deferred, so
-    loaded on first use), without running `Model.__init__` over all the model's fields:
-    two instances on every token request. `from_db` is used whenever some receiver of
-    pre_init or post_init would expect to see the instance made (none does today)."""
-    if pre_init.receivers or post_init.receivers:
-        names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
-        return model.from_db(DEFAULT_DB_ALIAS, names, [values[name] for name in names])
-    instance = model.__new__(model)
-    state = instance._state = ModelState()
-    state.adding = False
-    state.db = DEFAULT_DB_ALIAS
-    instance.__dict__.update(values)
-    return instance
-
-
 def _user_from(cached: token_cache.CachedToken) -> User:
     """The user as the cache knows it; any other field is loaded on first use (deferred)."""
-    user = _loaded(
+    user = model_loaded(
         User,
         {
             "id": cached.user_id,
@@ -80,7 +59,7 @@ def _user_from(cached: token_cache.CachedToken) -> User:
 
 
 def _token_from(cached: token_cache.CachedToken, user: User) -> AuthToken:
-    token = _loaded(
+    token = model_loaded(
         AuthToken, {"digest": cached.digest, "user_id": cached.user_id, "expiry": cached.expiry}
     )
     # `token.user = user` without the descriptor's checks: user_id is already the user's.

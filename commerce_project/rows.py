@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, models
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 
 M = TypeVar("M", bound=models.Model)
 
@@ -31,4 +33,21 @@ def model_from_row(model: type[M], values: Sequence[Any]) -> M:
         json.loads(value) if i in json_at and isinstance(value, str) else value
         for i, value in enumerate(values)
     ]
-    return model.from_db(DEFAULT_DB_ALIAS, names, decoded)
+    return model_loaded(model, dict(zip(names, decoded, strict=True)))
+
+
+def model_loaded(model: type[M], values: dict[str, Any]) -> M:
+    """What `model.from_db` builds from these field values (by attname; any other field
+    deferred, so loaded on first use), without running `Model.__init__`, which sets every
+    field one by one through its descriptor: a read model's row has a few dozen. `from_db`
+    is used whenever the model has an `__init__` of its own or some receiver of pre_init or
+    post_init would expect to see the instance made (none does today)."""
+    if model.__init__ is not models.Model.__init__ or pre_init.receivers or post_init.receivers:
+        names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+        return model.from_db(DEFAULT_DB_ALIAS, names, [values[name] for name in names])
+    instance = model.__new__(model)
+    state = instance._state = ModelState()
+    state.adding = False
+    state.db = DEFAULT_DB_ALIAS
+    instance.__dict__.update(values)
+    return instance
