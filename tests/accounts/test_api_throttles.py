@@ -9,13 +9,16 @@ from typing import Any
 
 import pytest
 import redis
+from django.test import RequestFactory
 from pytest_django.fixtures import Settings as SettingsWrapper
 from redis.connection import AbstractConnection
+from rest_framework.request import Request
 from rest_framework.test import APIClient
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from accounts import token_cache
 from accounts.models import User
+from accounts.throttles import client_ident
 from tests.accounts.test_tokens import device, sign_in
 from tests.commerce_project.test_problems import assert_problem
 
@@ -108,3 +111,26 @@ def test_an_anonymous_request_counts_both_its_throttles_in_one_round_trip(
     assert len([packet for packet in sent if throttle_script in packet]) == 1
     assert raw_redis.zcard("throttle_anon_127.0.0.1") == 1
     assert raw_redis.zcard("throttle_user_127.0.0.1") == 1
+
+
+@pytest.mark.parametrize("num_proxies", [None, 0, 1, 2])
+@pytest.mark.parametrize("xff", [None, "1.1.1.1", "1.1.1.1, 2.2.2.2", " 3.3.3.3 ,4.4.4.4 "])
+@pytest.mark.parametrize("remote_addr", ["9.9.9.9", None])
+def test_the_client_address_is_drfs(
+    settings: SettingsWrapper, num_proxies: int | None, xff: str | None, remote_addr: str | None
+) -> None:
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": num_proxies}
+
+    def request() -> Request:
+        made = RequestFactory().get("/api/v1/products/")
+        if xff is not None:
+            made.META["HTTP_X_FORWARDED_FOR"] = xff
+        if remote_addr is None:
+            del made.META["REMOTE_ADDR"]
+        else:
+            made.META["REMOTE_ADDR"] = remote_addr
+        return Request(made)
+
+    ours = request()
+    assert client_ident(ours) == BaseThrottle().get_ident(request())
+    assert client_ident(ours) == BaseThrottle().get_ident(request())  # asked again: the same
