@@ -1,6 +1,6 @@
 """The API lane: a request under /api/ without cookies and without an Origin header (a token
-client or an anonymous one, not a browser page) gets what the browser middleware would give
-it, without going through their layers.
+client or an anonymous one, almost always) gets what the browser middleware would give it,
+without going through their layers.
 
 Below `ApiLaneMiddleware` sit the middleware that exist for browsers: CORS, security headers,
 sessions, host and slash checks, CSRF, the session user, messages and frame options (and

@@ -7,8 +7,9 @@ import threading
 import uuid
 
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import include, path
+from django.views.decorators.clickjacking import xframe_options_exempt
 from rest_framework import permissions
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -83,8 +84,25 @@ def plain_django_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"users": UserFactory._meta.model.objects.count()})
 
 
+def plain_crash(request: HttpRequest) -> HttpResponse:
+    """Not DRF: a crash answered by Django's handler500."""
+    raise RuntimeError("boom")
+
+
+def streamed(request: HttpRequest) -> StreamingHttpResponse:
+    return StreamingHttpResponse(iter([b'{"a": ', b"1}"]), content_type="application/json")
+
+
+@xframe_options_exempt
+def framable(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"framable": True})
+
+
 urlpatterns = [
     path("api/v1/test/crash/", CrashView.as_view()),
+    path("api/v1/test/plain-crash/", plain_crash),
+    path("api/v1/test/streamed/", streamed),
+    path("api/v1/test/framable/", framable),
     path("api/v1/test/things/", CreateThingView.as_view()),
     path("api/v1/test/staff-only/", StaffOnlyView.as_view()),
     path("api/v1/test/slow-things/", SlowThingView.as_view()),
