@@ -24,6 +24,10 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 # How many paths a remembering resolver keeps the match of: every fixed path of the API
 # and the detail paths of the orders, carts and products clients are following.
 REMEMBERED_PATHS = 4096
+# Longer paths are resolved every time: the API's longest (an order line) is about 100
+# characters, and a caller must not fill the cache with kilobyte-long paths that some
+# pattern accepts (DRF routers' ids match any text up to a slash).
+REMEMBERED_PATH_LENGTH = 160
 
 # What a pattern's path starts with before its first converter, group or metacharacter.
 _LITERAL = re.compile(r"[A-Za-z0-9_\-/]*")
@@ -97,7 +101,8 @@ def app_include(module: str) -> URLResolver:
 
 class _RememberingResolver(URLResolver):
     """A URLResolver that remembers what it resolved each path to, for the last
-    REMEMBERED_PATHS paths it resolved (a 404 is never remembered).
+    REMEMBERED_PATHS paths it resolved (a 404 is never remembered, nor a path longer than
+    REMEMBERED_PATH_LENGTH).
 
     Resolving walks the patterns in order, raising and catching a Resolver404 at every
     include that does not match and building a ResolverMatch at every level that does: an
@@ -111,7 +116,10 @@ class _RememberingResolver(URLResolver):
     keeps the one that matched: each resolver above copies the list again."""
 
     def resolve(self, path: str) -> ResolverMatch:
-        return self._remembered(str(path))
+        path = str(path)
+        if len(path) > REMEMBERED_PATH_LENGTH:
+            return super().resolve(path)
+        return self._remembered(path)
 
     @functools.cached_property
     def _remembered(self) -> Callable[[str], ResolverMatch]:

@@ -146,3 +146,13 @@ def test_each_request_gets_its_own_arguments() -> None:
     first.kwargs["order_id"] = "changed"
     # when it is resolved again, then the arguments are as the path says
     assert resolve(f"/api/v1/orders/{ORDER}/").kwargs == {"order_id": ORDER}
+
+
+def test_a_long_path_is_resolved_every_time() -> None:
+    remembering = urls.urlpatterns[0]
+    assert isinstance(remembering, URLResolver)
+    before = remembering._remembered.cache_info().currsize  # type: ignore[attr-defined]
+    long_id = "x" * 300  # DRF routers take any text up to a slash as an id
+    match = remembering.resolve(f"api/v1/sagas/{long_id}/")
+    assert match.kwargs == {"saga_id": long_id}
+    assert remembering._remembered.cache_info().currsize == before  # type: ignore[attr-defined]
