@@ -37,7 +37,7 @@ from django.conf import settings
 from django.db import transaction
 from redis.backoff import NoBackoff
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.retry import Retry
 
 from commerce_project.metrics import redis_fail_open
@@ -102,9 +102,10 @@ def _thread_connection(client: redis.Redis) -> Any:
     """This thread's connection to the client's Redis, made from the client's pool settings
     but kept out of the pool. Borrowing from redis-py's pool takes its lock twice and costs
     four observability counters and a poll() of the socket on every call; a connection only
-    this thread uses needs none of them. It is never left holding an unread reply: redis-py
-    drops the connection on any error while sending or reading. A forked child, or a client
-    made anew (other settings), gets a new connection."""
+    this thread uses needs none of them. It is never left holding an unread reply: any error
+    while sending or reading drops it (`_evalsha_on`). A forked child, or a client
+    made anew (other settings), gets a new connection. These connections are closed with
+    their thread (or process), not by the pool's `disconnect()`."""
     held = getattr(_held, "connection", None)
     pid = os.getpid()
     if held is not None:
@@ -138,8 +139,17 @@ def _evalsha(client: redis.Redis, script: Script, keys: Sequence[Any], args: Seq
 
 def _evalsha_on(conn: Any, sha: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
     def send_and_read() -> Any:
-        conn.send_command("EVALSHA", sha, len(keys), *keys, *args)
-        return conn.read_response()
+        try:
+            conn.send_command("EVALSHA", sha, len(keys), *keys, *args)
+            return conn.read_response()
+        except ResponseError:
+            raise  # the server's answer (NOSCRIPT too), read in full
+        except BaseException:
+            # Whatever stopped us between sending and reading (redis-py drops the connection
+            # itself for errors inside either) may leave the reply unread: the next script
+            # on this thread's connection would read it as its own.
+            conn.disconnect()
+            raise
 
     # The client's retry policy, as execute_command applies it: a connection or timeout
     # error drops the connection and tries again (once, with redis_client's Retry).

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -58,7 +59,8 @@ def test_a_thread_runs_its_scripts_on_one_connection_of_its_own() -> None:
 def test_a_forked_process_makes_a_connection_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     script_run(ECHO, keys=["k"], args=["a"])
     parents = stock_cache._thread_connection(redis_client())
-    monkeypatch.setattr(stock_cache.os, "getpid", lambda: -1)  # as in a child after fork
+    # as in a child after fork (for this module only: redis-py's own pid checks stay)
+    monkeypatch.setattr(stock_cache, "os", SimpleNamespace(getpid=lambda: -1))
     assert stock_cache._thread_connection(redis_client()) is not parents
     assert script_run(ECHO, keys=["k"], args=["child"]) == ["k", "child", 1, 1]
 
@@ -125,3 +127,24 @@ def test_a_wrapped_client_runs_the_script_through_its_wrapper(
     # then it went through the wrapper (a span per command)
     assert reply == ["k", "a", 1, 1]
     assert [args[0] for args in calls] == ["EVALSHA"]
+
+
+class Interrupted(BaseException):
+    pass
+
+
+def test_an_interruption_between_send_and_read_drops_the_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    script_run(ECHO, keys=["k"], args=["a"])
+    connection = stock_cache._thread_connection(redis_client())
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise Interrupted  # the command was sent, its reply is never read
+
+    with monkeypatch.context() as patched:
+        patched.setattr(connection, "read_response", interrupted)
+        with pytest.raises(Interrupted):
+            script_run(ECHO, keys=["k"], args=["lost"])
+    # the next script reads its own reply, not the one left unread
+    assert script_run(ECHO, keys=["k"], args=["next"]) == ["k", "next", 1, 1]
