@@ -52,6 +52,7 @@ def _user_from(cached: token_cache.CachedToken) -> User:
             "is_superuser": cached.is_superuser,
             "is_active": True,  # an inactive user is never cached
         },
+        replays_from_db=True,
     )
     # As User.from_db does: a later save compares the sign-in fields against these.
     user._auth_snapshot = user._auth_state()

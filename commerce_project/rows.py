@@ -36,13 +36,19 @@ def model_from_row(model: type[M], values: Sequence[Any]) -> M:
     return model_loaded(model, dict(zip(names, decoded, strict=True)))
 
 
-def model_loaded(model: type[M], values: dict[str, Any]) -> M:
+def model_loaded(model: type[M], values: dict[str, Any], *, replays_from_db: bool = False) -> M:
     """What `model.from_db` builds from these field values (by attname; any other field
     deferred, so loaded on first use), without running `Model.__init__`, which sets every
     field one by one through its descriptor: a read model's row has a few dozen. `from_db`
-    is used whenever the model has an `__init__` of its own or some receiver of pre_init or
-    post_init would expect to see the instance made (none does today)."""
-    if model.__init__ is not models.Model.__init__ or pre_init.receivers or post_init.receivers:
+    itself is used whenever the model has an `__init__` of its own, a `from_db` of its own
+    (unless the caller does what it adds: `replays_from_db`), or some receiver of pre_init
+    or post_init would expect to see the instance made (none does today)."""
+    if (
+        model.__init__ is not models.Model.__init__
+        or (not replays_from_db and model.from_db.__func__ is not _MODEL_FROM_DB)  # type: ignore[attr-defined]
+        or pre_init.receivers
+        or post_init.receivers
+    ):
         names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
         return model.from_db(DEFAULT_DB_ALIAS, names, [values[name] for name in names])
     instance = model.__new__(model)
@@ -51,3 +57,6 @@ def model_loaded(model: type[M], values: dict[str, Any]) -> M:
     state.db = DEFAULT_DB_ALIAS
     instance.__dict__.update(values)
     return instance
+
+
+_MODEL_FROM_DB = models.Model.from_db.__func__  # type: ignore[attr-defined]

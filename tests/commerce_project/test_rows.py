@@ -52,3 +52,9 @@ def test_with_an_init_receiver_the_instance_is_made_by_from_db(customer: User) -
         post_init.disconnect(receiver)
     assert seen == [made]
     assert made.username == customer.username
+
+
+def test_a_model_with_a_from_db_of_its_own_is_made_by_it(customer: User) -> None:
+    # User.from_db remembers the sign-in fields a later save compares against
+    made = model_loaded(User, {"id": customer.id, "username": customer.username})
+    assert made._auth_snapshot == made._auth_state()
