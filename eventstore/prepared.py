@@ -10,7 +10,7 @@ Django opens its psycopg connections with `prepare_threshold=None`, which turns 
 off; the first use here sets a threshold so high that nothing is prepared automatically and
 only these explicit requests are. Django's own queries use client-side binding and are
 never prepared either way. EVENTSTORE_PREPARED_STATEMENTS=false keeps everything unprepared
-(for a pooler in transaction mode without prepared-statement support).
+(for a pooler in transaction mode without prepared-statement support): nothing is requested.
 
 These statements bypass Django's cursor wrapper, so they do not show in
 `connection.queries` or `assertNumQueries`.
@@ -95,12 +95,12 @@ def _prepare() -> bool | None:
 
 
 def configure(raw: psycopg.Connection[Any]) -> None:
-    """A connection's first use here (Django opens them with prepare_threshold=None): jsonb
-    in binary results decoded by orjson (Django reads jsonb as text and decodes it itself,
-    so its queries are not affected), and preparing on request."""
+    """A connection's first use here (Django opens them with prepare_threshold=None, which
+    marks it as not yet configured): jsonb in binary results decoded by orjson (Django reads
+    jsonb as text and decodes it itself, so its queries are not affected), and preparing
+    on request only (with EVENTSTORE_PREPARED_STATEMENTS off nothing requests it)."""
     raw.adapters.register_loader("jsonb", JsonbLoader)
-    if settings.EVENTSTORE_PREPARED_STATEMENTS:
-        raw.prepare_threshold = _ONLY_WHEN_ASKED
+    raw.prepare_threshold = _ONLY_WHEN_ASKED
 
 
 class _cursor:
