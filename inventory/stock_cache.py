@@ -123,7 +123,7 @@ def _evalsha(client: redis.Redis, script: Script, keys: Sequence[Any], args: Seq
     `execute_command` (same connection settings, parser, retry policy and NOSCRIPT reload)
     without the layers in between: the token cache runs one script on every API request, and
     redis-py's generic command path (observability hooks, option filtering, response
-    callbacks, none of which EVALSHA uses) and its pool cost more CPU than the call itself."""
+    callbacks, none of which EVALSHA uses) and its pool cost a good part of that call's CPU."""
     conn = _thread_connection(client)
     try:
         try:
