@@ -40,8 +40,8 @@ def bare_view(request: Request) -> Response:
 
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    # Under /api/, like every endpoint it stands for: middleware that token requests to the
-    # API skip (sessions, messages) are skipped for it too.
+    # Under /api/, like every endpoint it stands for: it takes the API lane past the browser
+    # middleware exactly as token requests to the API do (commerce_project/api/lane.py).
     path("api/v1/bench/constant/", ConstantView.as_view()),
     path("bench/bare/", bare_view),
     path("", include("commerce_project.urls")),
