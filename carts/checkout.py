@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
-from django.db import transaction
-
 from eventstore.commands import dispatch
 from inventory.exceptions import OutOfStock, ShortLine
 from inventory.selectors import product_availability
@@ -84,21 +82,23 @@ def cart_checkout(
         if expected_total is not None and expected_total != total:
             raise PriceChanged(total=total, expected_total=expected_total, currency=currency)
         _refuse_obvious_shortage(lines)
-        with transaction.atomic():
-            # Priced from the same read as the total just checked.
-            dispatch(
-                PlaceOrder(
-                    order_id=order_id,
-                    actor=actor,
-                    customer_id=user_id,
-                    currency=currency,
-                    lines=tuple(LineRequest(product_id=p, quantity=q) for p, q in lines),
-                    shipping_address=shipping_address,
-                    payment_token=payment_token,
-                    catalogue=catalogue,
-                )
+        # Priced from the same read as the total just checked. The command is its own
+        # transaction (no block around it, which would make it a savepoint: two more round
+        # trips); the cart is cleared once it has committed, or with the caller's
+        # transaction when there is one.
+        dispatch(
+            PlaceOrder(
+                order_id=order_id,
+                actor=actor,
+                customer_id=user_id,
+                currency=currency,
+                lines=tuple(LineRequest(product_id=p, quantity=q) for p, q in lines),
+                shipping_address=shipping_address,
+                payment_token=payment_token,
+                catalogue=catalogue,
             )
-            cart_checkout_complete_on_commit(session_id=session_id, order_id=order_id)
+        )
+        cart_checkout_complete_on_commit(session_id=session_id, order_id=order_id)
     except BaseException:
         cart_checkout_release(session_id=session_id, order_id=order_id)
         raise

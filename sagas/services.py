@@ -30,6 +30,7 @@ duplicate message finds the lease taken (or the step done) and does nothing.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import enum
 import functools
@@ -318,9 +319,10 @@ def _claim(
         "types": registered_saga_types(),
         "async": settings.SAGA_STEP_ASYNC_COMMIT,
     }
-    with transaction.atomic():
-        # Prepared on the server, like the outcome statement.
-        names, rows = fetch_prepared_described(_CLAIM, params)
+    # One statement, atomic by itself: outside a transaction block it needs no BEGIN and
+    # COMMIT round trips of its own (session-level set_config persists as it would after
+    # a COMMIT). Prepared on the server, like the outcome statement.
+    names, rows = fetch_prepared_described(_CLAIM, params)
     if not rows:
         return _why_not_claimed(saga_id, now)
     saga = _saga_from_row(dict(zip(names, rows[0], strict=True)))
@@ -481,7 +483,11 @@ def _record_in_one_transaction(
     *,
     claim_next: bool,
 ) -> Advance | SagaStepLog:
-    with transaction.atomic():
+    # Without writes to commit with it, the outcome is one statement (_WRITE_OUTCOME),
+    # atomic by itself: no transaction block, so no BEGIN and COMMIT round trips (a
+    # transaction the caller has open still holds it, on_commit hooks included).
+    writes = isinstance(outcome, Succeeded) and outcome.with_outcome is not None
+    with transaction.atomic() if writes else contextlib.nullcontext():
         _with_outcome(saga, outcome)
         now = timezone.now()
         decision = decide(definition, state, outcome, now)
@@ -526,7 +532,8 @@ def _record_in_one_transaction(
                 saga.current_step,
             )
             # and so are the writes that were to commit with it: the step runs again
-            transaction.set_rollback(True)
+            if writes:
+                transaction.set_rollback(True)
             return Advance.LEASE_LOST
         if runnable and not chained:
             transaction.on_commit(functools.partial(saga_enqueue, saga.pk))

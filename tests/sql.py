@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from django.db import connection
+from django.db import connection, transaction
 
 
 @contextmanager
@@ -41,3 +41,27 @@ def statements_sent() -> Iterator[list[str]]:
         yield sent
     finally:
         psycopg.Cursor.execute = execute  # type: ignore[method-assign]
+
+
+@contextmanager
+def transaction_blocks() -> Iterator[list[str]]:
+    """The transaction blocks Django's `atomic` opens inside the block, in order: "BEGIN"
+    for an outermost one (a transaction: BEGIN and COMMIT round trips), "SAVEPOINT" for a
+    nested one that makes a savepoint (SAVEPOINT and RELEASE round trips). Statements run
+    outside any block are in autocommit and cost neither."""
+    opened: list[str] = []
+    enter = transaction.Atomic.__enter__
+
+    def record(self: transaction.Atomic) -> None:
+        current = transaction.get_connection(self.using)
+        if not current.in_atomic_block:
+            opened.append("BEGIN")
+        elif self.savepoint and not current.needs_rollback:
+            opened.append("SAVEPOINT")
+        enter(self)
+
+    transaction.Atomic.__enter__ = record  # type: ignore[method-assign]
+    try:
+        yield opened
+    finally:
+        transaction.Atomic.__enter__ = enter  # type: ignore[method-assign]

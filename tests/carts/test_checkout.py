@@ -28,6 +28,7 @@ from tests.commerce_project.test_problems import assert_problem
 from tests.conftest import client_for
 from tests.inventory.factories import ProductFactory
 from tests.orders.test_command_round_trips import counted
+from tests.sql import transaction_blocks
 
 ADDRESS = {
     "name": "Ada Lovelace",
@@ -373,6 +374,22 @@ def test_checkout_places_the_order_in_one_append_priced_as_checked(
     assert (events[0].event_type, events[-1].event_type) == ("OrderCreated", "OrderConfirmed")
     assert len({e.transaction_id for e in events}) == 1
     assert {e.metadata["command"] for e in events} == {"PlaceOrder"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_checkout_writes_in_one_transaction_without_a_savepoint(
+    customer_client: APIClient,
+) -> None:
+    # given (a transactional test: no test transaction around the request)
+    pen = ProductFactory(stock=10)
+    session_id = filled_cart(customer_client, (pen, 1))
+    # when
+    with transaction_blocks() as opened:
+        response = customer_client.post(checkout_url(session_id), checkout_body())
+    # then: the command's transaction, not nested in another block (a savepoint would cost
+    # two more round trips)
+    assert response.status_code == 202, response.content
+    assert opened == ["BEGIN"]
 
 
 @pytest.mark.django_db

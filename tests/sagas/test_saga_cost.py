@@ -8,7 +8,9 @@ test's own transaction turns every atomic block into) is not counted."""
 
 from __future__ import annotations
 
+import gc
 import itertools
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,17 +22,23 @@ from django.test.utils import CaptureQueriesContext
 import eventstore.prepared
 from accounts.models import User
 from orders.domain import saga_id_for
-from sagas.dispatch import ADVANCE_TASK
+from sagas.dispatch import ADVANCE_TASK, saga_enqueue
 from sagas.domain import SagaStatus
 from sagas.models import SagaStepLog
 from sagas.tasks import advance_saga
 from tests.factories import UserFactory
+from tests.redis_sent import redis_commands_sent
 from tests.sagas.shop import confirmed_order, order, saga_of, stocked_product
+from tests.sql import transaction_blocks
 
 pytestmark = pytest.mark.django_db
 
 MAX_STATEMENTS = 30
 MAX_PUBLISHES = 2
+# The sandbox gateway's two requests (a transaction of its own each) and the two outcomes
+# whose order events commit with them. The claim and the other outcomes are one statement
+# each and need no BEGIN and COMMIT.
+MAX_TRANSACTIONS = 4
 
 
 class Counter:
@@ -153,3 +161,34 @@ def test_the_payment_steps_commit_their_order_events_with_their_outcomes() -> No
         ("authorize_payment", "OrderPaymentAuthorized", True),
         ("capture_payment", "OrderPaid", True),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_happy_path_saga_opens_a_transaction_only_where_writes_commit_together() -> None:
+    # given: an order confirmed, committed (a transactional test: no test transaction around)
+    mug = stocked_product(5)
+    order_id = confirmed_order(UserFactory(), [(mug, 1)], token="tok_ok")
+    # when
+    with transaction_blocks() as opened:
+        advance_saga(str(saga_id_for(order_id)))
+    # then
+    assert saga_of(order_id).status == SagaStatus.COMPLETED
+    assert order(order_id).status == "PAID"
+    assert opened.count("BEGIN") <= MAX_TRANSACTIONS, opened
+
+
+def _command_name(packed: bytes | list[bytes]) -> bytes:
+    raw = packed if isinstance(packed, bytes) else b"".join(packed)
+    return raw.split(b"\r\n")[2]
+
+
+@pytest.mark.django_db
+def test_publishing_a_run_is_one_redis_command_and_waits_for_no_result() -> None:
+    # given: the producer's connection open (a first publish)
+    assert saga_enqueue(uuid.uuid4())
+    # when
+    with redis_commands_sent() as sent:
+        assert saga_enqueue(uuid.uuid4())
+        gc.collect()  # a result someone waits for is unsubscribed from when collected
+    # then: the message, and no SUBSCRIBE / UNSUBSCRIBE to a result the task never stores
+    assert [_command_name(command) for command in sent] == [b"LPUSH"]
