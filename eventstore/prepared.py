@@ -33,8 +33,9 @@ from eventstore.jsonb import JsonbLoader
 _ONLY_WHEN_ASKED = 2**31 - 1
 
 
-def fetch_prepared(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """Rows of a prepared statement (placeholders `%s`, or `%b` for binary parameters)."""
+def fetch_prepared(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Rows of a prepared statement (placeholders `%s`, or `%b` for binary parameters; or
+    `%(name)s` with a mapping)."""
     with _cursor() as cursor:
         cursor.execute(sql, params, prepare=_prepare(), binary=True)
         return cursor.fetchall() if _returned_rows(cursor) else []

@@ -36,11 +36,13 @@ import json
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
+
+from eventstore.prepared import fetch_prepared
 
 from .domain import money
 from .exceptions import PaymentDeclined, PaymentError, PaymentTransientError
@@ -64,15 +66,69 @@ FLAKY_FAILURES = 2
 
 Params = dict[str, str]
 
-_CAPTURE_IF_ALLOWED = """
-    UPDATE payment_sandbox_charges
-       SET status = 'CAPTURED', capture_id = %s, captured_amount = %s, captured_at = %s
-     WHERE authorization_id = %s AND status = 'AUTHORIZED' AND expires_at > %s
-       AND %s > 0 AND %s <= authorized_amount
-       AND token NOT IN ('tok_capture_fails', 'tok_capture_flaky')
-    RETURNING currency
+# A key's first authorize that the token lets through: the idempotency record (already
+# answered) and the charge in one statement, no transaction block. A key that exists takes
+# nothing here (ON CONFLICT waits for a concurrent first try, then does nothing) and goes the
+# general way, which replays or serializes it.
+_AUTHORIZE_FIRST_TIME = """
+    WITH request AS (
+        INSERT INTO payment_sandbox_requests (
+            idempotency_key, operation, fingerprint, attempts, outcome, response, created_at,
+            updated_at
+        )
+        VALUES (%(key)s, 'authorize', %(fingerprint)s, 1, 'SUCCEEDED', %(response)s::jsonb,
+                %(now)s, %(now)s)
+        ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING idempotency_key
+    ), charge AS (
+        INSERT INTO payment_sandbox_charges (
+            authorization_id, token, currency, authorized_amount, captured_amount,
+            refunded_amount, status, authorized_at, expires_at
+        )
+        SELECT %(authorization_id)s::text, %(token)s::text, %(currency)s::text, %(amount)s, 0, 0,
+               'AUTHORIZED', %(now)s, %(expires_at)s
+          FROM request
+        RETURNING authorization_id
+    )
+    SELECT count(*) FROM charge
 """
-Handler = Callable[[Params, int], dict[str, str]]
+# A capture every rule allows: the guarded UPDATE and the answer recorded on its (already
+# locked) idempotency record, in one statement. Anything else changes nothing here and reads
+# the charge to say which rule refused it.
+_CAPTURE_IF_ALLOWED = """
+    WITH captured AS (
+        UPDATE payment_sandbox_charges
+           SET status = 'CAPTURED', capture_id = %(capture_id)s::text,
+               captured_amount = %(amount)s, captured_at = %(now)s
+         WHERE authorization_id = %(authorization_id)s::text AND status = 'AUTHORIZED'
+           AND expires_at > %(now)s AND %(amount)s > 0 AND %(amount)s <= authorized_amount
+           AND token NOT IN ('tok_capture_fails', 'tok_capture_flaky')
+        RETURNING currency
+    ), answered AS (
+        UPDATE payment_sandbox_requests AS r
+           SET attempts = %(attempt)s, outcome = 'SUCCEEDED', updated_at = %(now)s,
+               response = jsonb_build_object(
+                   'capture_id', %(capture_id)s::text,
+                   'authorization_id', %(authorization_id)s::text,
+                   'amount', %(amount_text)s::text,
+                   'currency', captured.currency)
+          FROM captured
+         WHERE r.idempotency_key = %(key)s::text
+        RETURNING r.response
+    )
+    SELECT response FROM answered
+"""
+
+
+class _Answer(NamedTuple):
+    """What a handler made of a request: the response, and whether its own statement already
+    recorded it as the key's answer (then `_request` writes nothing more)."""
+
+    response: dict[str, str]
+    recorded: bool = False
+
+
+Handler = Callable[[Params, int, str], _Answer]
 
 
 def _fingerprint(operation: str, params: Params) -> str:
@@ -92,7 +148,9 @@ class SandboxGateway:
         self, *, amount: Decimal, currency: str, token: str, idempotency_key: str
     ) -> Authorization:
         params = {"amount": str(money(amount)), "currency": currency.upper(), "token": token}
-        response = self._request("authorize", idempotency_key, params, self._authorize)
+        response = self._authorize_first_time(idempotency_key, params) or self._request(
+            "authorize", idempotency_key, params, self._authorize
+        )
         return Authorization(
             authorization_id=response["authorization_id"],
             amount=Decimal(response["amount"]),
@@ -161,7 +219,7 @@ class SandboxGateway:
                 raise PaymentDeclined(stored["message"], code=stored["code"])
             request.attempts += 1
             try:
-                response = handler(params, request.attempts)
+                response, recorded = handler(params, request.attempts, key)
             except PaymentDeclined as exc:
                 request.outcome = SandboxRequest.Outcome.DECLINED
                 request.response = {"code": exc.code, "message": exc.message}
@@ -171,6 +229,8 @@ class SandboxGateway:
                 # tok_flaky succeed on the third try, whichever process makes it).
                 error = exc
             else:
+                if recorded:
+                    return response
                 request.outcome = SandboxRequest.Outcome.SUCCEEDED
                 request.response = response
             updated = update_where(
@@ -191,8 +251,38 @@ class SandboxGateway:
 
     # --- the "bank"
 
+    def _authorize_first_time(self, key: str, params: Params) -> dict[str, str] | None:
+        """The response of a key's first authorize, made in one statement, when the token
+        lets a first attempt through and the key is new; else None (go the general way)."""
+        try:
+            self._authorization_allowed(params, 1)
+        except PaymentError:
+            return None
+        now = timezone.now()
+        response = {
+            "authorization_id": _new_id("auth"),
+            "amount": str(Decimal(params["amount"])),
+            "currency": params["currency"],
+        }
+        [(created,)] = fetch_prepared(
+            _AUTHORIZE_FIRST_TIME,
+            {
+                "key": key,
+                "fingerprint": _fingerprint("authorize", params),
+                "response": json.dumps(response),
+                "now": now,
+                "authorization_id": response["authorization_id"],
+                "token": params["token"],
+                "currency": params["currency"],
+                "amount": Decimal(params["amount"]),
+                "expires_at": now + settings.PAYMENT_SANDBOX_AUTHORIZATION_TTL,
+            },
+        )
+        return response if created else None
+
     @staticmethod
-    def _authorize(params: Params, attempt: int) -> dict[str, str]:
+    def _authorization_allowed(params: Params, attempt: int) -> None:
+        """Raise what the "bank" answers an authorize attempt that it refuses."""
         token, amount = params["token"], Decimal(params["amount"])
         if token not in TOKENS:
             raise PaymentDeclined(f"Unknown card token {token!r}.", code="invalid_token")
@@ -204,21 +294,27 @@ class SandboxGateway:
             raise PaymentDeclined("The card was declined.", code="card_declined")
         if token == "tok_unavailable" or (token == "tok_flaky" and attempt <= FLAKY_FAILURES):
             raise PaymentTransientError("The gateway timed out.", code="gateway_unavailable")
-        now = timezone.now()
+
+    @classmethod
+    def _authorize(cls, params: Params, attempt: int, key: str) -> _Answer:
+        cls._authorization_allowed(params, attempt)
+        amount, now = Decimal(params["amount"]), timezone.now()
         charge = SandboxCharge.objects.create(
             authorization_id=_new_id("auth"),
-            token=token,
+            token=params["token"],
             currency=params["currency"],
             authorized_amount=amount,
             status=SandboxCharge.Status.AUTHORIZED,
             authorized_at=now,
             expires_at=now + settings.PAYMENT_SANDBOX_AUTHORIZATION_TTL,
         )
-        return {
-            "authorization_id": charge.authorization_id,
-            "amount": str(amount),
-            "currency": charge.currency,
-        }
+        return _Answer(
+            {
+                "authorization_id": charge.authorization_id,
+                "amount": str(amount),
+                "currency": charge.currency,
+            }
+        )
 
     @staticmethod
     def _charge(**lookup: Any) -> SandboxCharge:
@@ -228,24 +324,23 @@ class SandboxGateway:
         return charge
 
     @classmethod
-    def _capture(cls, params: Params, attempt: int) -> dict[str, str]:
+    def _capture(cls, params: Params, attempt: int, key: str) -> _Answer:
         amount = Decimal(params["amount"])
-        # A capture every rule allows is one guarded UPDATE; anything else reads the charge
-        # to say which rule refused it.
         capture_id, now = _new_id("cap"), timezone.now()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _CAPTURE_IF_ALLOWED,
-                [capture_id, amount, now, params["authorization_id"], now, amount, amount],
-            )
-            row = cursor.fetchone()
-        if row is not None:
-            return {
+        answered = fetch_prepared(
+            _CAPTURE_IF_ALLOWED,
+            {
                 "capture_id": capture_id,
+                "amount": amount,
+                "amount_text": str(amount),
+                "now": now,
                 "authorization_id": params["authorization_id"],
-                "amount": str(amount),
-                "currency": row[0],
-            }
+                "attempt": attempt,
+                "key": key,
+            },
+        )
+        if answered:
+            return _Answer(answered[0][0], recorded=True)
         charge = cls._charge(authorization_id=params["authorization_id"])
         if charge.status == SandboxCharge.Status.VOIDED:
             raise PaymentDeclined("The authorization was voided.", code="authorization_voided")
@@ -268,15 +363,17 @@ class SandboxGateway:
         charge.capture_id = _new_id("cap")
         charge.captured_at = timezone.now()
         charge.save(update_fields=["status", "captured_amount", "capture_id", "captured_at"])
-        return {
-            "capture_id": charge.capture_id,
-            "authorization_id": charge.authorization_id,
-            "amount": str(amount),
-            "currency": charge.currency,
-        }
+        return _Answer(
+            {
+                "capture_id": charge.capture_id,
+                "authorization_id": charge.authorization_id,
+                "amount": str(amount),
+                "currency": charge.currency,
+            }
+        )
 
     @classmethod
-    def _void(cls, params: Params, attempt: int) -> dict[str, str]:
+    def _void(cls, params: Params, attempt: int, key: str) -> _Answer:
         charge = cls._charge(authorization_id=params["authorization_id"])
         if charge.token == "tok_void_fails":
             raise PaymentTransientError("The gateway is unavailable.", code="gateway_unavailable")
@@ -286,10 +383,10 @@ class SandboxGateway:
             charge.status = SandboxCharge.Status.VOIDED
             charge.voided_at = timezone.now()
             charge.save(update_fields=["status", "voided_at"])
-        return {"authorization_id": charge.authorization_id}
+        return _Answer({"authorization_id": charge.authorization_id})
 
     @classmethod
-    def _refund(cls, params: Params, attempt: int) -> dict[str, str]:
+    def _refund(cls, params: Params, attempt: int, key: str) -> _Answer:
         charge = cls._charge(capture_id=params["capture_id"])
         amount = Decimal(params["amount"])
         if charge.token == "tok_refund_fails":
@@ -302,9 +399,11 @@ class SandboxGateway:
             )
         charge.refunded_amount += amount
         charge.save(update_fields=["refunded_amount"])
-        return {
-            "refund_id": _new_id("re"),
-            "capture_id": params["capture_id"],
-            "amount": str(amount),
-            "currency": charge.currency,
-        }
+        return _Answer(
+            {
+                "refund_id": _new_id("re"),
+                "capture_id": params["capture_id"],
+                "amount": str(amount),
+                "currency": charge.currency,
+            }
+        )

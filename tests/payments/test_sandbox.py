@@ -16,6 +16,7 @@ from payments.exceptions import PaymentDeclined, PaymentTransientError
 from payments.gateway import Authorization, ChargeStatus, get_gateway
 from payments.models import SandboxCharge, SandboxRequest
 from payments.sandbox import SandboxGateway
+from tests.sql import statements_sent, transaction_blocks
 
 pytestmark = pytest.mark.django_db
 
@@ -105,6 +106,55 @@ def test_capture_then_refund_up_to_the_captured_amount() -> None:
     gateway.refund(capture_id=capture.capture_id, amount=Decimal("5.00"), idempotency_key="r-3")
     charge = SandboxCharge.objects.get()
     assert (charge.captured_amount, charge.refunded_amount) == (Decimal("20.00"), Decimal("20.00"))
+
+
+def test_a_first_authorize_and_a_capture_record_their_keys_answers(
+    settings: SettingsWrapper,
+) -> None:
+    # when: a key's first authorize (one statement) and a capture allowed at once (its
+    # answer written by the capture's own statement)
+    auth = authorize()
+    capture = gateway.capture(
+        authorization_id=auth.authorization_id, amount=Decimal("20.00"), idempotency_key="cap-1"
+    )
+    # then: each key holds its answer, as the general way records it, and the bank its charge
+    requests = {r.idempotency_key: r for r in SandboxRequest.objects.all()}
+    assert (requests["auth-1"].operation, requests["auth-1"].attempts) == ("authorize", 1)
+    assert requests["auth-1"].outcome == SandboxRequest.Outcome.SUCCEEDED
+    assert requests["auth-1"].response == {
+        "authorization_id": auth.authorization_id,
+        "amount": "25.00",
+        "currency": "EUR",
+    }
+    assert (requests["cap-1"].operation, requests["cap-1"].attempts) == ("capture", 1)
+    assert requests["cap-1"].outcome == SandboxRequest.Outcome.SUCCEEDED
+    assert requests["cap-1"].response == {
+        "capture_id": capture.capture_id,
+        "authorization_id": auth.authorization_id,
+        "amount": "20.00",
+        "currency": "EUR",
+    }
+    charge = SandboxCharge.objects.get()
+    assert (charge.token, charge.currency, charge.status) == ("tok_ok", "EUR", "CAPTURED")
+    assert (charge.authorized_amount, charge.captured_amount) == (Decimal("25.00"), capture.amount)
+    assert (charge.capture_id, charge.refunded_amount) == (capture.capture_id, Decimal(0))
+    assert charge.expires_at - charge.authorized_at == settings.PAYMENT_SANDBOX_AUTHORIZATION_TTL
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_first_authorize_is_one_statement_and_a_capture_two_in_one_transaction() -> None:
+    # when
+    with statements_sent() as authorizing, transaction_blocks() as authorize_blocks:
+        auth = authorize()
+    with statements_sent() as capturing, transaction_blocks() as capture_blocks:
+        gateway.capture(
+            authorization_id=auth.authorization_id,
+            amount=Decimal("25.00"),
+            idempotency_key="cap-1",
+        )
+    # then
+    assert (len(authorizing), authorize_blocks) == (1, []), authorizing
+    assert (len(capturing), capture_blocks) == (2, ["BEGIN"]), capturing
 
 
 def test_capture_with_a_new_key_after_a_capture_is_declined() -> None:

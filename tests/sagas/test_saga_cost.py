@@ -35,10 +35,10 @@ pytestmark = pytest.mark.django_db
 
 MAX_STATEMENTS = 30
 MAX_PUBLISHES = 2
-# The sandbox gateway's two requests (a transaction of its own each) and the two outcomes
+# The sandbox gateway's capture (its first authorize is one statement) and the two outcomes
 # whose order events commit with them. The claim and the other outcomes are one statement
 # each and need no BEGIN and COMMIT.
-MAX_TRANSACTIONS = 4
+MAX_TRANSACTIONS = 3
 
 
 class Counter:
