@@ -80,6 +80,10 @@ class LineRequest:
 
 @dataclass(frozen=True, kw_only=True)
 class CreateOrder(OrderCommand):
+    # A new stream is written at version 0: it conflicts only with an order that exists
+    # already, and would conflict again on every retry.
+    retry_on_conflict = False
+
     customer_id: UUID
     # None: the currency of the first line's product, else ORDERS_DEFAULT_CURRENCY.
     currency: str | None = None
