@@ -288,22 +288,32 @@ def test_concurrent_checkouts_of_one_cart_yield_one_order(customer: User) -> Non
     assert len({order_id for status, order_id in outcomes if status in (200, 202)}) == 1
 
 
-@pytest.mark.django_db
-def test_a_checkout_that_died_after_commit_is_answered_with_its_order(
-    customer_client: APIClient, customer: User
-) -> None:
-    # given an order already committed under the cart's derived id (the process then died
-    # before clearing the cart)
-    pen = ProductFactory(stock=5)
-    session_id = filled_cart(customer_client, (pen, 1))
+def _committed_by_an_earlier_attempt(
+    client: APIClient, customer: User, product: Product
+) -> tuple[str, uuid.UUID]:
+    """A cart of one `product` whose order was committed under its derived id by a checkout
+    that then died before clearing the cart: (session id, order id)."""
+    session_id = filled_cart(client, (product, 1))
     order_id = cart_checkout_order_id(session_id=session_id)
     dispatch(
         CreateOrder(
             order_id=order_id,
             actor=Actor.customer(customer.pk),
             customer_id=customer.pk,
-            lines=(LineRequest(product_id=pen.id, quantity=1),),
+            lines=(LineRequest(product_id=product.id, quantity=1),),
         )
+    )
+    return session_id, order_id
+
+
+@pytest.mark.django_db
+def test_a_checkout_that_died_after_commit_is_answered_with_its_order(
+    customer_client: APIClient, customer: User
+) -> None:
+    # given an order already committed under the cart's derived id (the process then died
+    # before clearing the cart)
+    session_id, order_id = _committed_by_an_earlier_attempt(
+        customer_client, customer, ProductFactory(stock=5)
     )
     # when
     response = customer_client.post(checkout_url(session_id), checkout_body())
@@ -321,16 +331,7 @@ def test_a_checkout_that_died_after_commit_is_its_order_even_after_the_price_mov
 ) -> None:
     # given an order committed under the cart's derived id at 2.50, and the price moved since
     pen = ProductFactory(price=Decimal("2.50"), stock=5)
-    session_id = filled_cart(customer_client, (pen, 1))
-    order_id = cart_checkout_order_id(session_id=session_id)
-    dispatch(
-        CreateOrder(
-            order_id=order_id,
-            actor=Actor.customer(customer.pk),
-            customer_id=customer.pk,
-            lines=(LineRequest(product_id=pen.id, quantity=1),),
-        )
-    )
+    session_id, order_id = _committed_by_an_earlier_attempt(customer_client, customer, pen)
     Product.objects.filter(pk=pen.pk).update(price=Decimal("3.00"))
     # when: the repeat expects the total it was shown
     response = customer_client.post(checkout_url(session_id), checkout_body(expected_total="2.50"))
