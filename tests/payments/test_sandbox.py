@@ -13,7 +13,7 @@ from django.db import connection
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from payments.exceptions import PaymentDeclined, PaymentTransientError
-from payments.gateway import Authorization, ChargeStatus, get_gateway
+from payments.gateway import Authorization, Capture, ChargeStatus, get_gateway
 from payments.models import SandboxCharge, SandboxRequest
 from payments.sandbox import SandboxGateway
 from tests.sql import statements_sent, transaction_blocks
@@ -313,6 +313,48 @@ def test_the_same_key_from_two_connections_at_once_charges_once() -> None:
     assert len(results) == 2
     assert results[0] == results[1]
     assert SandboxCharge.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("shared_key", [True, False], ids=["same key", "a key each"])
+def test_concurrent_captures_of_one_authorization_capture_once(shared_key: bool) -> None:
+    # given: an authorization, and four "processes" (threads with their own connections)
+    # capturing it at the same moment
+    auth = authorize()
+    barrier = threading.Barrier(4)
+    captures: list[Capture] = []
+    refusals: list[str] = []
+
+    def capture(n: int) -> None:
+        try:
+            barrier.wait()
+            captures.append(
+                SandboxGateway().capture(
+                    authorization_id=auth.authorization_id,
+                    amount=Decimal("25.00"),
+                    idempotency_key="cap-shared" if shared_key else f"cap-{n}",
+                )
+            )
+        except PaymentDeclined as exc:
+            refusals.append(exc.code)
+        finally:
+            connection.close()
+
+    # when
+    threads = [threading.Thread(target=capture, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # then: the bank captured once; one key's answer is that capture, replayed to its
+    # repeats, and every other key was refused
+    charge = SandboxCharge.objects.get()
+    assert (charge.status, charge.captured_amount) == ("CAPTURED", Decimal("25.00"))
+    assert {c.capture_id for c in captures} == {charge.capture_id}
+    if shared_key:
+        assert (len(captures), refusals) == (4, [])
+    else:
+        assert (len(captures), refusals) == (1, ["already_captured"] * 3)
 
 
 @pytest.mark.django_db(transaction=True)
