@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
+from django.db import DatabaseError
+
 from eventstore.commands import dispatch
 from inventory.exceptions import OutOfStock, ShortLine
 from inventory.selectors import product_availability
@@ -87,7 +89,7 @@ def cart_checkout(
             # order is the answer, whatever the cart and the shelf say now. Looked for only
             # when placing fails, as it does then (the order's stream exists): one statement
             # less on every other checkout.
-            if not orders.exists(order_id):
+            if not _placed_earlier(order_id):
                 raise
             cart_checkout_complete(session_id=session_id, order_id=order_id)
             return _existing(order_id, expected_total)
@@ -98,6 +100,16 @@ def cart_checkout(
         cart_checkout_release(session_id=session_id, order_id=order_id)
         raise
     return placed
+
+
+def _placed_earlier(order_id: UUID) -> bool:
+    """Whether the order exists, asked after placing it failed. A lookup that fails too (the
+    database, or a caller's transaction the failure aborted) says no, so that the failure
+    that made us ask is the one reported."""
+    try:
+        return orders.exists(order_id)
+    except DatabaseError:
+        return False
 
 
 def _place(

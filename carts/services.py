@@ -12,9 +12,8 @@ Checkout support (the orders/checkout code calls these; see docs/inventory-and-c
     if not claim.won:            # another checkout holds it, or it is already done
         ... answer with claim.order_id (claim.completed) or 409 (in progress)
     try:
-        with transaction.atomic():
-            ... create and confirm order claim.order_id from claim.lines ...
-            cart_checkout_complete_on_commit(session_id=sid, order_id=claim.order_id)
+        ... create and confirm order claim.order_id from claim.lines (one command) ...
+        cart_checkout_complete_on_commit(session_id=sid, order_id=claim.order_id)
     except BaseException:
         cart_checkout_release(session_id=sid, order_id=claim.order_id)
         raise

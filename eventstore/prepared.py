@@ -19,12 +19,13 @@ These statements bypass Django's cursor wrapper, so they do not show in
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import psycopg
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models.query import ValuesIterable
 from psycopg import pq
 
@@ -61,6 +62,16 @@ def execute_prepared(sql: str, params: Sequence[Any]) -> int:
     with _cursor() as cursor:
         cursor.execute(sql, params, prepare=_prepare())
         return cursor.rowcount
+
+
+def single_statement_block() -> AbstractContextManager[object]:
+    """What a change made by one statement runs in: nothing more in autocommit (a statement
+    is atomic by itself; a block of its own would only add BEGIN and COMMIT round trips), a
+    savepoint inside a caller's transaction (so that a failing statement leaves the caller's
+    transaction usable, as it would in a block of its own)."""
+    if connection.in_atomic_block:
+        return transaction.atomic()
+    return nullcontext()
 
 
 class PreparedValuesIterable(ValuesIterable):

@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -41,6 +40,7 @@ from django.utils import timezone
 from commerce_project.errors import InvalidInput
 from commerce_project.metrics import stock_reservation_conflicts
 from eventstore.prepared import configure as configure_prepared
+from eventstore.prepared import single_statement_block
 
 from .exceptions import (
     OutOfStock,
@@ -365,7 +365,7 @@ def stock_reserve(
     wanted = _normalize_lines(lines)
     expires = expires_at or timezone.now() + settings.INVENTORY_RESERVATION_TTL
     try:
-        with _statement_transaction():
+        with single_statement_block():
             outcome = _reserve_lines(order_id, wanted, expires)
     except IntegrityError:
         # A concurrent call for the same order won the UNIQUE(order_id, product) race and
@@ -616,15 +616,6 @@ def _already_reserved(order_id: UUID, rows: list[Reservation]) -> list[Reservati
     raise ReservationNotActive(order_id, [row.status for row in rows])
 
 
-def _statement_transaction() -> AbstractContextManager[object]:
-    """What a one-statement change runs in: nothing more in autocommit (the statement is its
-    own transaction, without BEGIN and COMMIT round trips), a savepoint inside a caller's
-    transaction (so that a failed statement leaves the caller's transaction usable)."""
-    if connection.in_atomic_block:
-        return transaction.atomic()
-    return nullcontext()
-
-
 class _PreparingCursor(psycopg.Cursor[Any]):
     """Binds on the server and prepares every statement it runs: the reservation statements
     run thousands of times, and planning them costs about as much as running them."""
@@ -783,7 +774,7 @@ def _settle_statement(
 ) -> tuple[list[Reservation], list[Reservation]]:
     """Runs _SETTLE_SQL, one round trip in autocommit: the reservations it settled (in
     their new status) and, with `whole_order`, those it left as they were."""
-    with _statement_transaction(), _prepared_cursor() as cursor:
+    with single_statement_block(), _prepared_cursor() as cursor:
         cursor.execute(
             _SETTLE_SQL,
             {

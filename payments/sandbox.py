@@ -42,7 +42,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from eventstore.prepared import fetch_prepared
+from eventstore.prepared import fetch_prepared, single_statement_block
 
 from .domain import money
 from .exceptions import PaymentDeclined, PaymentError, PaymentTransientError
@@ -67,7 +67,7 @@ FLAKY_FAILURES = 2
 Params = dict[str, str]
 
 # A key's first authorize that the token lets through: the idempotency record (already
-# answered) and the charge in one statement, no transaction block. A key that exists takes
+# answered) and the charge in one statement, in autocommit. A key that exists takes
 # nothing here (ON CONFLICT waits for a concurrent first try, then does nothing) and goes the
 # general way, which replays or serializes it.
 _AUTHORIZE_FIRST_TIME = """
@@ -264,20 +264,21 @@ class SandboxGateway:
             "amount": str(Decimal(params["amount"])),
             "currency": params["currency"],
         }
-        [(created,)] = fetch_prepared(
-            _AUTHORIZE_FIRST_TIME,
-            {
-                "key": key,
-                "fingerprint": _fingerprint("authorize", params),
-                "response": json.dumps(response),
-                "now": now,
-                "authorization_id": response["authorization_id"],
-                "token": params["token"],
-                "currency": params["currency"],
-                "amount": Decimal(params["amount"]),
-                "expires_at": now + settings.PAYMENT_SANDBOX_AUTHORIZATION_TTL,
-            },
-        )
+        with single_statement_block():
+            [(created,)] = fetch_prepared(
+                _AUTHORIZE_FIRST_TIME,
+                {
+                    "key": key,
+                    "fingerprint": _fingerprint("authorize", params),
+                    "response": json.dumps(response),
+                    "now": now,
+                    "authorization_id": response["authorization_id"],
+                    "token": params["token"],
+                    "currency": params["currency"],
+                    "amount": Decimal(params["amount"]),
+                    "expires_at": now + settings.PAYMENT_SANDBOX_AUTHORIZATION_TTL,
+                },
+            )
         return response if created else None
 
     @staticmethod

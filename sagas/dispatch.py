@@ -18,19 +18,16 @@ ADVANCE_TASK = "sagas.tasks.advance_saga"
 
 def saga_enqueue(saga_id: uuid.UUID) -> bool:
     """Publish one `advance_saga` run; False (and a log line) when the broker refused."""
-    args = [str(saga_id)]
     try:
         app.send_task(
             ADVANCE_TASK,
-            args=args,
+            args=[str(saga_id)],
             queue=settings.SAGA_QUEUE,
             # The task stores no result, but send_task cannot know that: without this it
             # subscribes to the result's channel before publishing and unsubscribes when the
-            # AsyncResult is collected, two Redis round trips per publish for nothing.
+            # AsyncResult is collected, two Redis round trips per publish for nothing (and
+            # a publish would fail while the result backend is down).
             ignore_result=True,
-            # What Celery would compute with saferepr for the message's headers, cheaper.
-            argsrepr=repr(args),
-            kwargsrepr="{}",
         )
     except Exception:  # any broker failure: the sweeper recovers, the caller must not fail
         redis_fail_open.labels("broker_publish").inc()

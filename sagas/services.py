@@ -30,7 +30,6 @@ duplicate message finds the lease taken (or the step done) and does nothing.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import enum
 import functools
@@ -54,7 +53,7 @@ from opentelemetry import trace
 
 from commerce_project.metrics import saga_step_duration
 from commerce_project.rows import model_from_row
-from eventstore.prepared import fetch_prepared, fetch_prepared_described
+from eventstore.prepared import fetch_prepared, fetch_prepared_described, single_statement_block
 
 from .dispatch import saga_enqueue
 from .domain import (
@@ -319,10 +318,11 @@ def _claim(
         "types": registered_saga_types(),
         "async": settings.SAGA_STEP_ASYNC_COMMIT,
     }
-    # One statement, atomic by itself: outside a transaction block it needs no BEGIN and
-    # COMMIT round trips of its own (session-level set_config persists as it would after
-    # a COMMIT). Prepared on the server, like the outcome statement.
-    names, rows = fetch_prepared_described(_CLAIM, params)
+    # One statement, atomic by itself: in autocommit it needs no BEGIN and COMMIT round
+    # trips of its own (session-level set_config persists as it would after a COMMIT).
+    # Prepared on the server, like the outcome statement.
+    with single_statement_block():
+        names, rows = fetch_prepared_described(_CLAIM, params)
     if not rows:
         return _why_not_claimed(saga_id, now)
     saga = _saga_from_row(dict(zip(names, rows[0], strict=True)))
@@ -484,10 +484,10 @@ def _record_in_one_transaction(
     claim_next: bool,
 ) -> Advance | SagaStepLog:
     # Without writes to commit with it, the outcome is one statement (_WRITE_OUTCOME),
-    # atomic by itself: no transaction block, so no BEGIN and COMMIT round trips (a
-    # transaction the caller has open still holds it, on_commit hooks included).
+    # atomic by itself: in autocommit no BEGIN and COMMIT round trips (a transaction the
+    # caller has open holds it, on_commit hooks included).
     writes = isinstance(outcome, Succeeded) and outcome.with_outcome is not None
-    with transaction.atomic() if writes else contextlib.nullcontext():
+    with transaction.atomic() if writes else single_statement_block():
         _with_outcome(saga, outcome)
         now = timezone.now()
         decision = decide(definition, state, outcome, now)

@@ -496,6 +496,31 @@ def test_a_step_that_hangs_past_the_hard_time_limit_is_let_go_and_taken_over(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_late_outcome_without_writes_is_dropped_outside_any_transaction(
+    settings: SettingsWrapper,
+) -> None:
+    # given: a worker whose step (no writes to commit with its outcome: the outcome is one
+    # statement, run in autocommit) hangs past the hard time limit and is taken over
+    settings.SAGA_LEASE = timedelta(milliseconds=300)
+    settings.CELERY_TASK_TIME_LIMIT = 0.6
+    saga = start_test_saga(script={"reserve": "sleep:2.0"})
+    worker, hung = advancing_in_a_thread(saga.saga_id, worker="hung")
+    time.sleep(1.1)
+    SagaInstance.objects.filter(pk=saga.pk).update(saga_data={**saga.saga_data, "script": {}})
+    taken_over = saga_advance(saga_id=saga.saga_id, worker="second")
+    # when: the hung run finishes and tries to record its outcome
+    worker.join()
+    # then: its outcome is dropped (nothing written, no error), the second run's stands
+    assert (taken_over, hung) == (Advance.RAN, [Advance.LEASE_LOST])
+    saga.refresh_from_db()
+    assert (saga.current_step, saga.completed_steps) == ("charge", ["reserve"])
+    assert [(row[0], row[3]) for row in log_of(saga)] == [
+        ("reserve", StepOutcome.ABANDONED),
+        ("reserve", StepOutcome.SUCCEEDED),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_renewal_that_committed_but_whose_answer_was_lost_keeps_the_lease(
     settings: SettingsWrapper,
 ) -> None:
