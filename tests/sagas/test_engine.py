@@ -392,13 +392,15 @@ def test_duplicate_concurrent_deliveries_run_the_step_once() -> None:
 def test_a_step_slower_than_its_lease_keeps_the_lease_until_it_finishes(
     settings: SettingsWrapper,
 ) -> None:
-    # given: a half-second lease and a step that takes three times as long, run by a worker
-    settings.SAGA_LEASE = timedelta(milliseconds=500)
-    saga = start_test_saga(script={"reserve": "sleep:1.5"})
+    # given: a one-second lease and a step that takes three times as long, run by a worker
+    # (a lease of one second leaves the keeper's renewals, every third of it, room for the
+    # stalls of a machine busy with the rest of the suite)
+    settings.SAGA_LEASE = timedelta(seconds=1)
+    saga = start_test_saga(script={"reserve": "sleep:3.0"})
     worker, first = advancing_in_a_thread(saga.saga_id)
     # when: other deliveries come after the first lease would have expired
     later = []
-    for pause in (0.8, 0.4):
+    for pause in (1.6, 0.8):
         time.sleep(pause)
         later.append(saga_advance(saga_id=saga.saga_id))
     worker.join()
