@@ -463,24 +463,37 @@ def test_a_renewal_that_raises_unexpectedly_does_not_stop_the_keeper(
     assert CALLS[(str(saga.saga_id), f"reserve:{StepKind.ACTION}")] == 1
 
 
+def hanging_past_the_time_limit(
+    settings: SettingsWrapper, *, marker: bool = False
+) -> tuple[SagaInstance, threading.Thread, list[Advance]]:
+    """A saga whose first step (two seconds) a threaded worker "hung" runs past the task's
+    hard time limit (0.6 s) under a 300 ms lease: the saga, the thread, its answer. With
+    `marker`, the step has writes to commit with its outcome."""
+    settings.SAGA_LEASE = timedelta(milliseconds=300)
+    settings.CELERY_TASK_TIME_LIMIT = 0.6
+    saga = start_test_saga(script={"reserve": "sleep:2.0"}, **({"marker": True} if marker else {}))
+    worker, hung = advancing_in_a_thread(saga.saga_id, worker="hung")
+    return saga, worker, hung
+
+
+def without_the_hang(saga: SagaInstance) -> uuid.UUID:
+    """The saga's id, its step no longer hanging for the runs after this."""
+    SagaInstance.objects.filter(pk=saga.pk).update(saga_data={**saga.saga_data, "script": {}})
+    return saga.saga_id
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_step_that_hangs_past_the_hard_time_limit_is_let_go_and_taken_over(
     settings: SettingsWrapper,
 ) -> None:
     # given: a threaded worker (nothing can kill its thread) whose step hangs past the task's
-    # hard time limit
-    settings.SAGA_LEASE = timedelta(milliseconds=300)
-    settings.CELERY_TASK_TIME_LIMIT = 0.6
-    saga = start_test_saga(script={"reserve": "sleep:2.0"}, marker=True)
-    worker, hung = advancing_in_a_thread(saga.saga_id, worker="hung")
+    # hard time limit, with writes to commit with its outcome
+    saga, worker, hung = hanging_past_the_time_limit(settings, marker=True)
     # when: another worker tries while the limit has not passed, then after its lease lapsed
     time.sleep(0.4)
     before_the_limit = saga_advance(saga_id=saga.saga_id, worker="second")
     time.sleep(0.7)
-    SagaInstance.objects.filter(pk=saga.pk).update(
-        saga_data={**saga.saga_data, "script": {}}  # the second run does not hang
-    )
-    after_the_limit = saga_advance(saga_id=saga.saga_id, worker="second")
+    after_the_limit = saga_advance(saga_id=without_the_hang(saga), worker="second")
     worker.join()
     # then: renewed until the limit, let go after it; the hung run's late outcome is dropped
     assert (before_the_limit, after_the_limit, hung) == (
@@ -503,13 +516,9 @@ def test_a_late_outcome_without_writes_is_dropped_outside_any_transaction(
 ) -> None:
     # given: a worker whose step (no writes to commit with its outcome: the outcome is one
     # statement, run in autocommit) hangs past the hard time limit and is taken over
-    settings.SAGA_LEASE = timedelta(milliseconds=300)
-    settings.CELERY_TASK_TIME_LIMIT = 0.6
-    saga = start_test_saga(script={"reserve": "sleep:2.0"})
-    worker, hung = advancing_in_a_thread(saga.saga_id, worker="hung")
+    saga, worker, hung = hanging_past_the_time_limit(settings)
     time.sleep(1.1)
-    SagaInstance.objects.filter(pk=saga.pk).update(saga_data={**saga.saga_data, "script": {}})
-    taken_over = saga_advance(saga_id=saga.saga_id, worker="second")
+    taken_over = saga_advance(saga_id=without_the_hang(saga), worker="second")
     # when: the hung run finishes and tries to record its outcome
     worker.join()
     # then: its outcome is dropped (nothing written, no error), the second run's stands
