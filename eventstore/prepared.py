@@ -106,24 +106,26 @@ def _prepare() -> bool | None:
     return True if settings.EVENTSTORE_PREPARED_STATEMENTS else None
 
 
-def configure(raw: psycopg.Connection[Any]) -> None:
-    """A connection's first use here (Django opens them with prepare_threshold=None, which
-    marks it as not yet configured): jsonb in binary results decoded by orjson (Django reads
-    jsonb as text and decodes it itself, so its queries are not affected), and preparing
-    on request only (with EVENTSTORE_PREPARED_STATEMENTS off nothing requests it)."""
-    raw.adapters.register_loader("jsonb", JsonbLoader)
-    raw.prepare_threshold = _ONLY_WHEN_ASKED
+def configured_connection() -> psycopg.Connection[Any]:
+    """Django's psycopg connection, opened, and configured on its first use here (Django
+    opens them with prepare_threshold=None, which marks it as not yet configured): jsonb in
+    binary results decoded by orjson (Django reads jsonb as text and decodes it itself, so
+    its queries are not affected), and preparing on request only (with
+    EVENTSTORE_PREPARED_STATEMENTS off nothing requests it)."""
+    connection.ensure_connection()
+    raw: psycopg.Connection[Any] = connection.connection
+    if raw.prepare_threshold is None:
+        raw.adapters.register_loader("jsonb", JsonbLoader)
+        raw.prepare_threshold = _ONLY_WHEN_ASKED
+    return raw
 
 
 class _cursor:
     def __enter__(self) -> psycopg.Cursor[Any]:
-        connection.ensure_connection()
+        raw = configured_connection()
         connection.validate_no_broken_transaction()
         self._errors = connection.wrap_database_errors
         self._errors.__enter__()
-        raw = connection.connection
-        if raw.prepare_threshold is None:
-            configure(raw)
         self._cursor: psycopg.Cursor[Any] = psycopg.Cursor(raw)
         return self._cursor
 

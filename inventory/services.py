@@ -39,8 +39,7 @@ from django.utils import timezone
 
 from commerce_project.errors import InvalidInput
 from commerce_project.metrics import stock_reservation_conflicts
-from eventstore.prepared import configure as configure_prepared
-from eventstore.prepared import single_statement_block
+from eventstore.prepared import configured_connection, single_statement_block
 
 from .exceptions import (
     OutOfStock,
@@ -631,14 +630,10 @@ def _prepared_cursor() -> CursorWrapper:
     like Django's) whose statements are server-side prepared, unless
     EVENTSTORE_PREPARED_STATEMENTS is off (a pooler in transaction mode cannot keep them;
     the statements then run unprepared). Django opens its connections with preparing off;
-    eventstore.prepared's `configure` turns it on for explicit requests only."""
+    eventstore.prepared's `configured_connection` turns it on for explicit requests only."""
     if not settings.EVENTSTORE_PREPARED_STATEMENTS:
         return connection.cursor()
-    connection.ensure_connection()
-    raw = connection.connection
-    if raw.prepare_threshold is None:
-        configure_prepared(raw)
-    cursor = _PreparingCursor(raw)
+    cursor = _PreparingCursor(configured_connection())
     # Django's wrappers take the DB-API cursor they wrap (the stubs say CursorWrapper).
     if connection.queries_logged:
         return connection.make_debug_cursor(cursor)  # type: ignore[arg-type]

@@ -136,6 +136,15 @@ def _fingerprint(operation: str, params: Params) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def _authorization(authorization_id: str, params: Params) -> dict[str, str]:
+    """The answer to an authorize the "bank" granted."""
+    return {
+        "authorization_id": authorization_id,
+        "amount": str(Decimal(params["amount"])),
+        "currency": params["currency"],
+    }
+
+
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
@@ -259,11 +268,7 @@ class SandboxGateway:
         except PaymentError:
             return None
         now = timezone.now()
-        response = {
-            "authorization_id": _new_id("auth"),
-            "amount": str(Decimal(params["amount"])),
-            "currency": params["currency"],
-        }
+        response = _authorization(_new_id("auth"), params)
         with single_statement_block():
             [(created,)] = fetch_prepared(
                 _AUTHORIZE_FIRST_TIME,
@@ -309,13 +314,7 @@ class SandboxGateway:
             authorized_at=now,
             expires_at=now + settings.PAYMENT_SANDBOX_AUTHORIZATION_TTL,
         )
-        return _Answer(
-            {
-                "authorization_id": charge.authorization_id,
-                "amount": str(amount),
-                "currency": charge.currency,
-            }
-        )
+        return _Answer(_authorization(charge.authorization_id, params))
 
     @staticmethod
     def _charge(**lookup: Any) -> SandboxCharge:
