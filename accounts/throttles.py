@@ -1,5 +1,6 @@
-"""The API's throttles, counted in Redis by one Lua script keeping DRF's sliding log — all
-of a view's throttles in one round trip — and failing open when Redis is down:
+"""The API's throttles, counted in Redis by one Lua script keeping DRF's sliding log (as a
+list of the allowed requests' times, capped at the rate's count) — all of a view's
+throttles in one round trip — and failing open when Redis is down:
 
 - `UserRateThrottle` (THROTTLE_USER_RATE): per user when signed in, else per client address;
   for a token request its count is taken in the token cache's round trip
@@ -79,9 +80,13 @@ _parsed_rates: dict[tuple[type[SimpleRateThrottle], str | None], tuple[int | Non
 
 
 class ScriptedRateThrottle(SimpleRateThrottle):
-    """DRF's rate and key, counted by one Redis script instead of a get and a set; all the
-    view's scripted throttles in one round trip."""
+    """DRF's rate, scope and ident, counted by one Redis script instead of a get and a set;
+    all the view's scripted throttles in one round trip. The log is a Redis list of its own
+    (token_cache's _THROTTLE_LUA), under a name no earlier kind of log used: processes of
+    an older release still running beside this one keep counting in theirs instead of
+    failing on a key of another type."""
 
+    cache_format = "throttle_log_%(scope)s_%(ident)s"
     _wait: float | None = None
     # Set by __init__ from the rate (None when the scope has no rate).
     num_requests: int | None

@@ -5,6 +5,7 @@ client address's (THROTTLE_ANON_RATE, behind NUM_PROXIES trusted proxies)."""
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 import pytest
@@ -109,8 +110,8 @@ def test_an_anonymous_request_counts_both_its_throttles_in_one_round_trip(
     assert APIClient().get(PRODUCTS).status_code == 200
     # then one packet ran the throttle script, and it counted both budgets of the address
     assert len([packet for packet in sent if throttle_script in packet]) == 1
-    assert raw_redis.zcard("throttle_anon_127.0.0.1") == 1
-    assert raw_redis.zcard("throttle_user_127.0.0.1") == 1
+    assert raw_redis.llen("throttle_log_anon_127.0.0.1") == 1
+    assert raw_redis.llen("throttle_log_user_127.0.0.1") == 1
 
 
 @pytest.mark.parametrize("num_proxies", [None, 0, 1, 2])
@@ -134,3 +135,62 @@ def test_the_client_address_is_drfs(
     ours = request()
     assert client_ident(ours) == BaseThrottle().get_ident(request())
     assert client_ident(ours) == BaseThrottle().get_ident(request())  # asked again: the same
+
+
+def test_the_log_holds_only_the_allowed_requests_capped_at_the_rate(
+    raw_redis: redis.Redis,
+) -> None:
+    rate = token_cache.ThrottleRate(key="throttle_log_test_capped", limit=2, duration=60)
+    # when four requests come at once
+    verdicts = [token_cache.throttle_hit(rates=[rate])[rate.key] for _ in range(4)]
+    # then two are allowed, and the others wait until the older of the two leaves the window
+    assert [verdict.allowed for verdict in verdicts] == [True, True, False, False]
+    assert 59 < verdicts[2].wait <= 60
+    # and the log holds the allowed ones only, and forgets itself after the window
+    assert raw_redis.llen(rate.key) == 2
+    assert 0 < raw_redis.pttl(rate.key) <= 60_000
+
+
+def test_the_log_sheds_the_requests_that_left_the_window(raw_redis: redis.Redis) -> None:
+    rate = token_cache.ThrottleRate(key="throttle_log_test_shed", limit=100, duration=1)
+    # given five requests, all of which have left the window
+    for _ in range(5):
+        token_cache.throttle_hit(rates=[rate])
+    time.sleep(1.1)
+    # when three more come (each drops up to two old entries)
+    for _ in range(3):
+        token_cache.throttle_hit(rates=[rate])
+    # then the log holds only the window's three, not the eight a log capped at the
+    # rate's 100 would keep
+    assert raw_redis.llen(rate.key) == 3
+
+
+def test_the_window_slides(raw_redis: redis.Redis) -> None:
+    rate = token_cache.ThrottleRate(key="throttle_log_test_sliding", limit=2, duration=1)
+
+    def allowed() -> bool:
+        return token_cache.throttle_hit(rates=[rate])[rate.key].allowed
+
+    # given one request, and 0.6 s later a second one and a refused third
+    assert allowed()
+    time.sleep(0.6)
+    assert [allowed(), allowed()] == [True, False]
+    # when the first has left the window but the second has not
+    time.sleep(0.5)
+    # then there is room for one more: a window counted from a fixed start would have two
+    assert [allowed(), allowed()] == [True, False]
+
+
+@pytest.mark.parametrize("signed_in", [True, False])
+def test_a_rate_of_zero_refuses_every_request(
+    monkeypatch: pytest.MonkeyPatch, customer: User, signed_in: bool
+) -> None:
+    client = device(sign_in(customer)) if signed_in else APIClient(raise_request_exception=False)
+    monkeypatch.setattr(
+        SimpleRateThrottle,
+        "THROTTLE_RATES",
+        {"anon": "0/minute", "user": "0/minute", "login_address": None, "login_username": None},
+    )
+    response = client.get(ORDERS if signed_in else PRODUCTS)
+    assert_problem(response, 429, "throttled")
+    assert response["Retry-After"] == "60"
