@@ -1,5 +1,5 @@
 """The API's throttles, counted in Redis by one Lua script keeping DRF's sliding log (as a
-list of the allowed requests' times, capped at the rate's count) — all of a view's
+list of the allowed requests' times, never longer than the rate's count) — all of a view's
 throttles in one round trip — and failing open when Redis is down:
 
 - `UserRateThrottle` (THROTTLE_USER_RATE): per user when signed in, else per client address;

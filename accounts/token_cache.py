@@ -55,13 +55,16 @@ HOLD_PREFIX = "auth:hold:"
 
 # A sliding log per throttle key, as DRF's SimpleRateThrottle keeps in its history list: a
 # request is allowed when fewer than `limit` were allowed in the last `duration` seconds,
-# that is, when the limit-th newest allowed request is older than that. The log is a list of
-# the allowed requests' times, newest first, so one LINDEX gives the verdict. An allowed
-# request also drops up to two entries that have left the window from the old end: the log
-# grows only while every entry in it is in the window, so it never holds more entries than
-# the most requests a window has allowed. (A sorted set of the window's
-# requests, as before, cost about 35 µs more Redis CPU per request near 128 entries, where
-# its compact encoding parses every score on each insert.)
+# that is, when the limit-th newest allowed request is at least `duration` old. The log is a
+# list of the allowed requests' times, newest first, so one LINDEX gives the verdict, and
+# the wait is the time until that entry leaves the window (DRF's too, whenever the log holds
+# at most `limit` entries; after a rate was lowered it may hold more, and then DRF sends no
+# wait at all). An allowed request also drops up to two entries that have left the window
+# from the old end before it adds its own: when the log holds `limit` entries or more, its
+# limit-th newest was one of them, so the log never grows past `limit` (or past its length
+# when the rate was lowered, which it then sheds). A refused request changes nothing. (A
+# sorted set of the window's requests, as before, cost about 35 µs more Redis CPU per
+# request near 128 entries, where its compact encoding parses every score on each insert.)
 # Returns {allowed (1/0), seconds to wait (as text: Lua numbers become integers)}.
 _THROTTLE_LUA = """
 local function throttle(key, limit, duration)

@@ -5,7 +5,6 @@ client address's (THROTTLE_ANON_RATE, behind NUM_PROXIES trusted proxies)."""
 from __future__ import annotations
 
 import hashlib
-import time
 from typing import Any
 
 import pytest
@@ -137,53 +136,81 @@ def test_the_client_address_is_drfs(
     assert client_ident(ours) == BaseThrottle().get_ident(request())  # asked again: the same
 
 
-def test_the_log_holds_only_the_allowed_requests_capped_at_the_rate(
-    raw_redis: redis.Redis,
-) -> None:
-    rate = token_cache.ThrottleRate(key="throttle_log_test_capped", limit=2, duration=60)
+def _logged(raw_redis: redis.Redis, key: str, *ages: float) -> None:
+    """Writes a throttle log as the script keeps it: times of allowed requests `ages`
+    seconds ago by Redis's clock, newest first."""
+    seconds, micros = raw_redis.time()
+    now = seconds + micros / 1_000_000
+    raw_redis.rpush(key, *(f"{now - age:.6f}" for age in ages))
+
+
+def _verdict(rate: token_cache.ThrottleRate) -> token_cache.Verdict:
+    return token_cache.throttle_hit(rates=[rate])[rate.key]
+
+
+def test_the_log_holds_only_the_allowed_requests(raw_redis: redis.Redis) -> None:
+    rate = token_cache.ThrottleRate(key="throttle_log_test_allowed", limit=2, duration=60)
     # when four requests come at once
-    verdicts = [token_cache.throttle_hit(rates=[rate])[rate.key] for _ in range(4)]
-    # then two are allowed, and the others wait until the older of the two leaves the window
+    verdicts = [_verdict(rate) for _ in range(4)]
+    # then two are allowed and the refused ones are not logged
     assert [verdict.allowed for verdict in verdicts] == [True, True, False, False]
-    assert 59 < verdicts[2].wait <= 60
-    # and the log holds the allowed ones only, and forgets itself after the window
     assert raw_redis.llen(rate.key) == 2
+    # and the log forgets itself a window after the last allowed request
     assert 0 < raw_redis.pttl(rate.key) <= 60_000
 
 
+def test_the_window_slides(raw_redis: redis.Redis) -> None:
+    rate = token_cache.ThrottleRate(key="throttle_log_test_sliding", limit=2, duration=60)
+    # given requests allowed 30 and 61 seconds ago: the older has left the window
+    _logged(raw_redis, rate.key, 30, 61)
+    # when two more come
+    allowed, refused = _verdict(rate), _verdict(rate)
+    # then there is room for one (a window counted from a fixed start could have none or
+    # two), and the other waits until the request of 30 seconds ago leaves the window
+    assert allowed.allowed
+    assert not refused.allowed
+    assert 29 < refused.wait <= 30
+
+
+def test_a_refused_request_waits_for_the_limit_th_newest_to_leave(
+    raw_redis: redis.Redis,
+) -> None:
+    rate = token_cache.ThrottleRate(key="throttle_log_test_wait", limit=2, duration=60)
+    _logged(raw_redis, rate.key, 10, 20)
+    verdict = _verdict(rate)
+    # the older of the two leaves the window in 40 seconds (the newer one in 50)
+    assert not verdict.allowed
+    assert 39 < verdict.wait <= 40
+
+
 def test_the_log_sheds_the_requests_that_left_the_window(raw_redis: redis.Redis) -> None:
-    rate = token_cache.ThrottleRate(key="throttle_log_test_shed", limit=100, duration=1)
-    # given five requests, all of which have left the window
-    for _ in range(5):
-        token_cache.throttle_hit(rates=[rate])
-    time.sleep(1.1)
+    rate = token_cache.ThrottleRate(key="throttle_log_test_shed", limit=100, duration=60)
+    # given five requests that have all left the window
+    _logged(raw_redis, rate.key, 100, 100, 100, 100, 100)
     # when three more come (each drops up to two old entries)
     for _ in range(3):
-        token_cache.throttle_hit(rates=[rate])
-    # then the log holds only the window's three, not the eight a log capped at the
-    # rate's 100 would keep
+        assert _verdict(rate).allowed
+    # then the log holds only the window's three, not the eight a log cut at the rate's
+    # 100 entries would keep
     assert raw_redis.llen(rate.key) == 3
 
 
-def test_the_window_slides(raw_redis: redis.Redis) -> None:
-    rate = token_cache.ThrottleRate(key="throttle_log_test_sliding", limit=2, duration=1)
-
-    def allowed() -> bool:
-        return token_cache.throttle_hit(rates=[rate])[rate.key].allowed
-
-    # given one request, and 0.6 s later a second one and a refused third
-    assert allowed()
-    time.sleep(0.6)
-    assert [allowed(), allowed()] == [True, False]
-    # when the first has left the window but the second has not
-    time.sleep(0.5)
-    # then there is room for one more: a window counted from a fixed start would have two
-    assert [allowed(), allowed()] == [True, False]
+def test_a_log_longer_than_a_lowered_rate_still_gives_the_verdict(
+    raw_redis: redis.Redis,
+) -> None:
+    # given a log written under a rate of 5 a minute, which is now 2 a minute
+    rate = token_cache.ThrottleRate(key="throttle_log_test_lowered", limit=2, duration=60)
+    _logged(raw_redis, rate.key, 5, 10, 20, 30, 40)
+    # when
+    verdict = _verdict(rate)
+    # then two were allowed in the window: refused until the second newest leaves it
+    assert not verdict.allowed
+    assert 49 < verdict.wait <= 50
 
 
 @pytest.mark.parametrize("signed_in", [True, False])
 def test_a_rate_of_zero_refuses_every_request(
-    monkeypatch: pytest.MonkeyPatch, customer: User, signed_in: bool
+    monkeypatch: pytest.MonkeyPatch, customer: User, signed_in: bool, raw_redis: redis.Redis
 ) -> None:
     client = device(sign_in(customer)) if signed_in else APIClient(raise_request_exception=False)
     monkeypatch.setattr(
@@ -191,6 +218,11 @@ def test_a_rate_of_zero_refuses_every_request(
         "THROTTLE_RATES",
         {"anon": "0/minute", "user": "0/minute", "login_address": None, "login_username": None},
     )
-    response = client.get(ORDERS if signed_in else PRODUCTS)
-    assert_problem(response, 429, "throttled")
-    assert response["Retry-After"] == "60"
+    path = ORDERS if signed_in else PRODUCTS
+    # the first request of a token is verified in the database and fills the token cache;
+    # the second is counted by the cache's own script
+    for _ in range(2):
+        response = client.get(path)
+        assert_problem(response, 429, "throttled")
+        assert response["Retry-After"] == "60"
+    assert not raw_redis.exists(f"throttle_log_user_{customer.pk}")
