@@ -7,9 +7,9 @@ from commerce_project.settings.base import LOGGING, REST_FRAMEWORK
 
 DEBUG = False
 ROOT_URLCONF = "bench.urls"
-# Throttling stays on (its Redis round trips are part of every request's cost) with a budget
-# a benchmark cannot exhaust. Per second, so that a caller's throttle history (a list the
-# throttle reads and writes whole on every request) stays as short as a real user's.
+# Throttling stays on (its Redis round trip is part of every request's cost) with a budget
+# a benchmark cannot exhaust. Per second, so that a caller's throttle log (the requests of
+# one window, accounts/token_cache.py) stays about as long as a busy real user's.
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"anon": "1000000/second", "user": "1000000/second"}
 # The cart benchmark adds to the same ten lines for as long as it runs; the check itself
 # still runs on every add.

@@ -187,7 +187,7 @@ def test_the_log_sheds_the_requests_that_left_the_window(raw_redis: redis.Redis)
     rate = token_cache.ThrottleRate(key="throttle_log_test_shed", limit=100, duration=60)
     # given five requests that have all left the window
     _logged(raw_redis, rate.key, 100, 100, 100, 100, 100)
-    # when three more come (each drops up to two old entries)
+    # when three more come (each drops those of the two oldest that left the window)
     for _ in range(3):
         assert _verdict(rate).allowed
     # then the log holds only the window's three, not the eight a log cut at the rate's
