@@ -5,13 +5,11 @@ client address's (THROTTLE_ANON_RATE, behind NUM_PROXIES trusted proxies)."""
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import pytest
 import redis
 from django.test import RequestFactory
 from pytest_django.fixtures import Settings as SettingsWrapper
-from redis.connection import AbstractConnection
 from rest_framework.request import Request
 from rest_framework.test import APIClient
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
@@ -21,6 +19,7 @@ from accounts.models import User
 from accounts.throttles import client_ident
 from tests.accounts.test_tokens import device, sign_in
 from tests.commerce_project.test_problems import assert_problem
+from tests.redis_sent import redis_commands_sent
 
 ORDERS = "/api/v1/orders/"
 PRODUCTS = "/api/v1/products/"
@@ -93,22 +92,15 @@ def test_throttling_fails_open_when_redis_is_down(
 
 
 def test_an_anonymous_request_counts_both_its_throttles_in_one_round_trip(
-    monkeypatch: pytest.MonkeyPatch, raw_redis: redis.Redis
+    raw_redis: redis.Redis,
 ) -> None:
-    # given every packet any Redis connection sends, recorded
-    sent: list[bytes] = []
-    send = AbstractConnection.send_packed_command
-
-    def recording_send(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
-        sent.append(b"".join(command) if isinstance(command, list) else command)
-        send(self, command, check_health)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", recording_send)
     throttle_script = hashlib.sha1(token_cache.THROTTLE_SCRIPT.encode()).hexdigest().encode()
-    # when
-    assert APIClient().get(PRODUCTS).status_code == 200
+    # when, with every packet any Redis connection sends recorded
+    with redis_commands_sent() as sent:
+        assert APIClient().get(PRODUCTS).status_code == 200
     # then one packet ran the throttle script, and it counted both budgets of the address
-    assert len([packet for packet in sent if throttle_script in packet]) == 1
+    packets = [b"".join(packet) if isinstance(packet, list) else packet for packet in sent]
+    assert len([packet for packet in packets if throttle_script in packet]) == 1
     assert raw_redis.llen("throttle_log_anon_127.0.0.1") == 1
     assert raw_redis.llen("throttle_log_user_127.0.0.1") == 1
 
